@@ -1,0 +1,29 @@
+"""Small helpers shared by the CLI modules: JSON output and user errors."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import typer
+
+from skillmix.errors import SkillmixError
+
+
+def fail(message: str) -> None:
+    """Print a one-line error and exit 2 (bad input, no traceback)."""
+    print(f"error: {message}", file=sys.stderr)
+    raise typer.Exit(code=2)
+
+
+def print_json(obj: Any) -> None:
+    print(json.dumps(obj, indent=2, ensure_ascii=False, default=str))
+
+
+def parse_int_list(value: str, flag: str) -> list[int]:
+    """Parse "1,2,3" into [1, 2, 3]; bad values are a user error."""
+    try:
+        return [int(v) for v in value.split(",") if v.strip()]
+    except ValueError:
+        raise SkillmixError(f"{flag} must be a comma-separated list of integers, got {value!r}") from None
