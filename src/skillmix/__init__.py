@@ -22,7 +22,7 @@ _LAZY = {
     "EvalConfig": "skillmix.evaluate",
     "run_eval": "skillmix.evaluate",
     "skillmix_task": "skillmix.tasks",
-    "GenerateConfig": "skillmix.data",
+    "DataConfig": "skillmix.data",
     "generate_dataset": "skillmix.data",
     "load_dataset": "skillmix.data",
     "audit_dataset": "skillmix.data",

