@@ -167,8 +167,9 @@ def load_catalog(skills_path: str | Path | None = None, topics_path: str | Path 
 def validate_file(path: str | Path) -> dict[str, object]:
     """Validate one user catalog file, a skills CSV or a topics file, and summarise it."""
     text, source = _read_text(Path(path), "")
-    header = text.lstrip().split("\n", 1)[0].lower()
-    is_skills = "skill" in header and "," in header
+    header = text.lstrip().split("\n", 1)[0].replace(" ", "").lower()
+    # A skills CSV is any CSV that is not a ``topic,split`` file; plain lines are topics.
+    is_skills = "," in header and header != "topic,split"
     items = parse_skills_csv(text, source) if is_skills else parse_topics(text, source)
     builtin = load_catalog()
     validate(Catalog(items, builtin.topics) if is_skills else Catalog(builtin.skills, items))  # type: ignore[arg-type]

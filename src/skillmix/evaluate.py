@@ -75,21 +75,33 @@ def _model_config(config: EvalConfig, role: Literal["student", "grader"]):
     )
 
 
-def resolve_model(model_id: str, role: Literal["student", "grader"], config: EvalConfig, stack: ExitStack, local_dir: Path):
-    """An inspect Model for ``model_id``; ``local`` starts the embedded server (stopped by ``stack``)."""
+def start_local_server(stack: ExitStack, out_dir: Path):
+    """Start the embedded model server; ``stack`` stops it on exit, errors and Ctrl-C."""
+    from skillmix.local import LocalServer, LocalServerConfig, gguf_path
+
+    config = LocalServerConfig(model_path=gguf_path(), log_path=out_dir / "local-server.log")
+    return stack.enter_context(LocalServer(config))
+
+
+def resolve_model(model_id: str, role: Literal["student", "grader"], config: EvalConfig, server=None):
+    """An inspect Model for ``model_id``; ``local`` binds to the running embedded ``server``."""
     from inspect_ai.model import get_model
 
     gen_config = _model_config(config, role)
     if model_id == LOCAL:
-        from skillmix.local import shared_local_server
+        from skillmix.local import local_model
 
-        server = shared_local_server(stack, local_dir)
-        return get_model(server.model_id, base_url=server.base_url, config=gen_config, memoize=False)
+        return local_model(server, gen_config)
     try:
         return get_model(model_id, config=gen_config, memoize=False)
     except Exception as e:  # provider/key problems surface here: make them one user-facing line
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise SkillmixError(f"cannot use {role} model {model_id!r}: {first}") from None
+        raise SkillmixError(f"cannot use {role} model {model_id!r}: {one_line(e)}") from None
+
+
+def one_line(e: BaseException, limit: int = 300) -> str:
+    """An exception's message squeezed onto one line (providers write several)."""
+    text = " ".join(part.strip() for part in str(e).splitlines() if part.strip()) or type(e).__name__
+    return text.removeprefix("ERROR: ")[:limit]
 
 
 def build_tasks(config: EvalConfig) -> list:
@@ -131,8 +143,10 @@ def run_eval(
     out_dir.mkdir(parents=True, exist_ok=True)
     tasks = build_tasks(config)  # validates k, pools and catalog before any model starts
     with ExitStack() as stack:
-        student = student_model or resolve_model(config.student, "student", config, stack, out_dir)
-        grader = grader_model or resolve_model(config.grader, "grader", config, stack, out_dir)
+        needs_local = (student_model is None and config.student == LOCAL) or (grader_model is None and config.grader == LOCAL)
+        server = start_local_server(stack, out_dir) if needs_local else None
+        student = student_model or resolve_model(config.student, "student", config, server)
+        grader = grader_model or resolve_model(config.grader, "grader", config, server)
         ok, logs = eval_set(
             tasks,
             log_dir=str(out_dir / "logs"),
@@ -146,16 +160,16 @@ def run_eval(
             retry_attempts=1,
             retry_wait=1,
             display=config.display,
-            log_buffer=1,  # flush each finished sample, so a crash loses nothing completed
+            log_realtime=False,  # the realtime event buffer costs CPU per call; finished samples still reach the log
             score_display=False,
         )
-        engine = _engine_info(config, stack)
+        engine = _engine_info(server)
     results = {**collect_results(config, logs, out_dir, engine, complete=ok), "meta": meta or {}}
     (out_dir / "results.json").write_text(json.dumps(results, indent=2, default=str))
     return results
 
 
-def _engine_info(config: EvalConfig, stack: ExitStack) -> dict[str, Any]:
+def _engine_info(server) -> dict[str, Any]:
     import inspect_ai
 
     info: dict[str, Any] = {
@@ -164,10 +178,8 @@ def _engine_info(config: EvalConfig, stack: ExitStack) -> dict[str, Any]:
         "platform": platform.platform(),
         "machine": platform.machine(),
     }
-    if LOCAL in (config.student, config.grader):
-        from skillmix.local import engine_info
-
-        info["local"] = engine_info()
+    if server is not None:
+        info["local"] = server.engine_info()
     return info
 
 

@@ -26,7 +26,7 @@ def _register() -> None:
     # Imported here, not at module top, so that each stage module can import `app`.
     from skillmix.cli import catalog as _catalog  # noqa: F401
 
-    for name in ("eval", "data", "train", "run"):
+    for name in ("eval", "data", "train", "report", "run"):
         try:
             __import__(f"skillmix.cli.{name}")
         except ModuleNotFoundError as e:  # a stage module not written yet
