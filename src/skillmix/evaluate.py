@@ -104,6 +104,15 @@ def one_line(e: BaseException, limit: int = 300) -> str:
     return text.removeprefix("ERROR: ")[:limit]
 
 
+def resolve_models(config: EvalConfig, stack: ExitStack, out_dir: Path, student_model=None, grader_model=None):
+    """(student, grader, local server or None); one embedded server serves both roles."""
+    needs_local = (student_model is None and config.student == LOCAL) or (grader_model is None and config.grader == LOCAL)
+    server = start_local_server(stack, out_dir) if needs_local else None
+    student = student_model or resolve_model(config.student, "student", config, server)
+    grader = grader_model or resolve_model(config.grader, "grader", config, server)
+    return student, grader, server
+
+
 def build_tasks(config: EvalConfig) -> list:
     from skillmix.tasks import skillmix_task
 
@@ -143,10 +152,7 @@ def run_eval(
     out_dir.mkdir(parents=True, exist_ok=True)
     tasks = build_tasks(config)  # validates k, pools and catalog before any model starts
     with ExitStack() as stack:
-        needs_local = (student_model is None and config.student == LOCAL) or (grader_model is None and config.grader == LOCAL)
-        server = start_local_server(stack, out_dir) if needs_local else None
-        student = student_model or resolve_model(config.student, "student", config, server)
-        grader = grader_model or resolve_model(config.grader, "grader", config, server)
+        student, grader, server = resolve_models(config, stack, out_dir, student_model, grader_model)
         ok, logs = eval_set(
             tasks,
             log_dir=str(out_dir / "logs"),
