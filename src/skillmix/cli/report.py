@@ -1,0 +1,58 @@
+"""CLI for the report stage (protocol §5, §8, §9): ``skillmix report RUN_DIR``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from skillmix.cli import app
+from skillmix.cli._common import print_json
+
+
+def full_marks_table(report: dict[str, Any], setting: str) -> Table:
+    """Full Marks per model and k for one setting, with the unscored count beside each value."""
+    evals = [e for e in report["evaluations"] if e["setting"] == setting]
+    ks = sorted({int(k) for e in evals for k in e["metrics"]})
+    table = Table(title=f"Ratio of Full Marks, setting {setting} (value ± stderr, unscored)")
+    table.add_column("model")
+    for k in ks:
+        table.add_column(f"k={k}", justify="right")
+    for e in evals:
+        cells = []
+        for k in ks:
+            m = e["metrics"].get(str(k))
+            if m is None or m.get("full_marks") is None:
+                cells.append("–" if m is None else f"– ({m.get('n_unscored', 0)} unscored)")
+                continue
+            cells.append(f"{m['full_marks']:.2f} ± {m.get('full_marks_stderr') or 0:.2f} ({m.get('n_unscored', 0)})")
+        table.add_row(escape(e["label"]), *cells)  # labels like "ft [gpt-4]" are not markup
+    return table
+
+
+@app.command("report")
+def report_cmd(
+    run_dir: Path = typer.Argument(..., help="A run folder, or any folder with evaluation results.json below it."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Output folder (default: RUN_DIR/report)."),
+    baseline: Optional[str] = typer.Option(None, "--baseline", help="Model label to compute deltas against "
+                                           "(default: 'original' if present)."),
+    json_out: bool = typer.Option(False, "--json", help="Print report.json's content instead of a summary."),
+) -> None:
+    """Tables, CSV, LaTeX, plots, deltas and grader agreement from evaluation folders (no model calls)."""
+    from skillmix.report import build_report
+
+    report = build_report(run_dir, out, baseline)
+    if json_out:
+        print_json(report)
+        return
+    console = Console()
+    for setting in report["settings"]:
+        console.print(full_marks_table(report, setting))
+    outputs = report["outputs"]
+    console.print(f"report: {outputs['report_md']}   csv: {outputs['results_csv']}   latex: {outputs['tables_tex']}")
+    console.print(f"plots: {', '.join(outputs['plots'])}")
+    console.print(f"browse samples: {report['view']}")
