@@ -57,6 +57,9 @@ class EvalConfig(BaseModel):
     cache: bool = True
     skills_file: str | None = None
     topics_file: str | None = None
+    # The embedded 270M base model cannot write a rubric table unaided: constrain it
+    # with a grammar (rubric.table_grammar). Never applied to any other grader.
+    constrain_local_grader: bool = True
     display: Literal["full", "rich", "plain", "none", "log"] = "rich"
 
 
@@ -132,6 +135,7 @@ def build_tasks(config: EvalConfig) -> list:
             cache=config.cache,
             skills_file=config.skills_file,
             topics_file=config.topics_file,
+            grader_grammar=config.constrain_local_grader and config.grader == LOCAL,
         )
         for k in config.k
     ]

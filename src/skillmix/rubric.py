@@ -268,3 +268,24 @@ def parse_rubric(grader_output: str, k: int) -> list[float] | None:
     if any(v is None or not 0.0 <= v <= 1.0 for v in values):
         return None
     return [float(v) for v in values if v is not None]
+
+
+def _gbnf_literal(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return f'"{escaped}"'
+
+
+def table_grammar(items: Sequence[str]) -> str:
+    """A GBNF grammar (llama.cpp) that admits only a rubric table with these criteria.
+
+    Used for the embedded 270M *base* model only, which cannot follow the table
+    format on its own: the grammar fixes the layout and the criterion names, so
+    the model's one free choice per row is the point (0 or 1). API graders are
+    never constrained. Protocol §4 parsing still applies to the output.
+    """
+    header = "Here's the grading table:\n| Criteria | Points Earned |\n|---|---|\n"
+    rows = " ".join(f'{_gbnf_literal(f"| {item} | ")} point "\\n"' for item in items)
+    return "\n".join([
+        f'root ::= {_gbnf_literal(header)} {rows} {_gbnf_literal("| Total Points Earned | ")} [0-9] [0-9]? " |" "\\n"',
+        'point ::= ("0" | "1") " |"',
+    ])

@@ -25,8 +25,8 @@ from inspect_ai.solver import Generate, TaskState, solver
 
 from skillmix.catalog import Pool, Skill, Topic, load_catalog
 from skillmix.metrics import generation_metrics, majority_vote
-from skillmix.prompts import generation_turns, grading_prompt
-from skillmix.rubric import RUBRIC_VERSION, apply_checks, extract_answer, parse_rubric
+from skillmix.prompts import generation_turns, grading_prompt, rubric_items
+from skillmix.rubric import RUBRIC_VERSION, apply_checks, extract_answer, parse_rubric, table_grammar
 from skillmix.sampling import Combination, sample_combinations
 
 METRICS = ("full_marks", "all_skills", "skill_fraction")
@@ -70,10 +70,11 @@ def multi_turn_generation(cache: bool | CachePolicy = False):
     return solve
 
 
-def grading_config(base: GenerateConfig, seed: int, j: int) -> GenerateConfig:
+def grading_config(base: GenerateConfig, seed: int, j: int, grammar: str | None = None) -> GenerateConfig:
     # Distinct seed per grading: J identical requests must not collapse into one
     # cached reply (the reference's 3 gradings were copies of one).
-    return base.merge(GenerateConfig(seed=seed + j))
+    extra = GenerateConfig(seed=seed + j, extra_body={"grammar": grammar} if grammar else None)
+    return base.merge(extra)
 
 
 def grading_cache(cache: bool, j: int, scope: dict[str, str]) -> CachePolicy | bool:
@@ -114,19 +115,25 @@ def skillmix_scorer(
     grader_seed: int = 0,
     cache: bool = True,
     cache_scope: dict[str, str] | None = None,
+    grader_grammar: bool = False,
 ):
-    """Grade the last answer ``gradings`` times with the grader role (protocol §4)."""
+    """Grade the last answer ``gradings`` times with the grader role (protocol §4).
+
+    ``grader_grammar`` constrains a llama.cpp grader to the rubric table (see
+    ``rubric.table_grammar``); only for the embedded base model.
+    """
 
     async def score(state: TaskState, target: Target) -> Score:
         combo = combination_from_metadata(state.metadata)
         answer = extract_answer(state.output.completion)
         prompt = grading_prompt(combo, answer, grade_prompt)
         grader: Model = get_model(role="grader")
+        grammar = table_grammar(rubric_items(combo)) if grader_grammar else None
         outputs: list[ModelOutput] = await asyncio.gather(
             *(
                 grader.generate(
                     prompt,
-                    config=grading_config(grader.config, grader_seed, j),
+                    config=grading_config(grader.config, grader_seed, j, grammar),
                     cache=grading_cache(cache, j, cache_scope or {}),
                 )
                 for j in range(gradings)
@@ -153,6 +160,7 @@ def skillmix_task(
     cache: bool = True,
     skills_file: str | None = None,
     topics_file: str | None = None,
+    grader_grammar: bool = False,
 ) -> Task:
     """SKILL-MIX(k): ``combinations`` draws, ``generations`` epochs, ``gradings`` gradings each."""
     catalog = load_catalog(skills_file, topics_file)
@@ -162,7 +170,7 @@ def skillmix_task(
         name=f"skillmix_k{k}",
         dataset=MemoryDataset(combination_samples(combos, generation_prompt), name=f"skillmix-k{k}"),
         solver=multi_turn_generation(cache=CachePolicy(expiry=None) if cache else False),
-        scorer=skillmix_scorer(gradings, grade_prompt, name_penalty, grader_seed, cache, scope),
+        scorer=skillmix_scorer(gradings, grade_prompt, name_penalty, grader_seed, cache, scope, grader_grammar),
         epochs=Epochs(generations, "max"),
         metadata={"k": k, "skills_pool": skills, "topics_pool": topics, "catalog": catalog.digest()},
     )

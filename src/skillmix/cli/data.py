@@ -1,0 +1,251 @@
+"""CLI for teacher data, D_SKILL-MIX(k) (protocol §6): ``skillmix generate`` and ``skillmix data ...``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from skillmix.cli import app
+from skillmix.cli._common import print_json, parse_int_list
+from skillmix.errors import SkillmixError
+
+MODEL_HELP = "Any inspect model id (openai/gpt-4, anthropic/..., openai-api/<service>/<model>) or 'local'."
+POOL_HELP = "pool for every k: train, heldout or all (default: the paper's, D(1) all skills, D(k>=2) train skills)."
+
+data_app = typer.Typer(help="Inspect, audit, mix and subsample D_SKILL-MIX(k) dataset folders.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+
+
+def split_dirs(values: list[str]) -> list[Path]:
+    """Folders given as separate arguments and/or comma-separated."""
+    return [Path(v.strip()) for value in values for v in value.split(",") if v.strip()]
+
+
+def _pool(value: Optional[str], what: str):
+    from skillmix.catalog import check_pool
+
+    return None if value is None else check_pool(value, what)
+
+
+@app.command("generate")
+def generate_cmd(
+    teacher: str = typer.Option("local", help=MODEL_HELP),
+    grader: str = typer.Option("local", help=MODEL_HELP),
+    k: str = typer.Option("1,2,3", "--k", help="Comma-separated k values."),
+    n: str = typer.Option("5000,10000,10000", "--n", help="Texts to generate per k (one value per k)."),
+    seed: int = typer.Option(0, help="Seed of the combination draw."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Dataset folder (data.jsonl, stats.json, runs/)."),
+    skills: Optional[str] = typer.Option(None, help="Skill " + POOL_HELP),
+    topics: Optional[str] = typer.Option(None, help="Topic pool for every k (default: train)."),
+    keep: str = typer.Option("full_marks", help="Filter: full_marks (the paper's), all_skills, or all (demos)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Count calls and estimate tokens; call no model."),
+    gradings: int = typer.Option(3, help="Gradings per text (majority vote)."),
+    grader_seed: int = typer.Option(0, help="Base seed of the gradings (grading j uses seed+j)."),
+    name_penalty: bool = typer.Option(True, "--name-penalty/--no-name-penalty", help="[P1] skill-name penalty."),
+    teacher_temperature: float = typer.Option(0.7, help="Teacher sampling temperature."),
+    teacher_max_tokens: int = typer.Option(512, help="Teacher max new tokens per reply."),
+    grader_temperature: float = typer.Option(0.7, help="Grader sampling temperature (grading j uses seed+j)."),
+    grader_max_tokens: int = typer.Option(1024, help="Grader max new tokens per grading."),
+    max_connections: int = typer.Option(16, help="Concurrent model calls per model."),
+    max_retries: int = typer.Option(3, help="Retries per model call (bounded)."),
+    timeout: int = typer.Option(120, help="Seconds per model call."),
+    batch: bool = typer.Option(False, "--batch", help="Use the provider's Batch API where it has one."),
+    cache: bool = typer.Option(True, "--cache/--no-cache", help="inspect's model-call cache."),
+    generation_prompt: str = typer.Option("default", help="Generation prompt variant (name or .json path)."),
+    grade_prompt: str = typer.Option("default", help="Grading prompt variant (name or .json path)."),
+    skills_file: Optional[Path] = typer.Option(None, help="Your own skills CSV."),
+    topics_file: Optional[Path] = typer.Option(None, help="Your own topics file."),
+    display: str = typer.Option("rich", help="inspect display: full, rich, plain, none."),
+    as_json: bool = typer.Option(False, "--json", help="Print the stats (or the dry-run estimate) as JSON."),
+) -> None:
+    """Generate D_SKILL-MIX(k) with a teacher and a grader; re-running the same command resumes."""
+    from skillmix.data import DataConfig, estimate_cost, generate_dataset
+
+    config = DataConfig(
+        teacher=teacher, grader=grader, k=tuple(parse_int_list(k, "--k")), n=tuple(parse_int_list(n, "--n")),
+        skills=_pool(skills, "skill pool"), topics=_pool(topics, "topic pool"), keep=keep,  # type: ignore[arg-type]
+        seed=seed, gradings=gradings, grader_seed=grader_seed, name_penalty=name_penalty,
+        teacher_temperature=teacher_temperature, teacher_max_tokens=teacher_max_tokens,
+        grader_temperature=grader_temperature, grader_max_tokens=grader_max_tokens,
+        max_connections=max_connections, max_retries=max_retries, timeout=timeout, batch=batch, cache=cache,
+        generation_prompt=generation_prompt, grade_prompt=grade_prompt,
+        skills_file=str(skills_file) if skills_file else None, topics_file=str(topics_file) if topics_file else None,
+        display=display,  # type: ignore[arg-type]
+    )
+    if dry_run:
+        estimate = estimate_cost(config)
+        if as_json:
+            print_json(estimate)
+        else:
+            Console().print(estimate_table(estimate), estimate_notes(estimate))
+        return
+    if out is None:
+        raise SkillmixError("--out is required (the dataset folder); or pass --dry-run to only count calls")
+    stats = generate_dataset(config, out)
+    if as_json:
+        print_json(stats)
+    else:
+        console = Console()
+        console.print(stats_table(stats))
+        console.print(f"dataset: {out / 'data.jsonl'} ({stats['n']} texts)   stats: {out / 'stats.json'}")
+    warn_stats(stats)
+
+
+def warn_stats(stats: dict) -> None:
+    err = Console(stderr=True)
+    if stats.get("keep_warning"):
+        err.print(f"[yellow]warning:[/] {stats['keep_warning']}")
+    if not stats.get("complete", True):
+        err.print("[yellow]warning:[/] some runs did not complete; re-run the same command to resume")
+    total = stats.get("total", {})
+    if stats.get("n") == 0 and total.get("unscored"):
+        err.print(f"[yellow]warning:[/] no text kept; {total['unscored']} of {total['generated']} were unscored "
+                  "(no grading could be parsed): use a stronger grader")
+
+
+def estimate_table(estimate: dict) -> Table:
+    table = Table(title=f"Dry run: teacher {estimate['teacher']}, grader {estimate['grader']} (tokens estimated)")
+    cols = {"texts": "texts", "teacher_calls": "teacher calls", "grader_calls": "grader calls",
+            "teacher_input_tokens": "teacher in", "teacher_output_tokens": "teacher out",
+            "grader_input_tokens": "grader in", "grader_output_tokens": "grader out"}
+    table.add_column("k")
+    for label in cols.values():
+        table.add_column(label, justify="right")
+    for k, row in [*estimate["per_k"].items(), ("total", estimate["total"])]:
+        table.add_row(k, *(compact(row[c]) if "tokens" in c else f"{row[c]:,}" for c in cols))
+    return table
+
+
+def compact(n: int) -> str:
+    return f"{n / 1e6:.2f}M" if n >= 1_000_000 else f"{n / 1e3:.1f}k" if n >= 1000 else str(n)
+
+
+def estimate_notes(estimate: dict) -> str:
+    a, total = estimate["assumptions"], estimate["total"]
+    return (
+        f"tokens ≈ chars/{a['chars_per_token']}; assumed replies: teacher {a['teacher_reply_tokens']}, "
+        f"grader {a['grader_reply_tokens']} tokens (upper bounds: teacher {total['teacher_output_tokens_max']:,}, "
+        f"grader {total['grader_output_tokens_max']:,} output tokens); {a['note']}.\n{estimate['formula']}"
+    )
+
+
+def cell(value) -> str:
+    if value is None:
+        return "–"
+    return f"{value:.3f}" if isinstance(value, float) else str(value)
+
+
+def stats_table(stats: dict) -> Table:
+    table = Table(title=f"D_SKILL-MIX: keep={','.join(stats['keep_rules'])}")
+    cols = ("requested", "generated", "kept", "unscored", "errored", "pass_rate")
+    table.add_column("k")
+    for col in cols:
+        table.add_column(col.replace("_", " "), justify="right")
+    for k, row in [*stats["per_k"].items(), ("total", stats.get("total", {}))]:
+        table.add_row(k, *(cell(row.get(c)) for c in cols))
+    return table
+
+
+@data_app.command("audit")
+def audit_cmd(
+    folder: Path = typer.Argument(..., help="Dataset folder."),
+    expect: str = typer.Option(
+        "stats", help="Pools to check against: stats (as built) or paper (D(1) all skills, else train)."
+    ),
+    threshold: float = typer.Option(0.9, help="Near-duplicate token Jaccard threshold."),
+    as_json: bool = typer.Option(False, "--json", help="Print the full audit as JSON."),
+) -> None:
+    """Leakage, duplicates, coverage and lengths; exit 1 on leakage or exact duplicates."""
+    from skillmix.data import audit_dataset, paper_pools, read_stats
+
+    if expect not in ("stats", "paper"):
+        raise SkillmixError(f"--expect must be stats or paper, got {expect!r}")
+    pools = None
+    if expect == "paper":
+        pools = {int(k): paper_pools(int(k)) for k in read_stats(folder)["per_k"]}
+    report = audit_dataset(folder, pools, threshold)
+    if as_json:
+        print_json(report)
+    else:
+        print_audit(report)
+    if not report["ok"]:
+        raise typer.Exit(code=1)
+
+
+def print_audit(report: dict) -> None:
+    console = Console()
+    dup, leak, cov, lens = report["duplicates"], report["leakage"], report["coverage"], report["lengths"]
+    console.print(f"{report['dataset']}: {report['n']} texts, expected pools {report['expect']}")
+    console.print(f"leakage: {leak['n']} problem(s)")
+    for p in leak["problems"][:10]:
+        console.print(f"  {p['id']}: {p['problem']}")
+    console.print(f"exact duplicates: {len(dup['exact_groups'])} group(s), {dup['n_exact_extra']} extra text(s)")
+    console.print(
+        f"near duplicates (Jaccard >= {dup['threshold']}): {len(dup['near_pairs'])} pair(s) [{dup['seconds']} s]"
+    )
+    for p in dup["near_pairs"][:10]:
+        console.print(f"  {p['a']} ~ {p['b']} ({p['jaccard']})")
+    console.print(f"coverage: {cov['n_skills']} skills, {cov['n_topics']} topics; uncovered: "
+                  f"{len(cov['uncovered_skills'])} skills, {len(cov['uncovered_topics'])} topics")
+    for what in ("words", "sentences"):
+        console.print(f"{what}: " + ", ".join(f"{k} {v}" for k, v in lens[what].items()))
+    console.print(f"over the sentence limit: {lens['over_sentence_limit']}")
+    console.print("[green]ok[/]" if report["ok"] else "[red]problems found[/]")
+
+
+@data_app.command("mix")
+def mix_cmd(
+    folders: list[str] = typer.Argument(..., help="Dataset folders (comma-separated or separate)."),
+    out: Path = typer.Option(..., "--out", help="New dataset folder."),
+) -> None:
+    """Union of dataset folders, e.g. D(1,2) = D(1) ∪ D(2)."""
+    from skillmix.data import mix_datasets
+
+    stats = mix_datasets(split_dirs(folders), out)
+    print(f"{out}: {stats['n']} texts from {len(stats['sources'])} set(s), per k {stats['per_k']}")
+    warn_stats(stats)
+
+
+@data_app.command("subsample")
+def subsample_cmd(
+    folders: list[str] = typer.Argument(..., help="Dataset folders (comma-separated or separate)."),
+    n: int = typer.Option(..., "--n", help="Number of texts to draw."),
+    seed: int = typer.Option(0, help="Seed of the draw."),
+    out: Path = typer.Option(..., "--out", help="New dataset folder."),
+) -> None:
+    """A fixed number of random texts (the paper's 8,000 of D(1,2,3))."""
+    from skillmix.data import subsample_dataset
+
+    stats = subsample_dataset(split_dirs(folders), n, seed, out)
+    print(f"{out}: {stats['n']} of {stats['subsample']['from']} texts (seed {seed}), per k {stats['per_k']}")
+    warn_stats(stats)
+
+
+@data_app.command("show")
+def show_cmd(
+    folder: Path = typer.Argument(..., help="Dataset folder."),
+    n: int = typer.Option(3, "--n", help="Rows to show (from the start)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the rows as JSON."),
+) -> None:
+    """Print the first rows: combination, grades and the four chat messages."""
+    from skillmix.data import read_rows
+
+    if n < 0:
+        raise SkillmixError(f"--n must be >= 0, got {n}")
+    rows = read_rows([folder])[:n]
+    if as_json:
+        print_json(rows)
+        return
+    console = Console()
+    if not rows:
+        console.print(f"{folder}: no texts")
+    for row in rows:
+        console.rule(f"{row['id']}  k={row['k']}  topic={row['topic']}  skills={', '.join(row['skills'])}")
+        console.print(f"voted points: {row['grades']['voted']}", markup=False)
+        for m in row["messages"]:
+            console.print(f"[bold]{m['role']}:[/]")
+            console.print(m["content"], markup=False, highlight=False)
