@@ -89,3 +89,10 @@ def test_unknown_model_and_missing_key(tmp_path):
               "--combinations", "1", "--out", str(tmp_path / "b"), "--display", "none", env=env)
     assert out.returncode == 2 and "OPENAI_API_KEY" in out.stderr, out.stderr
     assert len(out.stderr.strip().splitlines()) == 1
+
+
+def test_public_names_resolve():
+    import skillmix
+
+    for name in skillmix.__all__:
+        assert getattr(skillmix, name) is not None, name

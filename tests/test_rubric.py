@@ -250,3 +250,19 @@ def test_apply_checks_rejects_wrong_shapes(values, skills, k):
 )
 def test_extract_answer(reply, expected):
     assert extract_answer(reply) == expected
+
+
+def test_table_grammar_admits_only_parseable_tables():
+    from skillmix.rubric import table_grammar
+
+    items = ["Correctly illustrates folk physics (common knowledge physics)", 'Pertains to "Knots"',
+             "Text makes sense", "At most one sentence"]
+    grammar = table_grammar(items)
+    assert grammar.count(" point ") == 4 and 'point ::= ("0" | "1") " |"' in grammar
+    assert '\\"Knots\\"' in grammar  # quotes escaped for GBNF
+    # A reply of the grammar's shape parses to exactly the chosen points.
+    reply = ("Here's the grading table:\n| Criteria | Points Earned |\n|---|---|\n"
+             + "".join(f"| {item} | {p} |\n" for item, p in zip(items, "1010")) + "| Total Points Earned | 2 |\n")
+    assert parse_rubric(reply, 1) == [1.0, 0.0, 1.0, 0.0]
+    llama_cpp = pytest.importorskip("llama_cpp")
+    llama_cpp.LlamaGrammar.from_string(grammar, verbose=False)  # llama.cpp accepts it

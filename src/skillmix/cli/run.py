@@ -52,5 +52,6 @@ def run_cmd(
     console.print(plan_table(rows))
     if dry_run:
         return
-    run_experiment(cfg, run_dir, tuple(force or ()), display=display, echo=console.print)
+    echo = lambda line: console.print(line, markup=False, highlight=False)  # noqa: E731 ("[run]" is not markup)
+    run_experiment(cfg, run_dir, tuple(force or ()), display=display, echo=echo)
     console.print(f"report: {run_dir / 'report' / 'report.md'}")
