@@ -25,15 +25,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from tests.fake_openai import FakeOpenAI, is_grader_request, last_user_text  # noqa: E402
-
-
-def canned_reply(request: dict) -> str:
-    if is_grader_request(request):
-        k = last_user_text(request).count("Correctly illustrates")
-        rows = "\n".join(f"| criterion {i} | 1 |" for i in range(k + 3))
-        return f"Here's the grading table:\n| Criteria | Points Earned |\n|---|---|\n{rows}\n| Total | {k + 3} |\nExplanation: ok"
-    return "Answer: The seam, a quiet river, carried the needle home. Explanation: metaphor."
+from tests.fake_openai import FakeOpenAI, skillmix_reply  # noqa: E402
 
 
 def run_cli(out: Path, fake: FakeOpenAI, args: argparse.Namespace, cache: Path) -> tuple[float, float]:
@@ -58,7 +50,7 @@ def main() -> None:
     p.add_argument("--connections", type=int, default=64)
     p.add_argument("--json", type=Path)
     args = p.parse_args()
-    with tempfile.TemporaryDirectory() as tmp, FakeOpenAI(reply_fn=canned_reply, latency=args.latency) as fake:
+    with tempfile.TemporaryDirectory() as tmp, FakeOpenAI(reply_fn=skillmix_reply, latency=args.latency) as fake:
         out, cache = Path(tmp) / "out", Path(tmp) / "cache"
         wall, cpu = run_cli(out, fake, args, cache)
         calls = fake.calls

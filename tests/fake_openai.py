@@ -288,3 +288,12 @@ def make_handler(fake: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
             pass  # keep test output clean; the request log is on `fake.requests`
 
     return Handler
+
+
+def skillmix_reply(request: dict[str, Any], answer: str = "The seam held like a promise.", points: str = "1") -> str:
+    """Canned SKILL-MIX replies: a full-marks rubric table for grader requests, else an answer."""
+    if is_grader_request(request):
+        k = last_user_text(request).count("Correctly illustrates")
+        rows = "\n".join(f"| criterion {i + 1} | {points} |" for i in range(k + 3))
+        return f"Here's the grading table:\n| Criteria | Points Earned |\n|---|---|\n{rows}\n| Total | {k + 3} |\n\nExplanation: ok"
+    return f"Answer: {answer} Explanation: metaphor."

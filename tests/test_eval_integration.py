@@ -10,18 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.fake_openai import FakeOpenAI, is_grader_request, last_user_text
+from tests.fake_openai import FakeOpenAI, skillmix_reply
 
 SECRET = "sk-test-DO-NOT-LEAK-7f3a9c"
 CLI = [sys.executable, "-c", "from skillmix.cli import main; main()"]
 
 
 def reply(request: dict) -> str:
-    if is_grader_request(request):
-        k = last_user_text(request).count("Correctly illustrates")
-        rows = "\n".join(f"| c{i} | 1/1 |" for i in range(k + 3))
-        return f"Here's the grading table:\n| Criteria | Points Earned |\n|---|---|\n{rows}\n| Total | {k + 3} |"
-    return "Answer: Bees hum like a choir. Explanation: simile."
+    return skillmix_reply(request, answer="Bees hum like a choir.", points="1/1")
 
 
 def test_api_keys_never_reach_logs_or_results(tmp_path):

@@ -19,17 +19,12 @@ import yaml
 
 from skillmix.errors import SkillmixError
 from skillmix.experiment import ExperimentConfig, load_config, run_experiment
-from tests.fake_openai import FakeOpenAI, is_grader_request, last_user_text
+from tests.fake_openai import FakeOpenAI, skillmix_reply
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def reply(request: dict) -> str:
-    if is_grader_request(request):
-        k = last_user_text(request).count("Correctly illustrates")
-        rows = "\n".join(f"| c{i} | 1 |" for i in range(k + 3))
-        return f"Here's the grading table:\n| Criteria | Points Earned |\n|---|---|\n{rows}\n\nExplanation: ok"
-    return "Answer: The seam held like a promise. Explanation: metaphor."
+reply = skillmix_reply
 
 
 CONFIG = {
