@@ -544,3 +544,22 @@ def test_cli_dry_run_audit_show_mix(tmp_path):
     shown = json.loads(cli("data", "show", str(d1), "--n", "1", "--json").stdout)
     assert len(shown) == 1 and shown[0]["k"] == 1
     assert "assistant:" in cli("data", "show", str(d1)).stdout
+
+
+@pytest.mark.local_model
+def test_tiny_real_run_with_the_local_model(tmp_path):
+    """Teacher and grader are the embedded model; `--keep all` keeps every scored text (demo rule)."""
+    out = tmp_path / "d"
+    done = subprocess.run(
+        [sys.executable, "-c", "from skillmix.cli import main; main()", "generate", "--teacher", "local",
+         "--grader", "local", "--k", "1,2", "--n", "2,2", "--keep", "all", "--gradings", "1",
+         "--teacher-max-tokens", "48", "--grader-max-tokens", "96", "--display", "none", "--out", str(out)],
+        capture_output=True, text=True, timeout=1500, env={**os.environ, "INSPECT_CACHE_DIR": str(tmp_path / "c")})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "looser than the paper" in done.stdout + done.stderr
+    stats = json.loads((out / "stats.json").read_text())
+    rows = [json.loads(line) for line in (out / "data.jsonl").read_text().splitlines()]
+    # The grammar-constrained local grader always writes a parseable table, so every text is scored.
+    assert stats["total"]["generated"] == 4 and len(rows) == stats["total"]["kept"] == 4
+    for row in rows:
+        assert [m["role"] for m in row["messages"]] == ["user", "assistant", "user", "assistant"]

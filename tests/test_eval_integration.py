@@ -73,3 +73,32 @@ def test_tiny_eval_with_the_real_local_model(tmp_path):
         assert [m["role"] for m in r["messages"]] == ["user", "assistant", "user", "assistant"]
         assert len(r["gradings"]) == 1  # parsed or unscored, never a made-up zero
         assert r["gradings"][0]["points"] is None or len(r["gradings"][0]["points"]) == r["k"] + 3
+
+
+@pytest.mark.train
+def test_eval_a_fine_tuned_checkpoint_with_hf(tmp_path):
+    """`skillmix train` output is directly evaluable as `hf/<out>` (issue 5), here with a loopback grader."""
+    pytest.importorskip("trl")
+    from tests.tiny_model import build_tiny_model, write_dataset
+
+    data, base, ckpt = tmp_path / "data", tmp_path / "base", tmp_path / "ckpt"
+    write_dataset(data)
+    build_tiny_model(base)
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "INSPECT_CACHE_DIR": str(tmp_path / "cache")}
+    trained = subprocess.run([*CLI, "train", "--data", str(data), "--base-model", str(base), "--out", str(ckpt),
+                              "max_steps=2", "effective_batch_size=4", "per_device_train_batch_size=4",
+                              "warmup_steps=0", "bf16=false", "save_steps=1000", "logging_steps=1"],
+                             env=env, capture_output=True, text=True, timeout=600)
+    assert trained.returncode == 0, trained.stderr[-2000:]
+    with FakeOpenAI(reply_fn=reply) as fake:
+        env |= {"FAKE_BASE_URL": fake.base_url, "FAKE_API_KEY": "k"}
+        out = tmp_path / "eval"
+        done = subprocess.run([*CLI, "eval", "--student", f"hf/{ckpt}", "--grader", "openai-api/fake/g", "--k", "1",
+                               "--combinations", "2", "--generations", "1", "--out", str(out), "--display", "none"],
+                              env=env, capture_output=True, text=True, timeout=900)
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert fake.calls == 2 * 3  # only the grader is remote: 2 generations x 3 gradings
+    records = [json.loads(line) for line in (out / "samples.jsonl").read_text().splitlines()]
+    assert len(records) == 2 and all(r["error"] is None for r in records)
+    assert all([m["role"] for m in r["messages"]] == ["user", "assistant", "user", "assistant"] for r in records)
+    assert json.loads((out / "results.json").read_text())["metrics"]["1"]["n_scored"] == 2
