@@ -116,29 +116,19 @@ def resolve_models(config: EvalConfig, stack: ExitStack, out_dir: Path, student_
     return student, grader, server
 
 
+# EvalConfig fields that are also parameters of ``tasks.skillmix_task``, by the same name.
+TASK_FIELDS = frozenset({
+    "combinations", "skills", "topics", "seed", "generations", "gradings", "name_penalty",
+    "generation_prompt", "grade_prompt", "grader_seed", "cache", "skills_file", "topics_file",
+})
+
+
 def build_tasks(config: EvalConfig) -> list:
     from skillmix.tasks import skillmix_task
 
-    return [
-        skillmix_task(
-            k=k,
-            combinations=config.combinations,
-            skills=config.skills,
-            topics=config.topics,
-            seed=config.seed,
-            generations=config.generations,
-            gradings=config.gradings,
-            name_penalty=config.name_penalty,
-            generation_prompt=config.generation_prompt,
-            grade_prompt=config.grade_prompt,
-            grader_seed=config.grader_seed,
-            cache=config.cache,
-            skills_file=config.skills_file,
-            topics_file=config.topics_file,
-            grader_grammar=config.constrain_local_grader and config.grader == LOCAL,
-        )
-        for k in config.k
-    ]
+    shared = config.model_dump(include=TASK_FIELDS)
+    grammar = config.constrain_local_grader and config.grader == LOCAL
+    return [skillmix_task(k=k, grader_grammar=grammar, **shared) for k in config.k]
 
 
 def run_eval(
