@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from tests.fake_openai import FakeOpenAI, skillmix_reply  # noqa: E402
+from skillmix.testing.fake_openai import FakeOpenAI, skillmix_reply  # noqa: E402
 
 
 def run_cli(out: Path, fake: FakeOpenAI, args: argparse.Namespace, cache: Path) -> tuple[float, float]:

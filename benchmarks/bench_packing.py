@@ -98,7 +98,7 @@ def run_mode(mode: str, model_dir: Path, examples: int, batch_size: int, max_len
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from skillmix.masking import encode_conversation
+    from skillmix.train.masking import encode_conversation
 
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     rng = random.Random(seed)
@@ -182,7 +182,7 @@ def main() -> None:
         print(json.dumps(result))
         return
 
-    from tests.tiny_model import build_tiny_model
+    from skillmix.testing.tiny_model import build_tiny_model
 
     with tempfile.TemporaryDirectory() as tmp:
         rng = random.Random(args.seed)

@@ -19,7 +19,7 @@ import yaml
 
 from skillmix.errors import SkillmixError
 from skillmix.experiment import ExperimentConfig, load_config, run_experiment
-from tests.fake_openai import FakeOpenAI, skillmix_reply
+from skillmix.testing.fake_openai import FakeOpenAI, skillmix_reply
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -1,35 +1,36 @@
 """skillmix: skill-composition research on language models (SKILL-MIX, Zhao et al. 2024).
 
-The pipeline, one module per noun:
-catalog -> sampling -> prompts -> rubric -> metrics   (the protocol, stdlib only)
-tasks (inspect_ai) -> evaluate / data (D(k) building) -> train -> report -> experiment -> cli
+The pipeline, in layers (docs/architecture.md):
+protocol (catalog, sampling, prompts, rubric, metrics: pure rules) -> stats -> formats
+-> engine (inspect_ai tasks, evaluation, teacher data, embedded server) -> train
+-> analysis (report) -> experiment -> cli
 
 ``import skillmix`` stays light: it never imports torch, transformers or
 inspect_ai. Names from the heavy stages are resolved lazily on first access.
 """
 
-from skillmix.catalog import Catalog, Skill, Topic, load_catalog
+from skillmix.protocol.catalog import Catalog, Skill, Topic, load_catalog
 from skillmix.errors import SkillmixError
-from skillmix.metrics import aggregate
-from skillmix.prompts import generation_turns, grading_prompt, rubric_items
-from skillmix.rubric import apply_checks, count_sentences, extract_answer, mentions_skill_name, parse_rubric
-from skillmix.sampling import Combination, sample_combinations
+from skillmix.protocol.metrics import aggregate
+from skillmix.protocol.prompts import generation_turns, grading_prompt, rubric_items
+from skillmix.protocol.rubric import apply_checks, count_sentences, extract_answer, mentions_skill_name, parse_rubric
+from skillmix.protocol.sampling import Combination, sample_combinations
 
 __version__ = "0.1.0"
 
 # name -> module, imported on first attribute access (PEP 562) to keep import light.
 _LAZY = {
-    "EvalConfig": "skillmix.evaluate",
-    "run_eval": "skillmix.evaluate",
-    "skillmix_task": "skillmix.tasks",
-    "DataConfig": "skillmix.data",
-    "generate_dataset": "skillmix.data",
-    "load_dataset": "skillmix.data",
-    "audit_dataset": "skillmix.data",
-    "TrainRecipe": "skillmix.train",
+    "EvalConfig": "skillmix.engine.evaluate",
+    "run_eval": "skillmix.engine.evaluate",
+    "skillmix_task": "skillmix.engine.tasks",
+    "DataConfig": "skillmix.engine.teacher",
+    "generate_dataset": "skillmix.engine.teacher",
+    "load_dataset": "skillmix.engine.teacher",
+    "audit_dataset": "skillmix.engine.teacher",
+    "TrainRecipe": "skillmix.train.loop",
     "ExperimentConfig": "skillmix.experiment",
     "run_experiment": "skillmix.experiment",
-    "build_report": "skillmix.report",
+    "build_report": "skillmix.analysis.report",
 }
 
 

@@ -27,7 +27,7 @@ from typing import Any, Callable, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from skillmix.catalog import Pool
+from skillmix.protocol.catalog import Pool
 from skillmix.errors import SkillmixError
 
 Setting = Literal["I", "II", "III"]
@@ -176,7 +176,7 @@ def student_id(config: ExperimentConfig, run_dir: Path, model: str) -> str:
 
 
 def data_stages(config: ExperimentConfig, run_dir: Path, display: str) -> list[Stage]:
-    from skillmix import data
+    from skillmix.engine import teacher as data
 
     stages = []
     for d in config.datasets:
@@ -216,7 +216,7 @@ def train_stages(config: ExperimentConfig, run_dir: Path) -> list[Stage]:
 
 
 def run_finetune(config: ExperimentConfig, run_dir: Path, f: Finetune, out: Path) -> Any:
-    from skillmix import train
+    from skillmix.train import loop as train
 
     recipe = train.load_recipe(Path(f.recipe))
     overrides = {k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in f.overrides.items()}
@@ -228,7 +228,7 @@ def run_finetune(config: ExperimentConfig, run_dir: Path, f: Finetune, out: Path
 
 
 def eval_stages(config: ExperimentConfig, run_dir: Path, display: str) -> list[Stage]:
-    from skillmix.evaluate import EvalConfig, run_eval
+    from skillmix.engine.evaluate import EvalConfig, run_eval
 
     e = config.evaluation
     models = ([ORIGINAL] if e.evaluate_original else []) + [f.name for f in config.finetunes]
@@ -252,7 +252,7 @@ def eval_stages(config: ExperimentConfig, run_dir: Path, display: str) -> list[S
 
 def plan(config: ExperimentConfig, run_dir: Path, display: str = "rich") -> list[Stage]:
     """Every stage of the experiment, in dependency order (``display`` is not part of any key)."""
-    from skillmix.report import build_report
+    from skillmix.analysis.report import build_report
 
     run_dir = Path(run_dir)
     stages = data_stages(config, run_dir, display) + train_stages(config, run_dir) + eval_stages(config, run_dir, display)

@@ -26,7 +26,7 @@ def split_dirs(values: list[str]) -> list[Path]:
 
 
 def _pool(value: Optional[str], what: str):
-    from skillmix.catalog import check_pool
+    from skillmix.protocol.catalog import check_pool
 
     return None if value is None else check_pool(value, what)
 
@@ -63,7 +63,7 @@ def generate_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print the stats (or the dry-run estimate) as JSON."),
 ) -> None:
     """Generate D_SKILL-MIX(k) with a teacher and a grader; re-running the same command resumes."""
-    from skillmix.data import DataConfig, estimate_cost, generate_dataset
+    from skillmix.engine.teacher import DataConfig, estimate_cost, generate_dataset
 
     config = DataConfig(
         teacher=teacher, grader=grader, k=tuple(parse_int_list(k, "--k")), n=tuple(parse_int_list(n, "--n")),
@@ -160,7 +160,7 @@ def audit_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print the full audit as JSON."),
 ) -> None:
     """Leakage, duplicates, coverage and lengths; exit 1 on leakage or exact duplicates."""
-    from skillmix.data import audit_dataset, paper_pools, read_stats
+    from skillmix.engine.teacher import audit_dataset, paper_pools, read_stats
 
     if expect not in ("stats", "paper"):
         raise SkillmixError(f"--expect must be stats or paper, got {expect!r}")
@@ -203,7 +203,7 @@ def mix_cmd(
     out: Path = typer.Option(..., "--out", help="New dataset folder."),
 ) -> None:
     """Union of dataset folders, e.g. D(1,2) = D(1) ∪ D(2)."""
-    from skillmix.data import mix_datasets
+    from skillmix.engine.teacher import mix_datasets
 
     stats = mix_datasets(split_dirs(folders), out)
     print(f"{out}: {stats['n']} texts from {len(stats['sources'])} set(s), per k {stats['per_k']}")
@@ -218,7 +218,7 @@ def subsample_cmd(
     out: Path = typer.Option(..., "--out", help="New dataset folder."),
 ) -> None:
     """A fixed number of random texts (the paper's 8,000 of D(1,2,3))."""
-    from skillmix.data import subsample_dataset
+    from skillmix.engine.teacher import subsample_dataset
 
     stats = subsample_dataset(split_dirs(folders), n, seed, out)
     print(f"{out}: {stats['n']} of {stats['subsample']['from']} texts (seed {seed}), per k {stats['per_k']}")
@@ -232,7 +232,7 @@ def show_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print the rows as JSON."),
 ) -> None:
     """Print the first rows: combination, grades and the four chat messages."""
-    from skillmix.data import read_rows
+    from skillmix.engine.teacher import read_rows
 
     if n < 0:
         raise SkillmixError(f"--n must be >= 0, got {n}")

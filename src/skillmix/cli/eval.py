@@ -55,8 +55,8 @@ def eval_cmd(
     out: Path = typer.Option(..., "--out", help="Output folder (results.json, samples.jsonl, logs/)."),
 ) -> None:
     """Evaluate a model with SKILL-MIX(k); re-running the same command resumes."""
-    from skillmix.catalog import check_pool
-    from skillmix.evaluate import EvalConfig, run_eval
+    from skillmix.protocol.catalog import check_pool
+    from skillmix.engine.evaluate import EvalConfig, run_eval
 
     config = EvalConfig(
         student=student, grader=grader, k=tuple(parse_int_list(k, "--k")),

@@ -43,7 +43,7 @@ def report_cmd(
     json_out: bool = typer.Option(False, "--json", help="Print report.json's content instead of a summary."),
 ) -> None:
     """Tables, CSV, LaTeX, plots, deltas and grader agreement from evaluation folders (no model calls)."""
-    from skillmix.report import build_report
+    from skillmix.analysis.report import build_report
 
     report = build_report(run_dir, out, baseline)
     if json_out:

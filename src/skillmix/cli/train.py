@@ -34,7 +34,7 @@ def type_name(hint: object) -> str:
 
 
 def print_keys(console: Console) -> None:
-    from skillmix.train import RESERVED_TRAINER_ARGS, TrainRecipe, trainer_field_types
+    from skillmix.train.loop import RESERVED_TRAINER_ARGS, TrainRecipe, trainer_field_types
 
     console.print("[bold]recipe keys[/bold] (configs/train/*.yaml)")
     for name, field in TrainRecipe.model_fields.items():
@@ -75,7 +75,7 @@ def train_cmd(
     if data is None or base_model is None or (out is None and not show_masks):
         fail("skillmix train needs --data DIR[,DIR...], --base-model and --out")
         return
-    from skillmix import train as training
+    from skillmix.train import loop as training
 
     recipe = training.load_recipe(config)
     overrides = training.parse_overrides(settings or [])

@@ -1,0 +1,1 @@
+"""Reading finished evaluations: reports, analyses and grader audits. Never calls a model."""

@@ -1,0 +1,176 @@
+"""SKILL-MIX(k) as an inspect_ai Task: samples, two-turn solver, J-grading scorer.
+
+Implements protocol §2 (samples are drawn combinations), §3 (the two-turn
+generation conversation with the *student*, i.e. the task's model), §4 (J
+separate gradings of the second answer by the *grader* model role, strict
+parsing, programmatic sentence check and name penalty) and the per-generation
+part of §5 (majority vote, then the three metrics). G generations are inspect
+epochs; the max over generations and the mean over combinations are computed by
+``skillmix.protocol.metrics.aggregate`` from the per-grading points stored in each
+score's metadata, so the numbers can always be recomputed from the logs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from dataclasses import asdict
+from typing import Any
+
+from inspect_ai import Epochs, Task, task
+from inspect_ai.dataset import MemoryDataset, Sample
+from inspect_ai.model import CachePolicy, ChatMessageUser, GenerateConfig, Model, ModelOutput, get_model
+from inspect_ai.scorer import Score, Target, mean, scorer, stderr
+from inspect_ai.solver import Generate, TaskState, solver
+
+from skillmix.protocol.catalog import Pool, Skill, Topic, load_catalog
+from skillmix.protocol.metrics import generation_metrics, majority_vote
+from skillmix.protocol.prompts import generation_turns, grading_prompt, rubric_items
+from skillmix.protocol.rubric import RUBRIC_VERSION, apply_checks, extract_answer, parse_rubric, table_grammar
+from skillmix.protocol.sampling import Combination, sample_combinations
+
+METRICS = ("full_marks", "all_skills", "skill_fraction")
+
+
+def combination_samples(combos: list[Combination], generation_prompt: str = "default") -> list[Sample]:
+    """One inspect Sample per combination; the combination travels in metadata."""
+    samples = []
+    for i, combo in enumerate(combos):
+        turns = generation_turns(combo, generation_prompt)
+        samples.append(
+            Sample(
+                id=f"k{combo.k}-{i:04d}",
+                input=turns[0],
+                metadata={
+                    "k": combo.k,
+                    "skills": [asdict(s) for s in combo.skills],
+                    "topic": asdict(combo.topic),
+                    "turns": turns,
+                },
+            )
+        )
+    return samples
+
+
+def combination_from_metadata(metadata: dict[str, Any]) -> Combination:
+    return Combination(tuple(Skill(**s) for s in metadata["skills"]), Topic(**metadata["topic"]))
+
+
+@solver
+def multi_turn_generation(cache: bool | CachePolicy = False):
+    """Run the user turns in order; the model answers each (protocol §3)."""
+
+    async def solve(state: TaskState, generate: Generate) -> TaskState:
+        state = await generate(state, cache=cache)
+        for turn in state.metadata["turns"][1:]:
+            state.messages.append(ChatMessageUser(content=turn))
+            state = await generate(state, cache=cache)
+        return state
+
+    return solve
+
+
+def grading_config(base: GenerateConfig, seed: int, j: int, grammar: str | None = None) -> GenerateConfig:
+    # Distinct seed per grading: J identical requests must not collapse into one
+    # cached reply (the reference's 3 gradings were copies of one).
+    extra = GenerateConfig(seed=seed + j, extra_body={"grammar": grammar} if grammar else None)
+    return base.merge(extra)
+
+
+def grading_cache(cache: bool, j: int, scope: dict[str, str]) -> CachePolicy | bool:
+    if not cache:
+        return False
+    return CachePolicy(expiry=None, scopes={**scope, "grading": str(j)})
+
+
+def score_gradings(outputs: list[str], combo: Combination, answer: str, name_penalty: bool) -> list[dict[str, Any]]:
+    """Parse each grader reply; unparseable ones stay ``points=None`` (unscored, never 0)."""
+    gradings = []
+    for j, raw in enumerate(outputs):
+        parsed = parse_rubric(raw, combo.k)
+        points = None if parsed is None else apply_checks(parsed, answer, combo.skill_names, combo.k, name_penalty)
+        gradings.append({"j": j, "raw": raw, "parsed": parsed, "points": points})
+    return gradings
+
+
+def generation_score(gradings: list[dict[str, Any]], k: int, answer: str) -> Score:
+    voted = majority_vote([g["points"] for g in gradings])
+    metadata = {"k": k, "answer": answer, "gradings": gradings, "voted": voted, "rubric_version": RUBRIC_VERSION}
+    if voted is None:
+        return Score(
+            value={m: float("nan") for m in METRICS},
+            answer=answer,
+            explanation="unscored: no grading could be parsed",
+            metadata={**metadata, "unscored": True},
+        )
+    values = generation_metrics(voted, k)
+    return Score(value=values, answer=answer, metadata={**metadata, "unscored": False})
+
+
+@scorer(metrics={m: [mean(), stderr()] for m in METRICS})
+def skillmix_scorer(
+    gradings: int = 3,
+    grade_prompt: str = "default",
+    name_penalty: bool = True,
+    grader_seed: int = 0,
+    cache: bool = True,
+    cache_scope: dict[str, str] | None = None,
+    grader_grammar: bool = False,
+):
+    """Grade the last answer ``gradings`` times with the grader role (protocol §4).
+
+    ``grader_grammar`` constrains a llama.cpp grader to the rubric table (see
+    ``rubric.table_grammar``); only for the embedded base model.
+    """
+
+    async def score(state: TaskState, target: Target) -> Score:
+        combo = combination_from_metadata(state.metadata)
+        answer = extract_answer(state.output.completion)
+        prompt = grading_prompt(combo, answer, grade_prompt)
+        grader: Model = get_model(role="grader")
+        grammar = table_grammar(rubric_items(combo)) if grader_grammar else None
+        outputs: list[ModelOutput] = await asyncio.gather(
+            *(
+                grader.generate(
+                    prompt,
+                    config=grading_config(grader.config, grader_seed, j, grammar),
+                    cache=grading_cache(cache, j, cache_scope or {}),
+                )
+                for j in range(gradings)
+            )
+        )
+        return generation_score(score_gradings([o.completion for o in outputs], combo, answer, name_penalty), combo.k, answer)
+
+    return score
+
+
+@task
+def skillmix_task(
+    k: int = 2,
+    combinations: int = 100,
+    skills: Pool = "all",
+    topics: Pool = "all",
+    seed: int = 0,
+    generations: int = 3,
+    gradings: int = 3,
+    name_penalty: bool = True,
+    generation_prompt: str = "default",
+    grade_prompt: str = "default",
+    grader_seed: int = 0,
+    cache: bool = True,
+    skills_file: str | None = None,
+    topics_file: str | None = None,
+    grader_grammar: bool = False,
+) -> Task:
+    """SKILL-MIX(k): ``combinations`` draws, ``generations`` epochs, ``gradings`` gradings each."""
+    catalog = load_catalog(skills_file, topics_file)
+    combos = sample_combinations(catalog, k, combinations, random.Random(seed), skills, topics)
+    scope = {"catalog": catalog.digest(), "rubric": RUBRIC_VERSION, "grade_prompt": grade_prompt}
+    return Task(
+        name=f"skillmix_k{k}",
+        dataset=MemoryDataset(combination_samples(combos, generation_prompt), name=f"skillmix-k{k}"),
+        solver=multi_turn_generation(cache=CachePolicy(expiry=None) if cache else False),
+        scorer=skillmix_scorer(gradings, grade_prompt, name_penalty, grader_seed, cache, scope, grader_grammar),
+        epochs=Epochs(generations, "max"),
+        metadata={"k": k, "skills_pool": skills, "topics_pool": topics, "catalog": catalog.digest()},
+    )

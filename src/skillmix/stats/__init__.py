@@ -1,0 +1,1 @@
+"""Statistics on library code (scipy.stats, statsmodels, krippendorff): intervals, exact tests, agreement."""

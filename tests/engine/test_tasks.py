@@ -1,0 +1,149 @@
+"""SKILL-MIX evaluation on inspect (protocol §3–5) with scripted mock models."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from skillmix import aggregate
+from skillmix.engine.evaluate import EvalConfig, run_eval
+from skillmix.testing.scripted import GRADE_START, prompt_k, scripted_model, table
+
+ANSWERS = {
+    # generation turn -> answer; turn 2's answer is the one graded
+    1: "Answer: A first draft. Explanation: draft.",
+    2: "Answer: The thread, a patient river, flows through the seam. Explanation: metaphor.",
+}
+
+
+def student_reply(users, config):
+    return ANSWERS[len(users)]
+
+
+def full_marks_grader(users, config):
+    assert users[-1].startswith(GRADE_START)
+    return table([1] * (prompt_k(users[-1]) + 3))
+
+
+@pytest.fixture(autouse=True)
+def _cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("INSPECT_CACHE_DIR", str(tmp_path / "cache"))
+
+
+def run(tmp_path, grader_reply, student=student_reply, **kw):
+    config = EvalConfig(student="mock", grader="mock", display="none", **{"k": (1, 2), "combinations": 2, **kw})
+    out = tmp_path / "out"
+    results = run_eval(config, out, scripted_model(student), scripted_model(grader_reply))
+    records = [json.loads(line) for line in (out / "samples.jsonl").read_text().splitlines()]
+    return results, records
+
+
+def test_two_turns_and_j_separate_gradings(tmp_path):
+    seeds = []
+
+    def grader(users, config):
+        seeds.append(config.seed)
+        return full_marks_grader(users, config)
+
+    results, records = run(tmp_path, grader)
+    assert len(records) == 2 * 2 * 3  # k values x combinations x generations
+    r = records[0]
+    assert [m["role"] for m in r["messages"]] == ["user", "assistant", "user", "assistant"]
+    assert r["messages"][2]["content"].startswith("Thanks very much. Could you please look over your answer")
+    assert r["answer"] == "The thread, a patient river, flows through the seam."
+    assert len(r["gradings"]) == 3 and [g["j"] for g in r["gradings"]] == [0, 1, 2]
+    assert sorted(set(seeds)) == [0, 1, 2]  # distinct requests, not one cached reply
+    assert results["metrics"]["1"]["full_marks"] == 1.0
+    assert results["metrics"]["2"]["n_scored"] == 2
+
+
+def test_unscored_replies_are_counted_not_zeroed(tmp_path):
+    def grader(users, config):
+        if config.seed == 1:
+            return "I cannot grade this."
+        return full_marks_grader(users, config)
+
+    results, records = run(tmp_path, grader)
+    m = results["metrics"]["1"]
+    assert m["n_unscored_gradings"] == 2 * 3  # one grading of each of 6 generations
+    assert m["full_marks"] == 1.0  # the two parsed gradings still vote 1; nothing became 0
+    assert all(r["gradings"][1]["points"] is None for r in records)
+
+
+def test_all_unscored_combination_excluded(tmp_path):
+    results, records = run(tmp_path, lambda users, config: "no table here", k=(2,))
+    m = results["metrics"]["2"]
+    assert m["full_marks"] is None and m["n_scored"] == 0 and m["n_unscored"] == 2
+    assert all(r["unscored"] for r in records)
+
+
+def skills_in(prompt: str) -> list[str]:
+    return prompt.split("following skills: ")[1].split(". Please keep")[0].split(", ")
+
+
+@pytest.mark.parametrize(
+    "template, skill_point, length_point",
+    [
+        ("Answer: A plain line about cloth. Explanation: x.", 1.0, 1.0),
+        ("Answer: This uses {skill} on cloth. Explanation: x.", 0.0, 1.0),  # name penalty
+        ("Answer: Cloth is soft. It tears. Needles help. Explanation: x.", 1.0, 0.0),  # 3 sentences > 1
+        ("Answer: It is {SKILL}. It tears. Explanation: x.", 0.0, 0.0),  # both, name in upper case
+    ],
+)
+def test_name_penalty_and_sentence_check(tmp_path, template, skill_point, length_point):
+    def student(users, config):
+        skill = skills_in(users[0])[0].split("(")[0].strip()
+        return template.format(skill=skill, SKILL=skill.upper())
+
+    _, records = run(tmp_path, full_marks_grader, student=student, k=(1,))
+    for r in records:
+        for g in r["gradings"]:
+            assert g["parsed"] == [1.0, 1.0, 1.0, 1.0]  # the grader gave everything
+            assert g["points"] == [skill_point, 1.0, 1.0, length_point]
+
+
+def test_metrics_equal_aggregate_on_stored_points(tmp_path):
+    def grader(users, config):
+        k = prompt_k(users[-1])
+        values = [1] * (k + 3)
+        if config.seed == 2:
+            values[0] = 0
+        if len(users[-1]) % 2:
+            values[k] = 0  # topic point missing for some prompts
+        return table(values)
+
+    results, records = run(tmp_path, grader, k=(2,), combinations=3)
+    by_combo = {}
+    for r in sorted(records, key=lambda r: (r["id"], r["epoch"])):
+        by_combo.setdefault(r["id"], []).append([g["points"] for g in r["gradings"]])
+    expected = aggregate(list(by_combo.values()), 2)
+    got = results["metrics"]["2"]
+    for key in ("full_marks", "all_skills", "skill_fraction", "n_scored", "n_unscored"):
+        assert got[key] == expected[key]
+
+
+def test_failing_grader_marks_errors_not_zeros(tmp_path):
+    def grader(users, config):
+        raise RuntimeError("grader is down")
+
+    results, records = run(tmp_path, grader, k=(1,), max_retries=0)
+    m = results["metrics"]["1"]
+    assert m["n_errors"] == 6 and m["n_scored"] == 0 and m["full_marks"] is None
+    assert all(r["error"] and "grader is down" in r["error"] for r in records)
+    assert (tmp_path / "out" / "results.json").exists()
+
+
+def test_rerun_makes_no_model_calls(tmp_path):
+    calls = []
+
+    def grader(users, config):
+        calls.append(1)
+        return full_marks_grader(users, config)
+
+    first, _ = run(tmp_path, grader, k=(1,))
+    n = len(calls)
+    assert n == 2 * 3 * 3
+    second, _ = run(tmp_path, grader, k=(1,))
+    assert len(calls) == n
+    assert second["metrics"] == first["metrics"]

@@ -1,0 +1,115 @@
+"""Catalog (protocol §1): counts, split, required names, user catalogs, validation."""
+
+import pytest
+
+from skillmix import load_catalog
+from skillmix.protocol.catalog import parse_skills_csv, parse_topics, validate_file
+from skillmix.errors import SkillmixError
+
+REQUIRED_SKILLS = [
+    "self serving bias", "accident (fallacy)", "complex question (loaded question with implicit assumption)",
+    "red herring", "metaphor", "spatial reasoning", "modus ponens", "statistical syllogism",
+    "emotional self regulation", "folk physics (common knowledge physics)", "false dichotomy",
+    "availability bias", "visualization", "actor observer bias", "tu quoque", "categorical syllogism",
+    "aphorism", "self motivation", "hyperbole", "equivocation (informal fallacy)", "ad hominem",
+    "fallacy of division",
+]
+REQUIRED_TOPICS = ["Sewing", "Dueling", "The Ottoman Empire", "Urbanism", "Beekeeping", "Survivalism",
+                   "Guerilla warfare", "Triathlons", "Gardening", "Knots", "Japan", "Plumbers"]
+HELDOUT_CATEGORIES = {"reasoning", "logic", "theory of mind", "pragmatics", "common sense", "physical knowledge"}
+
+
+@pytest.fixture(scope="module")
+def catalog():
+    return load_catalog()
+
+
+def test_builtin_counts_and_split(catalog):
+    assert len(catalog.skills) == 101
+    assert len(catalog.skill_pool("train")) == 53
+    assert len(catalog.skill_pool("heldout")) == 48
+    assert len(catalog.topics) == 100
+    assert len(catalog.topic_pool("train")) == 50
+    assert len(catalog.topic_pool("heldout")) == 50
+
+
+def test_split_follows_categories(catalog):
+    assert {s.category for s in catalog.skill_pool("train")} == {"literary", "rhetorical"}
+    assert {s.category for s in catalog.skill_pool("heldout")} == HELDOUT_CATEGORIES
+
+
+def test_required_names_present(catalog):
+    names = {s.name for s in catalog.skills}
+    assert [n for n in REQUIRED_SKILLS if n not in names] == []
+    topics = {t.name for t in catalog.topics}
+    assert [t for t in REQUIRED_TOPICS if t not in topics] == []
+
+
+def test_no_empty_fields_and_unique(catalog):
+    for s in catalog.skills:
+        assert s.name and s.definition and s.example and s.category
+    assert len({s.name.lower() for s in catalog.skills}) == 101
+    assert len({t.name.lower() for t in catalog.topics}) == 100
+
+
+def test_digest_is_stable(catalog):
+    assert catalog.digest() == load_catalog().digest()
+    assert len(catalog.digest()) == 16
+
+
+def test_reference_format_drops_statuses():
+    text = (
+        "category,skill,definition,example,status\n"
+        "literary,metaphor,A comparison.,Time is a thief.,\n"
+        "logic,modus ponens,If P then Q; P; so Q.,It rains so it is wet.,remove\n"
+        "logic,modus tollens,If P then Q; not Q; so not P.,No smoke so no fire.,in review\n"
+        "reasoning,anchoring,Over-relying on a first number.,The first price stuck.,maybe\n"
+        "reasoning,hindsight bias,Seeing the past as predictable.,I knew it all along.,final\n"
+    )
+    skills = parse_skills_csv(text)
+    assert [(s.name, s.split) for s in skills] == [("metaphor", "train"), ("hindsight bias", "heldout")]
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("category,skill,definition\nliterary,metaphor,x\n", "missing column(s) example"),
+        ("category,skill,definition,example\nliterary,metaphor,,ex\n", "empty field(s) definition"),
+        ("category,skill,definition,example,split\nliterary,metaphor,d.,e,test\n", "unknown split 'test'"),
+    ],
+)
+def test_bad_skills_csv(text, message):
+    with pytest.raises(SkillmixError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        parse_skills_csv(text)
+
+
+def test_plain_topics_txt_is_split_deterministically():
+    topics = parse_topics("A\nB\nC\nD\n\n")
+    assert [t.name for t in topics] == ["A", "B", "C", "D"]
+    assert sum(t.split == "train" for t in topics) == 2
+    assert topics == parse_topics("A\nB\nC\nD\n")
+
+
+def test_topics_csv_with_split():
+    topics = parse_topics("topic,split\nSewing,train\nKnots,heldout\n")
+    assert [(t.name, t.split) for t in topics] == [("Sewing", "train"), ("Knots", "heldout")]
+
+
+def test_user_catalog_files(tmp_path):
+    skills = tmp_path / "skills.csv"
+    skills.write_text("category,skill,definition,example\nliterary,metaphor,A.,B.\nlogic,modus ponens,C.,D.\n")
+    topics = tmp_path / "topics.txt"
+    topics.write_text("Sewing\nKnots\n")
+    cat = load_catalog(skills, topics)
+    assert [s.split for s in cat.skills] == ["train", "heldout"]
+    assert validate_file(skills) == {"kind": "skills", "count": 2, "train": 1, "heldout": 1}
+    assert validate_file(topics) == {"kind": "topics", "count": 2, "train": 1, "heldout": 1}
+
+
+def test_duplicates_and_missing_file(tmp_path):
+    dup = tmp_path / "dup.csv"
+    dup.write_text("category,skill,definition,example\nliterary,metaphor,A.,B.\nliterary,Metaphor,C.,D.\n")
+    with pytest.raises(SkillmixError, match="duplicate skill name 'Metaphor'"):
+        load_catalog(dup)
+    with pytest.raises(SkillmixError, match="catalog file not found"):
+        load_catalog(tmp_path / "nope.csv")

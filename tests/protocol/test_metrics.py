@@ -1,0 +1,273 @@
+"""Tests for skillmix.protocol.metrics against hand-computed values (protocol §5, pitfall 2)."""
+
+import math
+
+import pytest
+
+from skillmix.errors import SkillmixError
+from skillmix.protocol.metrics import (
+    aggregate,
+    combination_metrics,
+    fleiss_kappa,
+    generation_metrics,
+    grading_agreement,
+    majority_vote,
+    mean_stderr_ci,
+)
+
+# --- majority_vote ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "gradings, expected",
+    [
+        ([[1, 0, 1], [1, 1, 0], [0, 1, 1]], [1.0, 1.0, 1.0]),  # 2 of 3 everywhere
+        ([[1, 0, 0], [0, 0, 1], [0, 1, 1]], [0.0, 0.0, 1.0]),
+        ([[1, 0], [0, 1]], [0.0, 0.0]),  # ties at exactly 0.5 are not awarded
+        ([[1, 1], None, [0, 1]], [0.0, 1.0]),  # unscored left out: 1 vs 0 is a tie
+        ([[1, 1], [1, 1], None], [1.0, 1.0]),
+        ([None, [0, 1], None], [0.0, 1.0]),  # a single scored grading decides
+        ([[0.5], [1]], [1.0]),  # mean 0.75
+        ([[0.5]], [0.0]),  # mean exactly 0.5
+        ([[0.6]], [1.0]),
+        ([None, None, None], None),
+        ([], None),
+    ],
+)
+def test_majority_vote(gradings, expected):
+    assert majority_vote(gradings) == expected
+
+
+def test_majority_vote_rejects_ragged_gradings():
+    with pytest.raises(ValueError):
+        majority_vote([[1, 1, 1], [1, 1]])
+
+
+# --- generation_metrics -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "voted, k, expected",
+    [
+        ([1, 1, 1, 1, 1, 1], 3, (1.0, 1.0, 1.0)),
+        ([1, 1, 1, 1, 1, 0], 3, (0.0, 1.0, 0.0)),  # r=2: All Skills yes, the others no
+        ([1, 1, 1, 0, 1, 1], 3, (0.0, 1.0, 0.0)),  # off topic, still r=2
+        ([1, 1, 0, 1, 1, 1], 3, (0.0, 0.0, 2 / 3)),
+        ([1, 0, 0, 1, 1, 1], 3, (0.0, 0.0, 1 / 3)),
+        ([1, 1, 1, 0, 0, 1], 3, (0.0, 0.0, 0.0)),  # r=1
+        ([0, 0, 0, 1, 1, 1], 3, (0.0, 0.0, 0.0)),
+        ([1, 1, 1, 1], 1, (1.0, 1.0, 1.0)),
+        ([1, 0, 1, 1], 1, (0.0, 1.0, 0.0)),
+        ([0, 1, 1, 1], 1, (0.0, 0.0, 0.0)),
+        ([1, 1, 0, 1, 1, 1, 1, 1], 5, (0.0, 0.0, 0.8)),
+    ],
+)
+def test_generation_metrics(voted, k, expected):
+    got = generation_metrics(voted, k)
+    assert (got["full_marks"], got["all_skills"]) == expected[:2]
+    assert got["skill_fraction"] == pytest.approx(expected[2])
+
+
+@pytest.mark.parametrize("voted, k", [([1, 1, 1, 1], 2), ([1, 1, 1, 1, 1, 1], 2)])
+def test_generation_metrics_rejects_wrong_length(voted, k):
+    with pytest.raises(ValueError):
+        generation_metrics(voted, k)
+
+
+# --- combination_metrics: max over generations, metric by metric -------------------
+
+
+def test_combination_metrics_takes_the_max_metric_by_metric():
+    generations = [
+        [[1, 1, 1, 1, 1, 0]] * 3,  # All Skills 1, Skill Fraction 0
+        [[1, 1, 0, 1, 1, 1]] * 3,  # All Skills 0, Skill Fraction 2/3
+        [None, None, None],  # unscored generation: left out, not a zero
+    ]
+    got = combination_metrics(generations, 3)
+    assert got == {"full_marks": 0.0, "all_skills": 1.0, "skill_fraction": pytest.approx(2 / 3)}
+
+
+def test_combination_metrics_all_unscored_is_none():
+    assert combination_metrics([[None, None, None], [None, None, None]], 3) is None
+    assert combination_metrics([], 3) is None
+
+
+# --- aggregate on a hand-computed set --------------------------------------------
+
+K2_POINTS = [
+    # c0: g0 votes [1,1,1,1,1] -> (1, 1, 1); g1 all zeros -> (0, 0, 0). Max: (1, 1, 1).
+    [
+        [[1, 1, 1, 1, 1], [1, 1, 1, 1, 1], [1, 0, 1, 1, 1]],
+        [[0, 0, 0, 0, 0]] * 3,
+    ],
+    # c1: g0 s=1, r=3 -> (0, 0, .5); g1 unscored; g2 two scored gradings, ties on
+    # "sense" -> [1,1,1,0,0], r=1 -> (0, 0, 0). Max: (0, 0, .5).
+    [
+        [[1, 0, 1, 1, 1]] * 3,
+        [None, None, None],
+        [[1, 1, 1, 1, 0], [1, 1, 1, 0, 0], None],
+    ],
+    # c2: every generation unscored -> the combination is unscored.
+    [[None, None, None], [None, None, None]],
+    # c3: g0 two gradings tie on skill 0 -> s=1, r=3 -> (0, 0, .5); g1 votes
+    # [1,1,1,0,1] -> s=2, r=2 -> (0, 1, 0). Max: (0, 1, .5).
+    [
+        [[1, 1, 1, 1, 1], [0, 1, 1, 1, 1]],
+        [[1, 1, 1, 0, 1], [1, 1, 1, 0, 1], [1, 1, 1, 1, 1]],
+    ],
+]
+
+
+def test_aggregate_hand_computed():
+    got = aggregate(K2_POINTS, 2)
+    assert got["n_scored"] == 3 and got["n_unscored"] == 1
+    assert got["n_unscored_generations"] == 3  # c1 g1, c2 g0, c2 g1
+    assert got["n_unscored_gradings"] == 10  # c1: 3 + 1, c2: 6
+    # full_marks over (1, 0, 0): mean 1/3, sample std sqrt(1/3), stderr sqrt(1/3)/sqrt(3) = 1/3.
+    assert got["full_marks"] == pytest.approx(1 / 3)
+    assert got["full_marks_stderr"] == pytest.approx(1 / 3)
+    # all_skills over (1, 0, 1): mean 2/3, stderr 1/3.
+    assert got["all_skills"] == pytest.approx(2 / 3)
+    assert got["all_skills_stderr"] == pytest.approx(1 / 3)
+    # skill_fraction over (1, .5, .5): mean 2/3, variance (1/9 + 1/36 + 1/36)/2 = 1/12, stderr 1/6.
+    assert got["skill_fraction"] == pytest.approx(2 / 3)
+    assert got["skill_fraction_stderr"] == pytest.approx(1 / 6)
+    for name in ("full_marks", "all_skills", "skill_fraction"):
+        lo, hi = got[f"{name}_ci"]
+        assert 0.0 <= lo <= got[name] <= hi <= 1.0
+
+
+def test_aggregate_k1():
+    points = [
+        # c0: votes [1,1,1,1] -> (1, 1, 1).
+        [[[1, 1, 1, 1], [1, 1, 1, 0], [0, 1, 1, 1]]],
+        # c1: g0 [1,1,1,0] -> (0, 1, 0); g1 [0,1,1,1] -> (0, 0, 0). Max: (0, 1, 0).
+        [[[1, 1, 1, 0]] * 3, [[0, 1, 1, 1]] * 3],
+    ]
+    got = aggregate(points, 1)
+    assert (got["full_marks"], got["all_skills"], got["skill_fraction"]) == (0.5, 1.0, 0.5)
+    # std of (1, 0) is sqrt(1/2); over sqrt(2) -> 1/2. (1, 1) has no spread.
+    assert got["full_marks_stderr"] == pytest.approx(0.5)
+    assert got["all_skills_stderr"] == 0.0
+    assert got["all_skills_ci"] == [1.0, 1.0]
+
+
+def test_aggregate_nothing_scored_gives_none_not_zero():
+    got = aggregate([[[None, None, None]], [[None]]], 3)
+    assert got["n_scored"] == 0 and got["n_unscored"] == 2
+    for name in ("full_marks", "all_skills", "skill_fraction"):
+        assert got[name] is None
+        assert got[f"{name}_stderr"] is None
+        assert got[f"{name}_ci"] is None
+    assert aggregate([], 3)["full_marks"] is None
+
+
+def test_aggregate_single_combination_has_zero_stderr():
+    got = aggregate([[[[1, 1, 1, 1, 1]]]], 2)
+    assert got["full_marks"] == 1.0
+    assert got["full_marks_stderr"] == 0.0
+    assert got["full_marks_ci"] == [1.0, 1.0]
+
+
+def test_aggregate_ci_is_deterministic_for_a_seed():
+    a = aggregate(K2_POINTS, 2, seed=7, n_boot=500)
+    b = aggregate(K2_POINTS, 2, seed=7, n_boot=500)
+    assert a == b
+
+
+@pytest.mark.parametrize(
+    "points, k",
+    [
+        ([[[[1, 1, 1, 1]]]], 2),  # 4 values for k=2 (needs 5)
+        ([[[[1, 1, 1, 1, 1], [1, 1, 1, 1, 1, 1]]]], 2),
+        ([[[[1, 1, 1, 1, 1]]]], 3),
+    ],
+)
+def test_aggregate_rejects_wrong_shapes(points, k):
+    with pytest.raises(ValueError, match="k\\+3"):
+        aggregate(points, k)
+
+
+@pytest.mark.parametrize("k", [0, -2, True])
+def test_aggregate_rejects_bad_k(k):
+    with pytest.raises(SkillmixError):
+        aggregate(K2_POINTS, k)
+
+
+# --- mean_stderr_ci ----------------------------------------------------------------
+
+
+def test_mean_stderr_ci_two_values():
+    # Bootstrap means of (0, 1) are 0, .5 or 1 with probabilities 1/4, 1/2, 1/4: with
+    # 2000 draws far more than 2.5% land on each end, so the CI is exactly [0, 1].
+    mean, stderr, ci = mean_stderr_ci([0.0, 1.0], seed=3, n_boot=2000)
+    assert mean == 0.5
+    assert stderr == pytest.approx(math.sqrt(0.5) / math.sqrt(2))
+    assert ci == [0.0, 1.0]
+
+
+def test_mean_stderr_ci_contains_mean_and_is_seeded():
+    values = [1.0, 0.0, 0.0, 1.0, 1.0, 0.0, 1.0, 1.0, 1.0, 0.0] * 5  # n=50, mean .6
+    mean, stderr, ci = mean_stderr_ci(values, seed=0)
+    assert mean == pytest.approx(0.6)
+    # sample variance of 30 ones and 20 zeros: 50*.6*.4/49; stderr = sqrt(that/50).
+    assert stderr == pytest.approx(math.sqrt(0.24 / 49))
+    assert ci[0] < mean < ci[1]
+    # A normal-approximation 95% interval is mean +- 1.96*stderr = (.464, .736); the
+    # percentile bootstrap must land close to it.
+    assert ci[0] == pytest.approx(0.6 - 1.96 * stderr, abs=0.04)
+    assert ci[1] == pytest.approx(0.6 + 1.96 * stderr, abs=0.04)
+    assert mean_stderr_ci(values, seed=0) == (mean, stderr, ci)
+
+
+def test_mean_stderr_ci_empty():
+    assert mean_stderr_ci([]) == (None, None, None)
+
+
+# --- grader agreement --------------------------------------------------------------
+
+
+def test_fleiss_kappa_textbook_example():
+    # Fleiss (1971) style example reproduced on Wikipedia: 10 subjects, 14 raters, kappa ~ 0.210.
+    table = [
+        [0, 0, 0, 0, 14], [0, 2, 6, 4, 2], [0, 0, 3, 5, 6], [0, 3, 9, 2, 0], [2, 2, 8, 1, 1],
+        [7, 7, 0, 0, 0], [3, 2, 6, 3, 0], [2, 5, 3, 2, 2], [6, 5, 2, 1, 0], [0, 2, 2, 3, 7],
+    ]
+    assert fleiss_kappa(table) == pytest.approx(0.210, abs=5e-4)
+
+
+def test_grading_agreement_hand_computed():
+    points = [
+        [
+            # A: criterion counts (awarded, not): (3,0) (2,1) (1,2) (3,0)
+            [[1, 1, 1, 1], [1, 1, 0, 1], [1, 0, 0, 1]],
+            # B: (1,2) (3,0) (3,0) (2,1)
+            [[0, 1, 1, 1], [0, 1, 1, 1], [1, 1, 1, 0]],
+        ],
+        [
+            # C: two scored gradings, disagree on the last criterion only; no kappa.
+            [[1, 1, 1, 1], [1, 1, 1, 0], None],
+            # D: one scored grading: no agreement to measure.
+            [[1, 1, 1, 1], None, None],
+        ],
+    ]
+    got = grading_agreement(points, 1)
+    # Agreement over A, B, C: crit0 A+C, crit1 B+C, crit2 B+C, crit3 A only.
+    assert got["per_criterion_agreement"] == pytest.approx([2 / 3, 2 / 3, 2 / 3, 1 / 3])
+    assert got["overall_agreement"] == pytest.approx(7 / 12)
+    assert got["n_units"] == 3 and got["n_kappa_units"] == 2
+    # Over A, B: P_i = 1, 1/3, 1/3, 1, 1/3, 1, 1, 1/3 -> P_bar = 2/3; 18 of 24 ratings
+    # awarded -> P_e = .75^2 + .25^2 = .625; kappa = (2/3 - .625)/(1 - .625) = 1/9.
+    assert got["fleiss_kappa"] == pytest.approx(1 / 9)
+
+
+def test_grading_agreement_perfect_and_degenerate():
+    perfect = [[[[1, 0, 1, 0]] * 3]]
+    got = grading_agreement(perfect, 1)
+    assert got["per_criterion_agreement"] == [1.0, 1.0, 1.0, 1.0]
+    assert got["fleiss_kappa"] == pytest.approx(1.0)
+    # Every rating in one category: kappa is undefined, not 0 or 1.
+    assert grading_agreement([[[[1, 1, 1, 1]] * 3]], 1)["fleiss_kappa"] is None
+    empty = grading_agreement([[[None, None, None]]], 1)
+    assert empty["n_units"] == 0 and empty["overall_agreement"] is None and empty["fleiss_kappa"] is None
+    assert empty["per_criterion_agreement"] == [None, None, None, None]
