@@ -13,7 +13,8 @@ from skillmix.protocol.catalog import Catalog, Skill, Topic, load_catalog
 from skillmix.errors import SkillmixError
 from skillmix.protocol.metrics import aggregate
 from skillmix.protocol.prompts import generation_turns, grading_prompt, rubric_items
-from skillmix.protocol.rubric import apply_checks, count_sentences, extract_answer, mentions_skill_name, parse_rubric
+from skillmix.protocol.rubric import apply_checks, extract_answer, parse_rubric, read_rubric
+from skillmix.protocol.sentences import count_sentences, mentions_skill_name
 from skillmix.protocol.sampling import Combination, sample_combinations
 
 __version__ = "0.1.0"
@@ -25,9 +26,9 @@ _LAZY = {
     "skillmix_task": "skillmix.engine.tasks",
     "DataConfig": "skillmix.engine.teacher",
     "generate_dataset": "skillmix.engine.teacher",
-    "load_dataset": "skillmix.engine.teacher",
-    "audit_dataset": "skillmix.engine.teacher",
-    "TrainRecipe": "skillmix.train.loop",
+    "load_dataset": "skillmix.formats.dataset",
+    "audit_dataset": "skillmix.analysis.data_audit",
+    "TrainRecipe": "skillmix.train.recipe",
     "ExperimentConfig": "skillmix.experiment",
     "run_experiment": "skillmix.experiment",
     "build_report": "skillmix.analysis.report",
@@ -57,6 +58,7 @@ __all__ = [
     "load_catalog",
     "mentions_skill_name",
     "parse_rubric",
+    "read_rubric",
     "rubric_items",
     "sample_combinations",
     *_LAZY,

@@ -5,17 +5,14 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from skillmix.errors import SkillmixError
+from skillmix.analysis.report import build_report, setting_of
 from skillmix.engine.evaluate import metrics_for_k
-from skillmix.analysis.report import build_report, cohen_kappa, paired_bootstrap, setting_of
+from skillmix.errors import SkillmixError
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -225,37 +222,32 @@ def test_deltas_against_original(run_report, setting, k, n_pairs, paired, report
     assert d["reported_delta"]["full_marks"] == pytest.approx(reported)
 
 
-def test_delta_ci_of_a_small_hand_example(run_report):
-    # II, k=1, Full Marks: paired differences (1, 1, 0); a resample is all-0 with prob 1/27.
+# Hand-computed exact p-values per (setting, k): Full Marks, All Skills (McNemar on the
+# improved/worse counts) and Skill Fraction (sign flips of the non-zero differences).
+# II k=1 Full Marks: differences (1, 1, 0), 2 of 2 discordant pairs improve: p = 2 * (1/2)^2 = 0.5
+# (the paired bootstrap said ~0.04). Holm over all 12 tests: 12 * 0.5 > 1, so every p_holm is 1.
+EXACT_P = {
+    ("I", 1): (1.0, 1.0, 1.0),  # one discordant pair each; Skill Fraction diffs (0, 1)
+    ("I", 2): (1.0, 1.0, 1.0),  # Skill Fraction diffs (0.5, 0): one non-zero
+    ("II", 1): (0.5, 1.0, 0.5),  # All Skills diffs (1, 0, 0); Skill Fraction (1, 1, 0)
+    ("II", 2): (1.0, 1.0, 0.5),  # Skill Fraction diffs (0, 0.5, 0.5)
+}
+
+
+@pytest.mark.parametrize("key", sorted(EXACT_P))
+def test_deltas_have_exact_p_values_and_holm(run_report, key):
     _, report = run_report
-    test = next(d for d in report["deltas"] if (d["setting"], d["k"]) == ("II", 1))["metrics"]["full_marks"]
-    assert test["ci"] == [0.0, 1.0]
-    assert 0.02 < test["p_value"] < 0.06
-
-
-@pytest.mark.parametrize(
-    "diffs, delta, ci, p_max, p_min",
-    [
-        ([1.0] * 20, 1.0, [1.0, 1.0], 1 / 2001, 1 / 2001),  # always better: smallest p
-        ([0.0] * 20, 0.0, [0.0, 0.0], 1.0, 1.0),
-        ([1.0, -1.0] * 10, 0.0, None, 1.0, 1.0),
-        ([-1.0] * 15 + [0.0] * 5, -0.75, None, 0.01, 0.0),  # clearly worse: negative delta, small p
-    ],
-)
-def test_paired_bootstrap(diffs, delta, ci, p_max, p_min):
-    test = paired_bootstrap(diffs, seed=0, n_boot=2000)
-    assert test["delta"] == pytest.approx(delta)
-    assert test["n_pairs"] == len(diffs)
-    if ci is not None:
-        assert test["ci"] == pytest.approx(ci)
-    assert test["ci"][0] <= delta <= test["ci"][1]
-    assert delta >= 0 or test["ci"][1] < 0
-    assert p_min <= test["p_value"] <= p_max
-    assert paired_bootstrap(diffs, seed=0, n_boot=2000) == test  # seeded: reproducible
-
-
-def test_paired_bootstrap_without_pairs():
-    assert paired_bootstrap([]) == {"delta": None, "ci": None, "p_value": None, "n_pairs": 0}
+    d = next(d for d in report["deltas"] if (d["setting"], d["k"]) == key)
+    assert d["comparable"] is True and d["differences"] == []
+    for name, p in zip(("full_marks", "all_skills", "skill_fraction"), EXACT_P[key]):
+        test = d["metrics"][name]
+        assert test["p_value"] == pytest.approx(p, abs=1e-12), name
+        assert test["p_holm"] == pytest.approx(1.0, abs=1e-12), name
+        assert test["test"] == ("sign-flip" if name == "skill_fraction" else "mcnemar-exact")
+    assert report["statistics"]["n_tests"] == 12
+    fm = next(d for d in report["deltas"] if (d["setting"], d["k"]) == ("II", 1))["metrics"]["full_marks"]
+    assert (fm["improved"], fm["worse"]) == (2, 0)
+    assert fm["ci"] == [0.0, 1.0]  # bootstrap of (1, 1, 0): all-0 resamples have probability 1/27
 
 
 def test_no_baseline_and_unknown_baseline(tmp_path):
@@ -284,21 +276,6 @@ def test_fleiss_kappa_on_parsed_values(run_report):
     assert a["criteria"] == ["skill 1", "topic", "sense", "length"]
 
 
-@pytest.mark.parametrize(
-    "a, b, kappa",
-    [
-        ([1, 1, 0, 0], [1, 1, 0, 0], 1.0),
-        ([1, 1, 0, 0], [0, 0, 1, 1], -1.0),
-        ([1, 1, 1, 0], [1, 0, 1, 0], 0.5),  # p_o = 3/4, p_e = 3/4*1/2 + 1/4*1/2 = 1/2
-        ([1, 1, 1], [1, 1, 1], None),  # chance agreement 1: undefined
-        ([], [], None),
-    ],
-)
-def test_cohen_kappa(a, b, kappa):
-    result = cohen_kappa([bool(x) for x in a], [bool(x) for x in b])
-    assert result == (None if kappa is None else pytest.approx(kappa))
-
-
 def test_cross_grader_agreement(tmp_path):
     run = tmp_path / "run"
     write_eval(run / "gpt", "original", "II", {k: DATA[("original", "II", k)] for k in (1, 2)}, grader="g1")
@@ -311,13 +288,26 @@ def test_cross_grader_agreement(tmp_path):
     assert pair["graders"] == ["g1", "g2"]
     (s,) = pair["per_k"]  # only k=1 was graded by both
     assert (s["k"], s["n_matched_generations"], s["n_answer_mismatches"]) == (1, 6, 0)
-    assert s["per_criterion_agreement"] == pytest.approx([3 / 6, 1.0, 5 / 6, 1.0])
-    assert s["overall_agreement"] == pytest.approx(20 / 24)
+    # Per generation, grader A vs B (parsed = points here): A's skill values 0,0,1,0,1,0 vs B's 1,0,1,1,1,1:
+    # p_o = 1/2, p_e = 2/6*5/6 + 4/6*1/6 = 14/36, kappa = 2/11. Topic: all 1 (kappa undefined). Sense: A
+    # 1,1,0,1,1,1 vs B all 1: p_o = p_e = 5/6, kappa 0. Length: all 1.
+    types = s["per_criterion_type"]
+    assert [types[t]["agreement"] for t in ("skills", "topic", "sense", "length")] == pytest.approx(
+        [3 / 6, 1.0, 5 / 6, 1.0])
+    assert types["skills"]["cohen_kappa"] == pytest.approx(2 / 11, abs=1e-12)
+    assert types["topic"]["cohen_kappa"] is None and types["length"]["cohen_kappa"] is None
+    assert types["sense"]["cohen_kappa"] == pytest.approx(0.0, abs=1e-12)
+    assert s["agreement"] == pytest.approx(20 / 24)
     # awarded: g1 19/24, g2 23/24; p_e = (19*23 + 5*1)/576 = 442/576; kappa = 38/134
-    assert s["cohen_kappa"] == pytest.approx(19 / 67)
+    assert s["cohen_kappa"] == pytest.approx(19 / 67, abs=1e-12)
+    # Krippendorff (nominal, 48 values: 42 ones, 6 zeros; 4 disagreeing units): 1 - (8/48) / (2*6*42/(48*47)) = 16/63
+    assert s["krippendorff_alpha"] == pytest.approx(16 / 63, abs=1e-12)
     assert s["awarded_rate"] == pytest.approx([19 / 24, 23 / 24])
     assert s["full_marks"] == pytest.approx([1 / 3, 1.0])
-    assert s["full_marks_difference"]["delta"] == pytest.approx(2 / 3)  # g2 more generous
+    diff = s["differences_b_minus_a"]["full_marks"]
+    assert diff["delta"] == pytest.approx(2 / 3)  # g2 more generous
+    assert diff["p_value"] == pytest.approx(0.5) and diff["p_holm"] is not None  # 2 of 2 discordant pairs
+    assert pair["comparable"] is True
     assert "`g1` vs `g2`" in (run / "report" / "report.md").read_text()
 
 
@@ -329,7 +319,7 @@ def test_different_answers_are_not_compared_across_graders(tmp_path):
     samples.write_text(samples.read_text().replace("original answer", "another answer"))
     (pair,) = build_report(run)["cross_grader"]
     assert (pair["per_k"][0]["n_matched_generations"], pair["per_k"][0]["n_answer_mismatches"]) == (0, 6)
-    assert pair["per_k"][0]["cohen_kappa"] is None
+    assert pair["per_k"][0]["cohen_kappa"] is None and pair["per_k"][0]["krippendorff_alpha"] is None
 
 
 # --- discovery and labels -------------------------------------------------------------
@@ -391,14 +381,8 @@ def test_bad_samples_line_names_the_file(tmp_path):
 # --- CLI ----------------------------------------------------------------------------
 
 
-def run_cli(*args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
-    return subprocess.run([sys.executable, "-c", "from skillmix.cli import main; main()", *args],
-                          capture_output=True, text=True, env=env, timeout=120)
-
-
 @pytest.mark.parametrize("make", [lambda p: None, lambda p: p.mkdir()])
-def test_cli_errors_are_one_line_exit_2(tmp_path, make):
+def test_cli_errors_are_one_line_exit_2(run_cli, tmp_path, make):
     make(tmp_path / "nothing")
     result = run_cli("report", str(tmp_path / "nothing"))
     assert result.returncode == 2
@@ -406,7 +390,7 @@ def test_cli_errors_are_one_line_exit_2(tmp_path, make):
     assert result.stderr.startswith("error: ")
 
 
-def test_cli_json_and_summary(tmp_path):
+def test_cli_json_and_summary(run_cli, tmp_path):
     run = write_run(tmp_path / "run")
     result = run_cli("report", str(run), "--out", str(tmp_path / "out"), "--json")
     assert result.returncode == 0, result.stderr

@@ -3,17 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
 import pytest
-
-CLI = [sys.executable, "-c", "from skillmix.cli import main; main()"]
-
-
-def cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=120, env=env)
-
 
 def test_import_does_not_pull_heavy_modules():
     code = (
@@ -36,16 +30,16 @@ def test_help_does_not_import_torch():
         assert command in out.stdout
 
 
-def test_catalog_json_counts():
-    skills = json.loads(cli("catalog", "skills", "--json").stdout)
+def test_catalog_json_counts(run_cli):
+    skills = json.loads(run_cli("catalog", "skills", "--json").stdout)
     assert len(skills) == 101 and sum(s["split"] == "train" for s in skills) == 53
-    topics = json.loads(cli("catalog", "topics", "--json", "--split", "heldout").stdout)
+    topics = json.loads(run_cli("catalog", "topics", "--json", "--split", "heldout").stdout)
     assert len(topics) == 50
 
 
-def test_sample_json_is_deterministic():
-    a = cli("sample", "--k", "3", "--n", "4", "--skills", "train", "--topics", "heldout", "--seed", "5", "--json")
-    b = cli("sample", "--k", "3", "--n", "4", "--skills", "train", "--topics", "heldout", "--seed", "5", "--json")
+def test_sample_json_is_deterministic(run_cli):
+    a = run_cli("sample", "--k", "3", "--n", "4", "--skills", "train", "--topics", "heldout", "--seed", "5", "--json")
+    b = run_cli("sample", "--k", "3", "--n", "4", "--skills", "train", "--topics", "heldout", "--seed", "5", "--json")
     assert a.returncode == 0 and a.stdout == b.stdout
     combos = json.loads(a.stdout)
     assert len(combos) == 4 and all(len(c["skills"]) == 3 for c in combos)
@@ -62,30 +56,32 @@ def test_sample_json_is_deterministic():
         (["catalog", "skills", "--skills-file", "/no/such.csv"], "catalog file not found"),
         (["eval", "--k", "1", "--out", "/tmp/x", "--combinations", "0", "--student", "mockllm/model"], "combinations"),
         (["eval", "--k", "one", "--out", "/tmp/x"], "--k must be a comma-separated list"),
+        (["eval", "--k", "1", "--out", "/tmp/x", "--sentences", "icu"], "'reference' or 'unicode'"),
+        (["generate", "--dry-run", "--name-penalty-rule", "regex"], "'substring' or 'word'"),
     ],
 )
-def test_bad_input_one_line_exit_2(args, message):
-    out = cli(*args)
+def test_bad_input_one_line_exit_2(run_cli, args, message):
+    out = run_cli(*args)
     assert out.returncode == 2, out.stderr
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], out.stderr
     assert "Traceback" not in out.stderr
 
 
-def test_csv_without_columns(tmp_path):
+def test_csv_without_columns(run_cli, tmp_path):
     bad = tmp_path / "skills.csv"
     bad.write_text("name,definition\nmetaphor,x\n")
-    out = cli("catalog", "validate", str(bad))
+    out = run_cli("catalog", "validate", str(bad))
     assert out.returncode == 2 and "missing column(s)" in out.stderr
 
 
-def test_unknown_model_and_missing_key(tmp_path):
-    env = {k: v for k, v in __import__("os").environ.items() if not k.endswith("_API_KEY")}
-    out = cli("eval", "--student", "nosuchprovider/m", "--grader", "mockllm/model", "--k", "1",
+def test_unknown_model_and_missing_key(run_cli, tmp_path):
+    env = {k: None for k in os.environ if k.endswith("_API_KEY")}
+    out = run_cli("eval", "--student", "nosuchprovider/m", "--grader", "mockllm/model", "--k", "1",
               "--combinations", "1", "--out", str(tmp_path / "a"), "--display", "none", env=env)
     assert out.returncode == 2 and "cannot use student model 'nosuchprovider/m'" in out.stderr
     assert len(out.stderr.strip().splitlines()) == 1
-    out = cli("eval", "--student", "openai/gpt-4o", "--grader", "mockllm/model", "--k", "1",
+    out = run_cli("eval", "--student", "openai/gpt-4o", "--grader", "mockllm/model", "--k", "1",
               "--combinations", "1", "--out", str(tmp_path / "b"), "--display", "none", env=env)
     assert out.returncode == 2 and "OPENAI_API_KEY" in out.stderr, out.stderr
     assert len(out.stderr.strip().splitlines()) == 1

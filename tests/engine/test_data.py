@@ -15,23 +15,11 @@ from pathlib import Path
 import pytest
 
 from skillmix.protocol.catalog import load_catalog
-from skillmix.engine.teacher import (
-    SHARED_FIELDS,
-    DataConfig,
-    audit_dataset,
-    estimate_cost,
-    eval_config,
-    exact_duplicates,
-    generate_dataset,
-    jaccard,
-    load_dataset,
-    mix_datasets,
-    near_duplicate_pairs,
-    read_jsonl,
-    subsample_dataset,
-    summary,
-    tokens,
-)
+from skillmix.analysis.data_audit import audit_dataset, exact_duplicates, jaccard, near_duplicate_pairs, summary, tokens
+from skillmix.engine.cost import estimate_cost
+from skillmix.engine.teacher import SHARED_FIELDS, DataConfig, eval_config, generate_dataset
+from skillmix.formats.dataset import load_dataset, mix_datasets, subsample_dataset
+from skillmix.formats.files import read_jsonl
 from skillmix.errors import SkillmixError
 from skillmix.engine.evaluate import EvalConfig
 from skillmix.protocol.prompts import generation_turns
@@ -190,6 +178,15 @@ def test_shared_fields_have_evalconfig_defaults():
     data, ev = DataConfig(), EvalConfig()
     assert {f: getattr(data, f) for f in SHARED_FIELDS} == {f: getattr(ev, f) for f in SHARED_FIELDS}
     assert (data.teacher_temperature, data.teacher_max_tokens) == (ev.student_temperature, ev.student_max_tokens)
+
+
+def test_protocol_options_reach_the_generating_eval():
+    config = DataConfig(k=(2,), n=(3,), name_penalty_rule="word", sentences="unicode", teacher_temperature=0.2,
+                        grader_temperature=0.4)
+    ev = eval_config(config, 2)
+    assert (ev.name_penalty_rule, ev.sentences) == ("word", "unicode")
+    assert (ev.student_temperature, ev.grader_temperature) == (0.2, 0.4)
+    assert DataConfig().grader_temperature is None  # the reference sends no grader temperature
 
 
 def test_paper_composition(tmp_path):
@@ -504,12 +501,6 @@ def test_mix_subsample_and_load(tmp_path):
 # --- CLI ----------------------------------------------------------------------------
 
 
-def cli(*args, cwd=None):
-    env = {**os.environ, "PYTHONPATH": f"{REPO / 'src'}{os.pathsep}{REPO}"}
-    return subprocess.run([sys.executable, "-c", "from skillmix.cli import main; main()", *args],
-                          capture_output=True, text=True, env=env, cwd=cwd, timeout=120)
-
-
 @pytest.mark.parametrize(
     "args, message",
     [
@@ -523,27 +514,27 @@ def cli(*args, cwd=None):
         (["data", "subsample", "/nonexistent", "--n", "3", "--out", "/tmp/x"], "not a dataset folder"),
     ],
 )
-def test_cli_bad_input_is_one_line_exit_2(args, message):
-    result = cli(*args)
+def test_cli_bad_input_is_one_line_exit_2(run_cli, args, message):
+    result = run_cli(*args)
     assert result.returncode == 2, result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0]
 
 
-def test_cli_dry_run_audit_show_mix(tmp_path):
-    dry = cli("generate", "--dry-run", "--json", "--k", "1,2,3", "--n", "5000,10000,10000", "--teacher", "openai/gpt-4")
+def test_cli_dry_run_audit_show_mix(run_cli, tmp_path):
+    dry = run_cli("generate", "--dry-run", "--json", "--k", "1,2,3", "--n", "5000,10000,10000", "--teacher", "openai/gpt-4")
     estimate = json.loads(dry.stdout)
     assert estimate["total"]["teacher_calls"] == 50000 and estimate["total"]["grader_calls"] == 75000
 
     d1, d2 = small_set(tmp_path, "d1", 1, 2), small_set(tmp_path, "d2", 2, 2)
-    mixed = cli("data", "mix", f"{d1},{d2}", "--out", str(tmp_path / "mix"))
+    mixed = run_cli("data", "mix", f"{d1},{d2}", "--out", str(tmp_path / "mix"))
     assert mixed.returncode == 0 and "4 texts" in mixed.stdout
-    audit = cli("data", "audit", str(tmp_path / "mix"), "--json")
+    audit = run_cli("data", "audit", str(tmp_path / "mix"), "--json")
     # clean_teacher writes the same text every time: the audit must fail on exact duplicates
     assert audit.returncode == 1 and json.loads(audit.stdout)["duplicates"]["n_exact_extra"] == 3
-    shown = json.loads(cli("data", "show", str(d1), "--n", "1", "--json").stdout)
+    shown = json.loads(run_cli("data", "show", str(d1), "--n", "1", "--json").stdout)
     assert len(shown) == 1 and shown[0]["k"] == 1
-    assert "assistant:" in cli("data", "show", str(d1)).stdout
+    assert "assistant:" in run_cli("data", "show", str(d1)).stdout
 
 
 @pytest.mark.local_model

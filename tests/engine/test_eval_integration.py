@@ -3,30 +3,24 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 
 from skillmix.testing.fake_openai import FakeOpenAI, skillmix_reply
 
 SECRET = "sk-test-DO-NOT-LEAK-7f3a9c"
-CLI = [sys.executable, "-c", "from skillmix.cli import main; main()"]
 
 
 def reply(request: dict) -> str:
     return skillmix_reply(request, answer="Bees hum like a choir.", points="1/1")
 
 
-def test_api_keys_never_reach_logs_or_results(tmp_path):
+def test_api_keys_never_reach_logs_or_results(run_cli, tmp_path):
     with FakeOpenAI(reply_fn=reply) as fake:
-        env = {**os.environ, "FAKE_BASE_URL": fake.base_url, "FAKE_API_KEY": SECRET,
-               "INSPECT_CACHE_DIR": str(tmp_path / "cache")}
+        env = {"FAKE_BASE_URL": fake.base_url, "FAKE_API_KEY": SECRET, "INSPECT_CACHE_DIR": str(tmp_path / "cache")}
         out = tmp_path / "out"
-        done = subprocess.run([*CLI, "eval", "--student", "openai-api/fake/s", "--grader", "openai-api/fake/g",
-                               "--k", "1,2", "--combinations", "2", "--out", str(out), "--display", "none"],
-                              env=env, capture_output=True, text=True, timeout=300)
+        done = run_cli("eval", "--student", "openai-api/fake/s", "--grader", "openai-api/fake/g",
+                       "--k", "1,2", "--combinations", "2", "--out", out, "--display", "none", env=env)
         assert done.returncode == 0, done.stderr
         assert fake.requests[0].authorization == f"Bearer {SECRET}"  # the key was used...
     results = json.loads((out / "results.json").read_text())
@@ -40,13 +34,13 @@ def test_api_keys_never_reach_logs_or_results(tmp_path):
     assert SECRET not in done.stdout + done.stderr
 
 
-def test_flaky_server_is_retried_and_counted(tmp_path):
+def test_flaky_server_is_retried_and_counted(run_cli, tmp_path):
     # The first 3 calls fail with HTTP 500: bounded retries recover and nothing is lost.
     with FakeOpenAI(reply_fn=reply, fail_first=3) as fake:
-        env = {**os.environ, "FAKE_BASE_URL": fake.base_url, "FAKE_API_KEY": "k", "INSPECT_CACHE_DIR": str(tmp_path / "c")}
-        done = subprocess.run([*CLI, "eval", "--student", "openai-api/fake/s", "--grader", "openai-api/fake/g",
-                               "--k", "1", "--combinations", "2", "--generations", "1", "--out", str(tmp_path / "o"),
-                               "--display", "none"], env=env, capture_output=True, text=True, timeout=300)
+        env = {"FAKE_BASE_URL": fake.base_url, "FAKE_API_KEY": "k", "INSPECT_CACHE_DIR": str(tmp_path / "c")}
+        done = run_cli("eval", "--student", "openai-api/fake/s", "--grader", "openai-api/fake/g",
+                       "--k", "1", "--combinations", "2", "--generations", "1", "--out", tmp_path / "o",
+                       "--display", "none", env=env)
         assert done.returncode == 0, done.stderr
         assert fake.failures == 3
     m = json.loads((tmp_path / "o" / "results.json").read_text())["metrics"]["1"]
@@ -54,13 +48,12 @@ def test_flaky_server_is_retried_and_counted(tmp_path):
 
 
 @pytest.mark.local_model
-def test_tiny_eval_with_the_real_local_model(tmp_path):
+def test_tiny_eval_with_the_real_local_model(run_cli, tmp_path):
     out = tmp_path / "local"
-    done = subprocess.run([*CLI, "eval", "--student", "local", "--grader", "local", "--k", "1,2",
-                           "--combinations", "2", "--generations", "1", "--gradings", "1", "--skills", "all",
-                           "--topics", "all", "--out", str(out), "--display", "none"],
-                          capture_output=True, text=True, timeout=1500,
-                          env={**os.environ, "INSPECT_CACHE_DIR": str(tmp_path / "cache")})
+    done = run_cli("eval", "--student", "local", "--grader", "local", "--k", "1,2",
+                   "--combinations", "2", "--generations", "1", "--gradings", "1", "--skills", "all",
+                   "--topics", "all", "--out", out, "--display", "none",
+                   timeout=1500, env={"INSPECT_CACHE_DIR": str(tmp_path / "cache")})
     assert done.returncode == 0, done.stderr[-2000:]
     results = json.loads((out / "results.json").read_text())
     assert set(results["metrics"]) == {"1", "2"}
@@ -75,29 +68,56 @@ def test_tiny_eval_with_the_real_local_model(tmp_path):
 
 
 @pytest.mark.train
-def test_eval_a_fine_tuned_checkpoint_with_hf(tmp_path):
-    """`skillmix train` output is directly evaluable as `hf/<out>` (issue 5), here with a loopback grader."""
+def test_eval_a_fine_tuned_checkpoint_with_hf(run_cli, tmp_path):
+    """`skillmix train` output is directly evaluable as `hf/<out>`, here with a loopback grader."""
     pytest.importorskip("trl")
     from skillmix.testing.tiny_model import build_tiny_model, write_dataset
 
     data, base, ckpt = tmp_path / "data", tmp_path / "base", tmp_path / "ckpt"
     write_dataset(data)
     build_tiny_model(base)
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "INSPECT_CACHE_DIR": str(tmp_path / "cache")}
-    trained = subprocess.run([*CLI, "train", "--data", str(data), "--base-model", str(base), "--out", str(ckpt),
-                              "max_steps=2", "effective_batch_size=4", "per_device_train_batch_size=4",
-                              "warmup_steps=0", "bf16=false", "save_steps=1000", "logging_steps=1"],
-                             env=env, capture_output=True, text=True, timeout=600)
+    env = {"INSPECT_CACHE_DIR": str(tmp_path / "cache")}
+    trained = run_cli("train", "--data", data, "--base-model", base, "--out", ckpt,
+                      "max_steps=2", "effective_batch_size=4", "per_device_train_batch_size=4",
+                      "warmup_steps=0", "bf16=false", "save_steps=1000", "logging_steps=1", env=env, timeout=600)
     assert trained.returncode == 0, trained.stderr[-2000:]
     with FakeOpenAI(reply_fn=reply) as fake:
         env |= {"FAKE_BASE_URL": fake.base_url, "FAKE_API_KEY": "k"}
         out = tmp_path / "eval"
-        done = subprocess.run([*CLI, "eval", "--student", f"hf/{ckpt}", "--grader", "openai-api/fake/g", "--k", "1",
-                               "--combinations", "2", "--generations", "1", "--out", str(out), "--display", "none"],
-                              env=env, capture_output=True, text=True, timeout=900)
+        done = run_cli("eval", "--student", f"hf/{ckpt}", "--grader", "openai-api/fake/g", "--k", "1",
+                       "--combinations", "2", "--generations", "1", "--out", out, "--display", "none",
+                       env=env, timeout=900)
         assert done.returncode == 0, done.stderr[-2000:]
         assert fake.calls == 2 * 3  # only the grader is remote: 2 generations x 3 gradings
     records = [json.loads(line) for line in (out / "samples.jsonl").read_text().splitlines()]
     assert len(records) == 2 and all(r["error"] is None for r in records)
     assert all([m["role"] for m in r["messages"]] == ["user", "assistant", "user", "assistant"] for r in records)
     assert json.loads((out / "results.json").read_text())["metrics"]["1"]["n_scored"] == 2
+
+
+@pytest.mark.parametrize(
+    "options, grader_temperature, rules",
+    [
+        ([], None, ("substring", "reference")),  # the reference sends no grader temperature
+        (["--grader-temperature", "0.2", "--student-temperature", "0.3", "--name-penalty-rule", "word",
+          "--sentences", "unicode"], 0.2, ("word", "unicode")),
+    ],
+)
+def test_protocol_options_reach_requests_and_results(run_cli, tmp_path, options, grader_temperature, rules):
+    from skillmix.testing.fake_openai import is_grader_request
+
+    with FakeOpenAI(reply_fn=reply) as fake:
+        env = {"FAKE_BASE_URL": fake.base_url, "FAKE_API_KEY": "k", "INSPECT_CACHE_DIR": str(tmp_path / "c")}
+        done = run_cli("eval", "--student", "openai-api/fake/s", "--grader", "openai-api/fake/g", "--k", "2",
+                       "--combinations", "1", "--generations", "1", "--out", tmp_path / "o", "--display", "none",
+                       *options, env=env)
+        assert done.returncode == 0, done.stderr
+        graders = [r.body for r in fake.requests if is_grader_request(r.body)]
+        students = [r.body for r in fake.requests if not is_grader_request(r.body)]
+    assert graders and all(b.get("temperature") == grader_temperature for b in graders)
+    assert students and all(b.get("temperature") == (0.3 if options else 0.7) for b in students)
+    results = json.loads((tmp_path / "o" / "results.json").read_text())
+    assert results["config"]["grader_temperature"] == grader_temperature
+    assert (results["config"]["name_penalty_rule"], results["config"]["sentences"]) == rules
+    records = [json.loads(line) for line in (tmp_path / "o" / "samples.jsonl").read_text().splitlines()]
+    assert all(g["unscored_reason"] is None and g["parsed"] is not None for r in records for g in r["gradings"])

@@ -1,4 +1,4 @@
-"""Tests for the embedded default model server (src/skillmix/local.py).
+"""Tests for the embedded default model server (src/skillmix/engine/local_server.py).
 
 Most tests need no model: the server command is replaced by ``python -m http.server``
 serving a ``v1/models`` file, which is all the health check asks for. The tests
@@ -245,6 +245,17 @@ def test_lifecycle_with_stub_server(stub_server: LocalServerConfig) -> None:
         assert server.startup_seconds is not None and server.startup_seconds < 20
     assert process_gone(pid)
     assert stub_server.log_path is not None and stub_server.log_path.exists()
+
+
+def test_server_runs_in_its_own_session(stub_server: LocalServerConfig) -> None:
+    # A terminal's Ctrl-C goes to the foreground process group: the server must not be in it,
+    # so that skillmix sees the interruption first and stops the server itself.
+    import os
+
+    with LocalServer(stub_server) as server:
+        assert server.process is not None
+        assert os.getsid(server.process.pid) == server.process.pid != os.getsid(0)
+    assert process_gone(server.process.pid)
 
 
 def test_stub_server_stopped_after_exception(stub_server: LocalServerConfig) -> None:

@@ -147,3 +147,71 @@ def test_rerun_makes_no_model_calls(tmp_path):
     second, _ = run(tmp_path, grader, k=(1,))
     assert len(calls) == n
     assert second["metrics"] == first["metrics"]
+
+
+# --- issue 11: unscored reasons, rows matched to criteria, rule options, temperatures ---
+
+
+def test_unscored_reason_is_recorded_per_grading(tmp_path):
+    def grader(users, config):
+        return "I cannot grade this." if config.seed == 1 else full_marks_grader(users, config)
+
+    _, records = run(tmp_path, grader, k=(1,))
+    for r in records:
+        assert [g["unscored_reason"] for g in r["gradings"]] == [None, "no table", None]
+        assert r["gradings"][1]["parsed"] is None and r["gradings"][1]["points"] is None
+
+
+def criteria_in(prompt: str) -> list[str]:
+    return prompt.split("The criteria are: ")[1].split(". The table should")[0].split(", ")
+
+
+def test_reordered_rows_are_read_by_their_criterion(tmp_path):
+    def grader(users, config):
+        items = criteria_in(users[-1])
+        values = [0] + [1] * (len(items) - 1)  # only the first skill is missed
+        rows = [f"| {item} | {v} |" for item, v in zip(items, values)][::-1]  # the grader lists them backwards
+        return "Here's the grading table:\n| Criteria | Points Earned |\n|---|---|\n" + "\n".join(rows) + "\n"
+
+    results, records = run(tmp_path, grader, k=(2,))
+    for r in records:
+        assert all(g["parsed"] == [0.0, 1.0, 1.0, 1.0, 1.0] for g in r["gradings"])
+    assert results["metrics"]["2"]["full_marks"] == 0.0 and results["metrics"]["2"]["n_scored"] == 2
+
+
+def _combo(*names: str):
+    from skillmix.protocol.catalog import Skill, Topic
+    from skillmix.protocol.sampling import Combination
+
+    return Combination(tuple(Skill(n, "rhetorical", "d.", "e.", "train") for n in names), Topic("Boxing", "train"))
+
+
+@pytest.mark.parametrize(
+    "rule, sentences, points",
+    [
+        ("substring", "reference", [0.0, 1.0, 1.0, 1.0, 1.0]),  # the reference: "pun" in "punch"; one sentence
+        ("word", "reference", [1.0, 1.0, 1.0, 1.0, 1.0]),
+        ("word", "unicode", [1.0, 1.0, 1.0, 1.0, 0.0]),  # two sentences: ".” He"
+    ],
+)
+def test_score_gradings_applies_the_chosen_rules(rule, sentences, points):
+    from skillmix.engine.tasks import score_gradings
+
+    answer = "A punch landed.\u201d He fell."
+    reply = table([1, 1, 1, 1, 1])
+    (g,) = score_gradings([reply], _combo("pun", "irony"), answer, True, rule, sentences)
+    assert g == {"j": 0, "raw": reply, "parsed": [1.0] * 5, "points": points, "unscored_reason": None}
+
+
+def test_temperatures_reach_the_models_and_results(tmp_path):
+    config = EvalConfig(student="mock", grader="mock", display="none", k=(1,), combinations=1, generations=1,
+                        student_temperature=0.3)
+    from skillmix.engine.evaluate import resolve_model
+
+    assert resolve_model("mockllm/model", "grader", config).config.temperature is None  # none sent: provider default
+    assert resolve_model("mockllm/model", "student", config).config.temperature == 0.3
+    results, _ = run(tmp_path, full_marks_grader, k=(1,), combinations=1, generations=1,
+                     student_temperature=0.3, grader_temperature=0.2)
+    assert results["config"]["student_temperature"] == 0.3 and results["config"]["grader_temperature"] == 0.2
+    assert EvalConfig().grader_temperature is None and EvalConfig().student_temperature == 0.7
+    assert results["config"]["name_penalty_rule"] == "substring" and results["config"]["sentences"] == "reference"

@@ -1,5 +1,8 @@
 """Catalog (protocol §1): counts, split, required names, user catalogs, validation."""
 
+import csv
+from dataclasses import replace
+
 import pytest
 
 from skillmix import load_catalog
@@ -52,9 +55,41 @@ def test_no_empty_fields_and_unique(catalog):
     assert len({t.name.lower() for t in catalog.topics}) == 100
 
 
-def test_digest_is_stable(catalog):
-    assert catalog.digest() == load_catalog().digest()
-    assert len(catalog.digest()) == 16
+def test_digest_is_the_content_not_the_file(catalog, tmp_path):
+    # The same skills and topics read from a user's files (other path, shuffled columns) hash the same.
+    skills = tmp_path / "skills.csv"
+    with skills.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(["example", "skill", "definition", "category", "split"])
+        writer.writerows([s.example, s.name, s.definition, s.category, s.split] for s in catalog.skills)
+    topics = tmp_path / "topics.csv"
+    topics.write_text("topic,split\n" + "".join(f"{t.name},{t.split}\n" for t in catalog.topics), encoding="utf-8")
+    from_files = load_catalog(skills, topics)
+    assert from_files == catalog and from_files is not catalog
+    assert from_files.digest() == catalog.digest()
+    assert len(catalog.digest()) == 16 and int(catalog.digest(), 16) >= 0
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda c: replace(c, skills=(replace(c.skills[0], name="renamed"), *c.skills[1:])),
+        lambda c: replace(c, skills=(replace(c.skills[0], category="other"), *c.skills[1:])),
+        lambda c: replace(c, skills=(*c.skills[:-1], replace(c.skills[-1], definition="changed"))),
+        lambda c: replace(c, skills=(*c.skills[:-1], replace(c.skills[-1], example="changed"))),
+        lambda c: replace(c, skills=(replace(c.skills[0], split="heldout" if c.skills[0].split == "train" else "train"),
+                                     *c.skills[1:])),
+        lambda c: replace(c, skills=c.skills[1:]),
+        lambda c: replace(c, skills=(*c.skills[1:], c.skills[0])),  # order matters: draws index the catalog
+        lambda c: replace(c, topics=(replace(c.topics[0], name="renamed"), *c.topics[1:])),
+        lambda c: replace(c, topics=(replace(c.topics[0], split="heldout" if c.topics[0].split == "train" else "train"),
+                                     *c.topics[1:])),
+    ],
+)
+def test_digest_changes_with_any_content(catalog, change):
+    changed = change(catalog)
+    assert changed != catalog
+    assert changed.digest() != catalog.digest()
 
 
 def test_reference_format_drops_statuses():

@@ -8,12 +8,15 @@ from skillmix.errors import SkillmixError
 from skillmix.protocol.metrics import (
     aggregate,
     combination_metrics,
-    fleiss_kappa,
     generation_metrics,
     grading_agreement,
+    group_points,
     majority_vote,
-    mean_stderr_ci,
+    mean_stderr,
+    metric_ci,
+    reference_compatible,
 )
+from skillmix.stats.agreement import fleiss_kappa
 
 # --- majority_vote ----------------------------------------------------------------
 
@@ -149,7 +152,8 @@ def test_aggregate_k1():
     # std of (1, 0) is sqrt(1/2); over sqrt(2) -> 1/2. (1, 1) has no spread.
     assert got["full_marks_stderr"] == pytest.approx(0.5)
     assert got["all_skills_stderr"] == 0.0
-    assert got["all_skills_ci"] == [1.0, 1.0]
+    # Wilson, 2 of 2: lower bound 2/(2 + z^2) = 0.342372..., not a collapsed [1, 1].
+    assert got["all_skills_ci"] == pytest.approx([2 / (2 + 1.959963984540054**2), 1.0], abs=1e-9)
 
 
 def test_aggregate_nothing_scored_gives_none_not_zero():
@@ -166,7 +170,8 @@ def test_aggregate_single_combination_has_zero_stderr():
     got = aggregate([[[[1, 1, 1, 1, 1]]]], 2)
     assert got["full_marks"] == 1.0
     assert got["full_marks_stderr"] == 0.0
-    assert got["full_marks_ci"] == [1.0, 1.0]
+    # n = 1: Wilson gives a wide interval, 1/(1 + z^2) = 0.206549..., not [1, 1].
+    assert got["full_marks_ci"] == pytest.approx([1 / (1 + 1.959963984540054**2), 1.0], abs=1e-9)
 
 
 def test_aggregate_ci_is_deterministic_for_a_seed():
@@ -194,34 +199,73 @@ def test_aggregate_rejects_bad_k(k):
         aggregate(K2_POINTS, k)
 
 
-# --- mean_stderr_ci ----------------------------------------------------------------
+# --- mean, stderr and intervals ------------------------------------------------------
 
 
-def test_mean_stderr_ci_two_values():
-    # Bootstrap means of (0, 1) are 0, .5 or 1 with probabilities 1/4, 1/2, 1/4: with
-    # 2000 draws far more than 2.5% land on each end, so the CI is exactly [0, 1].
-    mean, stderr, ci = mean_stderr_ci([0.0, 1.0], seed=3, n_boot=2000)
-    assert mean == 0.5
-    assert stderr == pytest.approx(math.sqrt(0.5) / math.sqrt(2))
-    assert ci == [0.0, 1.0]
-
-
-def test_mean_stderr_ci_contains_mean_and_is_seeded():
-    values = [1.0, 0.0, 0.0, 1.0, 1.0, 0.0, 1.0, 1.0, 1.0, 0.0] * 5  # n=50, mean .6
-    mean, stderr, ci = mean_stderr_ci(values, seed=0)
-    assert mean == pytest.approx(0.6)
+def test_mean_stderr():
+    assert mean_stderr([0.0, 1.0]) == (0.5, pytest.approx(math.sqrt(0.5) / math.sqrt(2)))
     # sample variance of 30 ones and 20 zeros: 50*.6*.4/49; stderr = sqrt(that/50).
-    assert stderr == pytest.approx(math.sqrt(0.24 / 49))
-    assert ci[0] < mean < ci[1]
-    # A normal-approximation 95% interval is mean +- 1.96*stderr = (.464, .736); the
-    # percentile bootstrap must land close to it.
-    assert ci[0] == pytest.approx(0.6 - 1.96 * stderr, abs=0.04)
-    assert ci[1] == pytest.approx(0.6 + 1.96 * stderr, abs=0.04)
-    assert mean_stderr_ci(values, seed=0) == (mean, stderr, ci)
+    assert mean_stderr([1.0] * 30 + [0.0] * 20) == (pytest.approx(0.6), pytest.approx(math.sqrt(0.24 / 49)))
+    assert mean_stderr([0.4]) == (0.4, 0.0)
+    assert mean_stderr([]) == (None, None)
 
 
-def test_mean_stderr_ci_empty():
-    assert mean_stderr_ci([]) == (None, None, None)
+@pytest.mark.parametrize(
+    "name, values, expected",
+    [
+        # Wilson 95%: 0 of 100 -> [0, z^2/(100 + z^2)] = [0, 0.036993...]; never [0, 0].
+        ("full_marks", [0.0] * 100, [0.0, 1.959963984540054**2 / (100 + 1.959963984540054**2)]),
+        ("all_skills", [1.0], [1 / (1 + 1.959963984540054**2), 1.0]),
+        ("full_marks", [1.0] * 3 + [0.0] * 7, [0.10779126740630104, 0.6032218525388546]),  # statsmodels wilson
+    ],
+)
+def test_metric_ci_proportions_are_wilson(name, values, expected):
+    import random
+
+    from statsmodels.stats.proportion import proportion_confint
+
+    got = metric_ci(name, values, random.Random(0), 10)
+    assert got == pytest.approx(expected, abs=1e-9)
+    n = len(values)
+    assert got == pytest.approx(list(proportion_confint(int(sum(values)), n, method="wilson")), abs=1e-9)
+
+
+def test_skill_fraction_ci_is_the_seeded_bootstrap():
+    import random
+
+    from skillmix.stats.intervals import bootstrap_mean_ci
+
+    values = [1.0, 0.5, 0.5, 0.0, 1 / 3, 2 / 3]
+    got = metric_ci("skill_fraction", values, random.Random(5), 300)
+    assert got == list(bootstrap_mean_ci(values, random.Random(5), 300))
+    # The seed and resample count reach the interval through aggregate.
+    points = [[[[1, 0, 1, 1, 1]]], [[[1, 1, 1, 1, 1]]], [[[0, 0, 1, 1, 1]]]]
+    a = aggregate(points, 2, seed=1, n_boot=50)["skill_fraction_ci"]
+    assert a == list(bootstrap_mean_ci([0.5, 1.0, 0.0], random.Random(1), 50))
+    assert aggregate(points, 2, seed=1, n_boot=51)["skill_fraction_ci"] == list(
+        bootstrap_mean_ci([0.5, 1.0, 0.0], random.Random(1), 51))
+
+
+# --- reference-compatible numbers -----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "points, k, expected",
+    [
+        # An unscored grading is k+3 zeros in the vote: [1,1,1,1] + [1,1,1,1] + None -> 2 of 3: full marks.
+        ([[[[1, 1, 1, 1], [1, 1, 1, 1], None]]], 1, (1.0, 1.0, 1.0)),
+        # [1,1,1,1] + None + None -> 1 of 3 on every criterion: nothing (ours: full marks, 1 scored grading).
+        ([[[[1, 1, 1, 1], None, None]]], 1, (0.0, 0.0, 0.0)),
+        # A combination whose every grading is unscored enters the mean as 0 (ours leaves it out).
+        ([[[[1, 1, 1, 1]]], [[None, None]]], 1, (0.5, 0.5, 0.5)),
+        # A generation without gradings (an error) is 0 too; the max over generations still picks the good one.
+        ([[[], [[1, 1, 1, 1, 1]]]], 2, (1.0, 1.0, 1.0)),
+        ([], 1, (None, None, None)),
+    ],
+)
+def test_reference_compatible(points, k, expected):
+    got = reference_compatible(points, k)
+    assert (got["full_marks"], got["all_skills"], got["skill_fraction"]) == expected
 
 
 # --- grader agreement --------------------------------------------------------------
@@ -233,7 +277,7 @@ def test_fleiss_kappa_textbook_example():
         [0, 0, 0, 0, 14], [0, 2, 6, 4, 2], [0, 0, 3, 5, 6], [0, 3, 9, 2, 0], [2, 2, 8, 1, 1],
         [7, 7, 0, 0, 0], [3, 2, 6, 3, 0], [2, 5, 3, 2, 2], [6, 5, 2, 1, 0], [0, 2, 2, 3, 7],
     ]
-    assert fleiss_kappa(table) == pytest.approx(0.210, abs=5e-4)
+    assert fleiss_kappa(table) == pytest.approx(0.20993070442195522, abs=1e-9)
 
 
 def test_grading_agreement_hand_computed():
@@ -271,3 +315,14 @@ def test_grading_agreement_perfect_and_degenerate():
     empty = grading_agreement([[[None, None, None]]], 1)
     assert empty["n_units"] == 0 and empty["overall_agreement"] is None and empty["fleiss_kappa"] is None
     assert empty["per_criterion_agreement"] == [None, None, None, None]
+
+
+# --- grouping ----------------------------------------------------------------------------
+
+
+def test_group_points_orders_by_id_then_epoch_and_marks_errors():
+    a1, a2, b1 = [[1, 1, 1, 1]], [[0, 1, 1, 1], None], [[1, 0, 1, 1]]
+    points, errors = group_points([("b", 1, b1), ("a", 2, a2), ("c", 1, None), ("a", 1, a1)], gradings=3)
+    assert points == [[a1, a2], [b1], [[None, None, None]]]
+    assert errors == 1
+    assert group_points([], 3) == ([], 0)

@@ -10,6 +10,7 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # before transformers is imported: no hub calls, ever
 
 from skillmix.errors import SkillmixError  # noqa: E402
+from skillmix.testing.tiny_model import build_tiny_model, fixture_conversations  # noqa: E402
 from skillmix.train.masking import (  # noqa: E402
     IGNORE_INDEX,
     AnswerSpan,
@@ -26,7 +27,6 @@ from skillmix.train.masking import (  # noqa: E402
     resolve_chat_template,
     trained_text,
 )
-from skillmix.testing.tiny_model import build_tiny_model, fixture_conversations  # noqa: E402
 
 X = IGNORE_INDEX
 
@@ -68,7 +68,7 @@ def test_read_conversations_skips_blank_lines_and_names_bad_line(tmp_path):
     path.write_text(f"{good}\n\n{good}\n")
     assert len(read_conversations(path)) == 2
     path.write_text(f"{good}\n{{not json\n")
-    with pytest.raises(SkillmixError, match=r"data.jsonl:2: not valid JSON"):
+    with pytest.raises(SkillmixError, match=r"data.jsonl:2: invalid JSON"):
         read_conversations(path)
     with pytest.raises(SkillmixError, match="must contain data.jsonl"):
         read_conversations(tmp_path / "missing" / "data.jsonl")

@@ -17,26 +17,26 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # before transformers is imported: no hub calls, ever
 
 from skillmix.errors import SkillmixError  # noqa: E402
-from skillmix.train.loop import (  # noqa: E402
+from skillmix.testing.tiny_model import build_tiny_model, fixture_conversations, write_dataset  # noqa: E402
+from skillmix.train.base_model import resolve_base_model  # noqa: E402
+from skillmix.train.outputs import (  # noqa: E402
     RECIPE_FILE,
-    TrainRecipe,
-    apply_overrides,
-    check_resume,
-    gradient_accumulation,
     last_checkpoint,
-    load_messages_dataset,
-    load_recipe,
     log_record,
-    mix_count,
-    parse_overrides,
     read_log,
-    resolve_base_model,
+    resume_checkpoint,
     resume_token_offset,
-    sample_mix,
-    train_plan,
     trim_log,
 )
-from skillmix.testing.tiny_model import build_tiny_model, fixture_conversations, write_dataset  # noqa: E402
+from skillmix.train.recipe import (  # noqa: E402
+    TrainRecipe,
+    apply_overrides,
+    gradient_accumulation,
+    load_recipe,
+    parse_overrides,
+    train_plan,
+)
+from skillmix.train.sft_data import load_messages_dataset, mix_count, sample_mix  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -50,7 +50,7 @@ TINY = [
 @pytest.fixture(scope="module")
 def field_types():
     pytest.importorskip("trl", reason="needs skillmix[train]")
-    from skillmix.train.loop import trainer_field_types
+    from skillmix.train.recipe import trainer_field_types
 
     return trainer_field_types()
 
@@ -203,18 +203,18 @@ def test_trim_log_and_last_checkpoint(tmp_path):
 
 def test_check_resume_refuses_mismatches(tmp_path):
     record = {"recipe": TrainRecipe().model_dump(mode="json"), "data": [{"sha256": "a"}], "base_model": {"spec": "m"}}
-    assert check_resume(tmp_path, resume=False, record=record) is None
+    assert resume_checkpoint(tmp_path, resume=False, record=record) is None
     with pytest.raises(SkillmixError, match="no checkpoint-N folder"):
-        check_resume(tmp_path, resume=True, record=record)
+        resume_checkpoint(tmp_path, resume=True, record=record)
     (tmp_path / "checkpoint-5").mkdir()
     (tmp_path / RECIPE_FILE).write_text(json.dumps(record))
     with pytest.raises(SkillmixError, match="already holds a training run; pass --resume"):
-        check_resume(tmp_path, resume=False, record=record)
+        resume_checkpoint(tmp_path, resume=False, record=record)
     longer = {**record, "recipe": {**record["recipe"], "max_steps": 9000}}
-    assert check_resume(tmp_path, resume=True, record=longer) == tmp_path / "checkpoint-5"
+    assert resume_checkpoint(tmp_path, resume=True, record=longer) == tmp_path / "checkpoint-5"
     changed = {**record, "recipe": {**record["recipe"], "learning_rate": 1.0}, "data": [{"sha256": "b"}]}
     with pytest.raises(SkillmixError, match="settings differ .*: learning_rate, data"):
-        check_resume(tmp_path, resume=True, record=changed)
+        resume_checkpoint(tmp_path, resume=True, record=changed)
 
 
 # -- data and base model -------------------------------------------------------------------
@@ -259,14 +259,6 @@ def test_resolve_base_model_kinds(tmp_path):
 # -- the command line: bad input is one line on stderr and exit code 2 ----------------------
 
 
-def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO / "src") + os.pathsep + str(REPO)}
-    return subprocess.run(
-        [sys.executable, "-c", "from skillmix.cli import main; main()", *args],
-        capture_output=True, text=True, env=env, cwd=cwd, timeout=300,
-    )
-
-
 @pytest.mark.parametrize(
     "case, fragment",
     [
@@ -275,7 +267,7 @@ def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
         ("unknown_key", "unknown setting 'max_stepz'; did you mean max_steps"),
     ],
 )
-def test_cli_bad_input_is_one_line_and_exit_2(tmp_path, tiny, case, fragment):
+def test_cli_bad_input_is_one_line_and_exit_2(run_cli, tmp_path, tiny, case, fragment):
     good = write_dataset(tmp_path / "good")
     bad = write_dataset(tmp_path / "bad", [{"text": "hello", "k": 1}])
     args = {
@@ -290,7 +282,7 @@ def test_cli_bad_input_is_one_line_and_exit_2(tmp_path, tiny, case, fragment):
     assert not (tmp_path / "out").exists()
 
 
-def test_cli_show_masks(tmp_path, tiny, data):
+def test_cli_show_masks(run_cli, tmp_path, tiny, data):
     result = run_cli("train", "--data", str(data), "--base-model", str(tiny), "--show-masks", "2")
     assert result.returncode == 0, result.stderr
     first = fixture_conversations()[0]["messages"]
@@ -392,7 +384,7 @@ def test_packing_keeps_examples_apart_and_trains(tmp_path, tiny, data, field_typ
 
 
 def test_generic_text_mixing(tmp_path, tiny, data, field_types):
-    from skillmix.train.loop import prepare
+    from skillmix.train.sft_data import prepare
 
     mix = tmp_path / "mix.jsonl"
     mix.write_text("".join(json.dumps({"text": f"Generic text number {i} about bees."}) + "\n" for i in range(20)))

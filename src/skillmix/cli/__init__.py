@@ -26,7 +26,7 @@ def _register() -> None:
     # Imported here, not at module top, so that each stage module can import `app`.
     from skillmix.cli import catalog as _catalog  # noqa: F401
 
-    for name in ("eval", "data", "train", "report", "run"):
+    for name in ("eval", "data", "train", "report", "run", "annotate", "analyze", "audit", "merge"):
         try:
             __import__(f"skillmix.cli.{name}")
         except ModuleNotFoundError as e:  # a stage module not written yet
@@ -38,21 +38,18 @@ def main() -> None:
     _register()
     from pydantic import ValidationError
 
+    from skillmix.errors import validation_message
+
     try:
         app()
     except SkillmixError as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
     except ValidationError as e:
-        print(f"error: {validation_message(e)}", file=sys.stderr)
+        print(f"error: invalid value for {validation_message(e)}", file=sys.stderr)
         sys.exit(2)
+    except KeyboardInterrupt:
+        # Ctrl-C is never success: the conventional 128 + SIGINT, whatever inspect printed.
+        print("interrupted: re-run the same command to resume", file=sys.stderr)
+        sys.exit(130)
 
-
-def validation_message(e) -> str:
-    """One line for a pydantic error: the field, what is wrong, and the allowed values."""
-    err = e.errors()[0]
-    field = ".".join(str(p) for p in err["loc"]) or "config"
-    allowed = err.get("ctx", {}).get("expected")
-    more = f" (expected {allowed})" if allowed else ""
-    extra = f"; {len(e.errors()) - 1} more error(s)" if len(e.errors()) > 1 else ""
-    return f"invalid value for {field}: {err['msg']}{more}{extra}"

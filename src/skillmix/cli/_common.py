@@ -27,3 +27,8 @@ def parse_int_list(value: str, flag: str) -> list[int]:
         return [int(v) for v in value.split(",") if v.strip()]
     except ValueError:
         raise SkillmixError(f"{flag} must be a comma-separated list of integers, got {value!r}") from None
+
+# Help texts of the protocol options shared by `skillmix eval` and `skillmix generate`.
+NAME_RULE_HELP = "Name-penalty match: substring (the reference's) or word (whole words: 'pun' not in 'punch')."
+SENTENCES_HELP = "Sentence counter: reference (bit-identical to the reference) or unicode (curly quotes, newlines, …)."
+GRADER_TEMPERATURE_HELP = "Grader sampling temperature (default: none sent, the provider's default, as the reference)."

@@ -10,7 +10,8 @@ from rich.console import Console
 from rich.table import Table
 
 from skillmix.cli import app
-from skillmix.cli._common import print_json, parse_int_list
+from skillmix.engine.shard import parse_shard
+from skillmix.cli._common import GRADER_TEMPERATURE_HELP, NAME_RULE_HELP, SENTENCES_HELP, print_json, parse_int_list
 from skillmix.errors import SkillmixError
 
 MODEL_HELP = "Any inspect model id (openai/gpt-4, anthropic/..., openai-api/<service>/<model>) or 'local'."
@@ -34,7 +35,7 @@ def _pool(value: Optional[str], what: str):
 @app.command("generate")
 def generate_cmd(
     teacher: str = typer.Option("local", help=MODEL_HELP),
-    grader: str = typer.Option("local", help=MODEL_HELP),
+    grader: Optional[str] = typer.Option(None, help=MODEL_HELP + " Default: local when the teacher is local; otherwise required (the embedded demo model is no real grader)."),
     k: str = typer.Option("1,2,3", "--k", help="Comma-separated k values."),
     n: str = typer.Option("5000,10000,10000", "--n", help="Texts to generate per k (one value per k)."),
     seed: int = typer.Option(0, help="Seed of the combination draw."),
@@ -46,9 +47,11 @@ def generate_cmd(
     gradings: int = typer.Option(3, help="Gradings per text (majority vote)."),
     grader_seed: int = typer.Option(0, help="Base seed of the gradings (grading j uses seed+j)."),
     name_penalty: bool = typer.Option(True, "--name-penalty/--no-name-penalty", help="[P1] skill-name penalty."),
+    name_penalty_rule: str = typer.Option("substring", help=NAME_RULE_HELP),
+    sentences: str = typer.Option("reference", help=SENTENCES_HELP),
     teacher_temperature: float = typer.Option(0.7, help="Teacher sampling temperature."),
     teacher_max_tokens: int = typer.Option(512, help="Teacher max new tokens per reply."),
-    grader_temperature: float = typer.Option(0.7, help="Grader sampling temperature (grading j uses seed+j)."),
+    grader_temperature: Optional[float] = typer.Option(None, help=GRADER_TEMPERATURE_HELP),
     grader_max_tokens: int = typer.Option(1024, help="Grader max new tokens per grading."),
     max_connections: int = typer.Option(16, help="Concurrent model calls per model."),
     max_retries: int = typer.Option(3, help="Retries per model call (bounded)."),
@@ -61,12 +64,18 @@ def generate_cmd(
     topics_file: Optional[Path] = typer.Option(None, help="Your own topics file."),
     display: str = typer.Option("rich", help="inspect display: full, rich, plain, none."),
     as_json: bool = typer.Option(False, "--json", help="Print the stats (or the dry-run estimate) as JSON."),
+    shard: Optional[str] = typer.Option(None, "--shard", help="i/n: run only the i-th of n slices of the same draw; join with `skillmix merge`."),
+    skill_weights: Optional[Path] = typer.Option(None, "--skill-weights", help="Beyond the paper: draw skills with the "
+                                                 "weights of `skillmix analyze --emit-weights` (default: uniform)."),
 ) -> None:
     """Generate D_SKILL-MIX(k) with a teacher and a grader; re-running the same command resumes."""
-    from skillmix.engine.teacher import DataConfig, estimate_cost, generate_dataset
+    from skillmix.engine.cost import estimate_cost
+    from skillmix.engine.teacher import DataConfig, generate_dataset
+    from skillmix.engine.evaluate import default_grader
+    from skillmix.analysis.weights import read_weights
 
     config = DataConfig(
-        teacher=teacher, grader=grader, k=tuple(parse_int_list(k, "--k")), n=tuple(parse_int_list(n, "--n")),
+        teacher=teacher, grader=default_grader(grader, teacher, "teacher"), k=tuple(parse_int_list(k, "--k")), n=tuple(parse_int_list(n, "--n")),
         skills=_pool(skills, "skill pool"), topics=_pool(topics, "topic pool"), keep=keep,  # type: ignore[arg-type]
         seed=seed, gradings=gradings, grader_seed=grader_seed, name_penalty=name_penalty,
         teacher_temperature=teacher_temperature, teacher_max_tokens=teacher_max_tokens,
@@ -75,6 +84,8 @@ def generate_cmd(
         generation_prompt=generation_prompt, grade_prompt=grade_prompt,
         skills_file=str(skills_file) if skills_file else None, topics_file=str(topics_file) if topics_file else None,
         display=display,  # type: ignore[arg-type]
+        shard=parse_shard(shard), name_penalty_rule=name_penalty_rule, sentences=sentences,  # type: ignore[arg-type]
+        skill_weights=read_weights(skill_weights) if skill_weights else None,
     )
     if dry_run:
         estimate = estimate_cost(config)
@@ -85,6 +96,11 @@ def generate_cmd(
         return
     if out is None:
         raise SkillmixError("--out is required (the dataset folder); or pass --dry-run to only count calls")
+    import os
+
+    from skillmix.engine.model_check import check_models
+
+    check_models({"teacher": config.teacher, "grader": config.grader}, os.environ)  # before --out or a server exists
     stats = generate_dataset(config, out)
     if as_json:
         print_json(stats)
@@ -93,6 +109,8 @@ def generate_cmd(
         console.print(stats_table(stats))
         console.print(f"dataset: {out / 'data.jsonl'} ({stats['n']} texts)   stats: {out / 'stats.json'}")
     warn_stats(stats)
+    if not stats.get("complete", True):  # errored or unfinished samples: never a silent success
+        raise typer.Exit(code=1)
 
 
 def warn_stats(stats: dict) -> None:
@@ -160,7 +178,9 @@ def audit_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print the full audit as JSON."),
 ) -> None:
     """Leakage, duplicates, coverage and lengths; exit 1 on leakage or exact duplicates."""
-    from skillmix.engine.teacher import audit_dataset, paper_pools, read_stats
+    from skillmix.analysis.data_audit import audit_dataset
+    from skillmix.engine.teacher import paper_pools
+    from skillmix.formats.dataset import read_stats
 
     if expect not in ("stats", "paper"):
         raise SkillmixError(f"--expect must be stats or paper, got {expect!r}")
@@ -203,7 +223,7 @@ def mix_cmd(
     out: Path = typer.Option(..., "--out", help="New dataset folder."),
 ) -> None:
     """Union of dataset folders, e.g. D(1,2) = D(1) ∪ D(2)."""
-    from skillmix.engine.teacher import mix_datasets
+    from skillmix.formats.dataset import mix_datasets
 
     stats = mix_datasets(split_dirs(folders), out)
     print(f"{out}: {stats['n']} texts from {len(stats['sources'])} set(s), per k {stats['per_k']}")
@@ -218,7 +238,7 @@ def subsample_cmd(
     out: Path = typer.Option(..., "--out", help="New dataset folder."),
 ) -> None:
     """A fixed number of random texts (the paper's 8,000 of D(1,2,3))."""
-    from skillmix.engine.teacher import subsample_dataset
+    from skillmix.formats.dataset import subsample_dataset
 
     stats = subsample_dataset(split_dirs(folders), n, seed, out)
     print(f"{out}: {stats['n']} of {stats['subsample']['from']} texts (seed {seed}), per k {stats['per_k']}")
@@ -232,7 +252,7 @@ def show_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print the rows as JSON."),
 ) -> None:
     """Print the first rows: combination, grades and the four chat messages."""
-    from skillmix.engine.teacher import read_rows
+    from skillmix.formats.dataset import read_rows
 
     if n < 0:
         raise SkillmixError(f"--n must be >= 0, got {n}")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -18,7 +18,8 @@ def full_marks_table(report: dict[str, Any], setting: str) -> Table:
     """Full Marks per model and k for one setting, with the unscored count beside each value."""
     evals = [e for e in report["evaluations"] if e["setting"] == setting]
     ks = sorted({int(k) for e in evals for k in e["metrics"]})
-    table = Table(title=f"Ratio of Full Marks, setting {setting} (value ± stderr, unscored)")
+    table = Table(title=f"Ratio of Full Marks, setting {setting} (value ± stderr, unscored combinations "
+                        "incl. errored)")
     table.add_column("model")
     for k in ks:
         table.add_column(f"k={k}", justify="right")
@@ -37,15 +38,21 @@ def full_marks_table(report: dict[str, Any], setting: str) -> Table:
 @app.command("report")
 def report_cmd(
     run_dir: Path = typer.Argument(..., help="A run folder, or any folder with evaluation results.json below it."),
-    out: Optional[Path] = typer.Option(None, "--out", help="Output folder (default: RUN_DIR/report)."),
-    baseline: Optional[str] = typer.Option(None, "--baseline", help="Model label to compute deltas against "
+    out: Path | None = typer.Option(None, "--out", help="Output folder (default: RUN_DIR/report)."),
+    baseline: str | None = typer.Option(None, "--baseline", help="Model label to compute deltas against "
                                            "(default: 'original' if present)."),
     json_out: bool = typer.Option(False, "--json", help="Print report.json's content instead of a summary."),
+    seed: int | None = typer.Option(None, "--seed", help="Seed of every bootstrap interval and Monte Carlo "
+                                       "test (default: the one skillmix eval uses)."),
+    resamples: int | None = typer.Option(None, "--resamples", min=1, help="Bootstrap resamples and Monte Carlo "
+                                            "sign flips (default: the number skillmix eval uses)."),
 ) -> None:
-    """Tables, CSV, LaTeX, plots, deltas and grader agreement from evaluation folders (no model calls)."""
+    """Tables, CSV, LaTeX, plots, exact tests, deltas and grader agreement from evaluation folders (no model calls)."""
     from skillmix.analysis.report import build_report
 
-    report = build_report(run_dir, out, baseline)
+    # None: the library's defaults, declared once in skillmix.protocol.metrics.
+    options = {key: value for key, value in (("seed", seed), ("resamples", resamples)) if value is not None}
+    report = build_report(run_dir, out, baseline, **options)
     if json_out:
         print_json(report)
         return
@@ -56,3 +63,5 @@ def report_cmd(
     console.print(f"report: {outputs['report_md']}   csv: {outputs['results_csv']}   latex: {outputs['tables_tex']}")
     console.print(f"plots: {', '.join(outputs['plots'])}")
     console.print(f"browse samples: {report['view']}")
+    if report["teacher_data_only"]:
+        console.print("note: only teacher-data runs were found; these grade the teacher's texts, not a model")

@@ -1,9 +1,9 @@
-"""CLI for the experiment runner (issue 6): ``skillmix run CONFIG.yaml``."""
+"""CLI for the experiment runner: ``skillmix run CONFIG.yaml`` (docs/experiments.md)."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.console import Console
@@ -33,25 +33,37 @@ def plan_table(rows: list[dict]) -> Table:
 @app.command("run")
 def run_cmd(
     config: Path = typer.Argument(..., help="Experiment config YAML (see configs/)."),
-    out: Optional[Path] = typer.Option(None, "--out", help="Run folder (default: runs/<config name>)."),
-    force: Optional[list[str]] = typer.Option(None, "--force", help="Redo a stage (name or kind) and what depends on it."),
+    out: Path | None = typer.Option(None, "--out", help="Run folder (default: runs/<config name>)."),
+    force: list[str] | None = typer.Option(None, "--force", help="Redo a stage (name or kind) and what depends on it."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan and the model-call counts only."),
     display: str = typer.Option("rich", help="inspect display: full, rich, plain, none."),
     json_out: bool = typer.Option(False, "--json", help="Print the plan as JSON."),
 ) -> None:
-    """Run an experiment grid: generate, mix, train, evaluate, report. Re-running resumes."""
-    from skillmix.experiment import load_config, run_experiment
+    """Run an experiment grid: generate, mix, train, evaluate, report. Re-running resumes.
+
+    Exit codes: 0 every stage complete; 1 a stage ran but some samples errored or did not
+    run (re-run to finish it); 2 bad input (config, preflight); 130 interrupted (Ctrl-C).
+    """
+    import os
+
+    from skillmix.experiment import IncompleteStage, load_config, run_experiment
 
     cfg = load_config(config)
     run_dir = out or Path("runs") / cfg.name
     console = Console()
-    rows = run_experiment(cfg, run_dir, tuple(force or ()), dry_run=True, display=display)
+    rows = run_experiment(cfg, run_dir, tuple(force or ()), dry_run=True, display=display, check=False)
     if json_out and dry_run:
         print_json(rows)
-        return
-    console.print(plan_table(rows))
+    else:
+        console.print(plan_table(rows))
+    # The preflight, after the plan so a dry run still shows it; before anything is moved or written.
+    run_experiment(cfg, run_dir, tuple(force or ()), dry_run=True, env=os.environ)
     if dry_run:
         return
-    echo = lambda line: console.print(line, markup=False, highlight=False)  # noqa: E731 ("[run]" is not markup)
-    run_experiment(cfg, run_dir, tuple(force or ()), display=display, echo=echo)
-    console.print(f"report: {run_dir / 'report' / 'report.md'}")
+    echo = lambda line: console.print(line, markup=False, highlight=False)
+    try:
+        run_experiment(cfg, run_dir, tuple(force or ()), display=display, echo=echo, check=False)
+    except IncompleteStage as e:
+        print(f"error: {e}", file=sys.stderr)
+        raise typer.Exit(code=1) from None
+    console.print(f"report: {run_dir / 'report' / 'report.md'}", markup=False, highlight=False)

@@ -34,7 +34,7 @@ def type_name(hint: object) -> str:
 
 
 def print_keys(console: Console) -> None:
-    from skillmix.train.loop import RESERVED_TRAINER_ARGS, TrainRecipe, trainer_field_types
+    from skillmix.train.recipe import RESERVED_TRAINER_ARGS, TrainRecipe, trainer_field_types
 
     console.print("[bold]recipe keys[/bold] (configs/train/*.yaml)")
     for name, field in TrainRecipe.model_fields.items():
@@ -76,16 +76,18 @@ def train_cmd(
         fail("skillmix train needs --data DIR[,DIR...], --base-model and --out")
         return
     from skillmix.train import loop as training
+    from skillmix.train import recipe as recipes
+    from skillmix.train import sft_data
 
-    recipe = training.load_recipe(config)
-    overrides = training.parse_overrides(settings or [])
+    recipe = recipes.load_recipe(config)
+    overrides = recipes.parse_overrides(settings or [])
     if lora:
         overrides.setdefault("lora", "true")
     data_dirs = [Path(d) for d in data.split(",") if d.strip()]
-    training.check_inputs(data_dirs, base_model)
-    recipe = training.apply_overrides(recipe, overrides, training.trainer_field_types())
+    sft_data.check_inputs(data_dirs, base_model)
+    recipe = recipes.apply_overrides(recipe, overrides, recipes.trainer_field_types())
     if show_masks:
-        for i, segments in enumerate(training.show_masks(data_dirs, base_model, recipe, show_masks)):
+        for i, segments in enumerate(sft_data.show_masks(data_dirs, base_model, recipe, show_masks)):
             console.rule(f"example {i}")
             console.print(mask_view(segments), soft_wrap=True)
         return

@@ -11,18 +11,24 @@ metrics per k to ``results.json``. The inspect logs stay under ``OUT/logs`` for
 from __future__ import annotations
 
 import json
-import platform
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from skillmix.protocol.catalog import Pool
 from skillmix.errors import SkillmixError
-from skillmix.protocol.metrics import aggregate
+from skillmix.protocol.metrics import aggregate, group_points
+from skillmix.protocol.sentences import NamePenaltyRule, SentenceRule
+from skillmix.engine.shard import SHARD_FILE, Shard, shard_info, shard_task_args
 
 LOCAL = "local"
+
+
+def panel_text(value: Any) -> Any:
+    """A panel of graders given as a list (experiment configs) is stored as the CLI's "a,b,c"."""
+    return ",".join(str(v).strip() for v in value) if isinstance(value, (list, tuple)) else value
 
 
 class EvalConfig(BaseModel):
@@ -41,26 +47,39 @@ class EvalConfig(BaseModel):
     seed: int = 0
     grader_seed: int = 0
     name_penalty: bool = True
+    # The reference's rules by default; "word" / "unicode" are the documented alternatives.
+    name_penalty_rule: NamePenaltyRule = "substring"
+    sentences: SentenceRule = "reference"
     generation_prompt: str = "default"
     grade_prompt: str = "default"
     # [P2]: student decoding at temperature 0.7 with 512 new tokens.
     student_temperature: float = 0.7
     student_max_tokens: int = 512
-    # Decision: the grader samples at the reference's 0.7 with a distinct seed per
-    # grading, so the J gradings are J real draws that a majority vote can combine.
-    grader_temperature: float = 0.7
+    # None sends no temperature, so the provider's default applies, as in [REF]'s grader
+    # calls; a distinct seed per grading keeps the J gradings J real draws.
+    grader_temperature: float | None = None
     grader_max_tokens: int = 1024
     max_connections: int = Field(16, ge=1)
     max_retries: int = Field(3, ge=0)  # bounded: inspect retries forever by default (pitfall 3)
     timeout: int = Field(120, ge=1)
     batch: bool = False
     cache: bool = True
+    # Beyond the paper (docs/analysis.md §6): per-skill draw weights; None = the uniform draw.
+    skill_weights: dict[str, float] | None = None
     skills_file: str | None = None
     topics_file: str | None = None
     # The embedded 270M base model cannot write a rubric table unaided: constrain it
     # with a grammar (rubric.table_grammar). Never applied to any other grader.
     constrain_local_grader: bool = True
     display: Literal["full", "rich", "plain", "none", "log"] = "rich"
+    shard: Shard | None = None  # one slice of the same draw, merged later (skillmix.engine.shard)
+
+    _panel_as_text = field_validator("grader", mode="before")(classmethod(lambda cls, v: panel_text(v)))
+
+    @property
+    def graders(self) -> tuple[str, ...]:
+        """The grader ids: one, or a panel (docs/grader-validity.md, "Panels")."""
+        return tuple(g.strip() for g in self.grader.split(",") if g.strip())
 
 
 def _model_config(config: EvalConfig, role: Literal["student", "grader"]):
@@ -92,13 +111,35 @@ def resolve_model(model_id: str, role: Literal["student", "grader"], config: Eva
 
     gen_config = _model_config(config, role)
     if model_id == LOCAL:
-        from skillmix.engine.local_server import local_model
+        from skillmix.engine.local_server import SERVER_SLOTS, local_model
 
-        return local_model(server, gen_config)
+        # More connections than the server has slots only queue inside it: no progress shows,
+        # and the queue eats each call's timeout.
+        return local_model(server, gen_config.merge(_clamped(gen_config, SERVER_SLOTS)))
     try:
         return get_model(model_id, config=gen_config, memoize=False)
     except Exception as e:  # provider/key problems surface here: make them one user-facing line
         raise SkillmixError(f"cannot use {role} model {model_id!r}: {one_line(e)}") from None
+
+
+def _clamped(gen_config, slots: int):
+    from inspect_ai.model import GenerateConfig
+
+    return GenerateConfig(max_connections=min(gen_config.max_connections or slots, slots))
+
+
+def default_grader(grader: str | None, model: str, role: str = "student") -> str:
+    """The grader to use when none is given: ``local`` only next to a ``local`` student/teacher.
+
+    The embedded demo model cannot grade a real model's texts; using it silently would
+    make every number meaningless, so it must be spelt out (``--grader local``).
+    """
+    if grader is not None:
+        return grader
+    if model == LOCAL:
+        return LOCAL
+    raise SkillmixError(f"--grader is required with --{role} {model}: give a grader model (e.g. openai/gpt-4o), "
+                        "or --grader local to grade with the embedded demo model (not a real grader)")
 
 
 def one_line(e: BaseException, limit: int = 300) -> str:
@@ -109,17 +150,24 @@ def one_line(e: BaseException, limit: int = 300) -> str:
 
 def resolve_models(config: EvalConfig, stack: ExitStack, out_dir: Path, student_model=None, grader_model=None):
     """(student, grader, local server or None); one embedded server serves both roles."""
-    needs_local = (student_model is None and config.student == LOCAL) or (grader_model is None and config.grader == LOCAL)
+    needs_local = (student_model is None and config.student == LOCAL) or (
+        LOCAL in (config.graders[1:] if grader_model is not None else config.graders))
     server = start_local_server(stack, out_dir) if needs_local else None
     student = student_model or resolve_model(config.student, "student", config, server)
-    grader = grader_model or resolve_model(config.grader, "grader", config, server)
+    grader = grader_model or resolve_model(config.graders[0], "grader", config, server)
     return student, grader, server
+
+
+def panel_roles(config: EvalConfig, grader, server) -> dict[str, Any]:
+    """Model roles of the graders: "grader" for the first, "grader_i" for panel member i (tasks.skillmix_scorer)."""
+    extra = {f"grader_{i}": resolve_model(g, "grader", config, server) for i, g in enumerate(config.graders) if i}
+    return {"grader": grader, **extra}
 
 
 # EvalConfig fields that are also parameters of ``tasks.skillmix_task``, by the same name.
 TASK_FIELDS = frozenset({
-    "combinations", "skills", "topics", "seed", "generations", "gradings", "name_penalty",
-    "generation_prompt", "grade_prompt", "grader_seed", "cache", "skills_file", "topics_file",
+    "combinations", "skills", "topics", "seed", "generations", "gradings", "name_penalty", "name_penalty_rule", "sentences",
+    "generation_prompt", "grade_prompt", "grader_seed", "cache", "skills_file", "topics_file", "skill_weights",
 })
 
 
@@ -128,7 +176,9 @@ def build_tasks(config: EvalConfig) -> list:
 
     shared = config.model_dump(include=TASK_FIELDS)
     grammar = config.constrain_local_grader and config.grader == LOCAL
-    return [skillmix_task(k=k, grader_grammar=grammar, **shared) for k in config.k]
+    sharding = shard_task_args(config.shard)
+    panel = config.graders if len(config.graders) > 1 else ()
+    return [skillmix_task(k=k, grader_grammar=grammar, graders=panel, **shared, **sharding) for k in config.k]
 
 
 def run_eval(
@@ -143,15 +193,17 @@ def run_eval(
     from inspect_ai import eval_set
 
     out_dir = Path(out_dir)
+    tasks = build_tasks(config)  # validates k, pools and catalog before --out or any model exists
     out_dir.mkdir(parents=True, exist_ok=True)
-    tasks = build_tasks(config)  # validates k, pools and catalog before any model starts
+    if config.shard is not None:
+        (out_dir / SHARD_FILE).write_text(json.dumps(shard_info(config.shard), indent=2) + "\n")
     with ExitStack() as stack:
         student, grader, server = resolve_models(config, stack, out_dir, student_model, grader_model)
         ok, logs = eval_set(
             tasks,
             log_dir=str(out_dir / "logs"),
             model=student,
-            model_roles={"grader": grader},
+            model_roles=panel_roles(config, grader, server),
             max_connections=config.max_connections,
             max_samples=2 * config.max_connections,  # a sample holds up to J grader calls at once
             max_tasks=len(tasks),
@@ -164,20 +216,77 @@ def run_eval(
             score_display=False,
         )
         engine = _engine_info(server)
+    # eval_set's own verdict is not trusted: after Ctrl-C it returns (True, []) and
+    # prints "Completed all tasks ... successfully". The logs on disk say what happened.
+    logs = latest_logs(out_dir / "logs", config.k) or logs
     results = {**collect_results(config, logs, out_dir, engine, complete=ok), "meta": meta or {}}
-    (out_dir / "results.json").write_text(json.dumps(results, indent=2, default=str))
+    from skillmix.formats.files import write_json
+
+    write_json(out_dir / "results.json", results)
+    if results["status"]["interrupted"]:
+        raise KeyboardInterrupt  # inspect swallowed the user's Ctrl-C; results.json says complete: false
     return results
+
+
+def latest_logs(log_dir: Path, ks: tuple[int, ...]) -> list:
+    """The newest log header of each k's task in ``log_dir`` (any status)."""
+    from inspect_ai.log import list_eval_logs, read_eval_log
+
+    if not Path(log_dir).is_dir():
+        return []
+    newest: dict[int, Any] = {}
+    for info in list_eval_logs(str(log_dir), recursive=False):
+        log = read_eval_log(info, header_only=True)
+        k = int(log.eval.task_args.get("k", 0))
+        if k in ks and (k not in newest or log.eval.created > newest[k].eval.created):
+            newest[k] = log
+    return [newest[k] for k in sorted(newest)]
+
+
+def run_status(config: EvalConfig, logs: list, per_k: dict[str, Any]) -> dict[str, Any]:
+    """Whether every sample of every k ran to a score (or a recorded unscored grading).
+
+    A sample that errored, or that never ran because the run was cancelled, makes the
+    run incomplete; ``error_rate`` is their share of the planned samples.
+    """
+    task_status = {str(k): None for k in config.k}
+    planned = missing = 0
+    for log in logs:
+        k = str(int(log.eval.task_args["k"]))
+        task_status[k] = log.status
+        expected = int(log.eval.dataset.samples or 0) * int(log.eval.config.epochs or 1)
+        planned += expected
+        missing += max(0, expected - int(per_k.get(k, {}).get("n_generations", 0)))
+    errors = sum(int(m.get("n_errors", 0)) for m in per_k.values())
+    not_run = [k for k, s in task_status.items() if s is None]
+    complete = not not_run and all(s == "success" for s in task_status.values()) and errors == 0 and missing == 0
+    return {
+        "complete": complete,
+        "interrupted": any(s == "cancelled" for s in task_status.values()),
+        "task_status": task_status,
+        "n_planned": planned,
+        "n_errors": errors,
+        "n_not_run": missing,
+        "error_rate": (errors + missing) / planned if planned else (1.0 if not_run else 0.0),
+    }
+
+
+def failure_message(results: dict[str, Any], max_error_rate: float = 0.0) -> str | None:
+    """One line saying why an evaluation must exit non-zero, or None when it may exit 0."""
+    status = results.get("status") or {}
+    if results.get("complete") or (status.get("error_rate", 1.0) <= max_error_rate and not status.get("interrupted")):
+        return None
+    return (f"{status.get('n_errors', '?')} errored and {status.get('n_not_run', '?')} unfinished of "
+            f"{status.get('n_planned', '?')} samples (error rate {status.get('error_rate', 1.0):.3f} > allowed "
+            f"{max_error_rate}); fix the cause (see the logs) and re-run the same command to finish")
 
 
 def _engine_info(server) -> dict[str, Any]:
     import inspect_ai
 
-    info: dict[str, Any] = {
-        "inspect_ai": inspect_ai.__version__,
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "machine": platform.machine(),
-    }
+    from skillmix.formats.provenance import host
+
+    info: dict[str, Any] = {"inspect_ai": inspect_ai.__version__, **host()}
     if server is not None:
         info["local"] = server.engine_info()
     return info
@@ -200,8 +309,10 @@ def collect_results(config: EvalConfig, logs: list, out_dir: Path, engine: dict,
                 acc = usage.setdefault(model, {"input_tokens": 0, "output_tokens": 0, "total_tokens": 0})
                 for key in acc:
                     acc[key] += int(getattr(u, key, 0) or 0)
+    status = run_status(config, logs, per_k)
     return {
-        "complete": complete,
+        "complete": complete and status["complete"],
+        "status": status,
         "config": config.model_dump(mode="json"),
         "metrics": per_k,
         "token_usage": usage,
@@ -213,17 +324,12 @@ def collect_results(config: EvalConfig, logs: list, out_dir: Path, engine: dict,
 
 def metrics_for_k(records: list[dict[str, Any]], k: int, gradings: int) -> dict[str, Any]:
     """Group generation records by combination and run ``aggregate`` on their points."""
-    by_combo: dict[str, list[list[list[float] | None]]] = {}
-    errors = unscored_gradings = 0
-    for r in sorted(records, key=lambda r: (r["id"], r["epoch"])):
-        gens = by_combo.setdefault(r["id"], [])
-        if r["error"] is not None:
-            errors += 1
-            gens.append([None] * gradings)  # an error is reported, never a score
-            continue
-        points = [g["points"] for g in r["gradings"]]
-        unscored_gradings += sum(p is None for p in points)
-        gens.append(points)
-    result = aggregate(list(by_combo.values()), k) if by_combo else {"n_scored": 0, "n_unscored": 0}
-    return {**result, "n_combinations": len(by_combo), "n_generations": len(records), "n_errors": errors,
+    unscored_gradings = sum(g["points"] is None for r in records if r["error"] is None for g in r["gradings"])
+    # A panel's decision is not a majority over all its gradings: use the recorded vote.
+    points, errors = group_points(
+        ((r["id"], r["epoch"], None if r["error"] is not None else
+          [r["voted"]] if any("grader" in g for g in r["gradings"]) else [g["points"] for g in r["gradings"]])
+         for r in records), gradings)
+    result = aggregate(points, k) if points else {"n_scored": 0, "n_unscored": 0}
+    return {**result, "n_combinations": len(points), "n_generations": len(records), "n_errors": errors,
             "n_unscored_gradings": unscored_gradings}

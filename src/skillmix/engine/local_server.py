@@ -28,13 +28,13 @@ import types
 import urllib.error
 import urllib.request
 from collections.abc import Mapping
-from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from skillmix.errors import SkillmixError
+from skillmix.formats.provenance import host, package_version
 
 if TYPE_CHECKING:
     from inspect_ai.model import GenerateConfig, Model
@@ -53,6 +53,10 @@ PREFERRED_PORT = 38417
 # and the grader's table (§4) comes before it, so what follows is only paid-for tokens.
 STOP_SEQS = ("<end_of_turn>", "<start_of_turn>", "Explanation")
 DEFAULT_MAX_TOKENS = 256
+
+
+# llama-cpp-python's server answers one request at a time; concurrent requests wait in line.
+SERVER_SLOTS = 1
 
 
 class LocalServerConfig(BaseModel):
@@ -281,6 +285,9 @@ class LocalServer:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 env=server_env(os.environ, port, self.config.wait_policy),
+                # Its own session: a terminal's Ctrl-C reaches skillmix only, which then
+                # records the interruption and stops the server itself (stop()).
+                start_new_session=True,
             )
         wait_until_healthy(self.process, self.base_url, self.config.startup_timeout, self.log_path)
 
@@ -335,13 +342,6 @@ def new_log_path() -> Path:
 # -- what results record --------------------------------------------------------
 
 
-def package_version(name: str) -> str | None:
-    try:
-        return metadata.version(name)
-    except metadata.PackageNotFoundError:
-        return None
-
-
 def engine_info(config: LocalServerConfig) -> dict[str, Any]:
     """Engine, versions, model hash and hardware, for every result made with ``local``."""
     package = import_gguf_package()
@@ -356,11 +356,8 @@ def engine_info(config: LocalServerConfig) -> dict[str, Any]:
         "n_ctx": config.n_ctx,
         "n_threads": config.n_threads,
         "omp_wait_policy": config.wait_policy,
-        "platform": platform.platform(),
-        "machine": platform.machine(),
+        **host(),
         "cpu": cpu_name(),
-        "cpu_count": os.cpu_count(),
-        "python": platform.python_version(),
     }
 
 

@@ -24,12 +24,13 @@ from inspect_ai.scorer import Score, Target, mean, scorer, stderr
 from inspect_ai.solver import Generate, TaskState, solver
 
 from skillmix.protocol.catalog import Pool, Skill, Topic, load_catalog
-from skillmix.protocol.metrics import generation_metrics, majority_vote
+from skillmix.protocol.metrics import METRICS, generation_metrics, majority_vote, panel_vote
 from skillmix.protocol.prompts import generation_turns, grading_prompt, rubric_items
-from skillmix.protocol.rubric import RUBRIC_VERSION, apply_checks, extract_answer, parse_rubric, table_grammar
+from skillmix.protocol.rubric import RUBRIC_VERSION, apply_checks, extract_answer, read_rubric, table_grammar
 from skillmix.protocol.sampling import Combination, sample_combinations
+from skillmix.protocol.sentences import NamePenaltyRule, SentenceRule
+from skillmix.engine.shard import shard_slice
 
-METRICS = ("full_marks", "all_skills", "skill_fraction")
 
 
 def combination_samples(combos: list[Combination], generation_prompt: str = "default") -> list[Sample]:
@@ -83,18 +84,43 @@ def grading_cache(cache: bool, j: int, scope: dict[str, str]) -> CachePolicy | b
     return CachePolicy(expiry=None, scopes={**scope, "grading": str(j)})
 
 
-def score_gradings(outputs: list[str], combo: Combination, answer: str, name_penalty: bool) -> list[dict[str, Any]]:
-    """Parse each grader reply; unparseable ones stay ``points=None`` (unscored, never 0)."""
+def score_gradings(
+    outputs: list[str],
+    combo: Combination,
+    answer: str,
+    name_penalty: bool,
+    name_penalty_rule: NamePenaltyRule = "substring",
+    sentences: SentenceRule = "reference",
+) -> list[dict[str, Any]]:
+    """Parse each grader reply, its rows matched to this combination's rubric lines.
+
+    Unparseable ones stay ``points=None`` (unscored, never 0) with ``unscored_reason``;
+    ``parsed`` is what the grader said, ``points`` is after the §4 checks.
+    """
+    criteria = rubric_items(combo)
     gradings = []
     for j, raw in enumerate(outputs):
-        parsed = parse_rubric(raw, combo.k)
-        points = None if parsed is None else apply_checks(parsed, answer, combo.skill_names, combo.k, name_penalty)
-        gradings.append({"j": j, "raw": raw, "parsed": parsed, "points": points})
+        reading = read_rubric(raw, combo.k, criteria)
+        parsed = reading.values
+        points = None if parsed is None else apply_checks(
+            parsed, answer, combo.skill_names, combo.k, name_penalty, name_penalty_rule, sentences
+        )
+        gradings.append({"j": j, "raw": raw, "parsed": parsed, "points": points, "unscored_reason": reading.reason})
     return gradings
 
 
+def vote(gradings: list[dict[str, Any]]) -> list[float] | None:
+    """The J-grading majority, or with a panel (gradings tagged ``"grader"``) the panel's decision;
+    ``None`` (unscored) when no grading parsed or a criterion has no panel majority."""
+    names = list(dict.fromkeys(g.get("grader") for g in gradings))
+    if names == [None]:
+        return majority_vote([g["points"] for g in gradings])
+    decision = panel_vote([majority_vote([g["points"] for g in gradings if g.get("grader") == n]) for n in names])
+    return None if decision is None or None in decision else decision  # type: ignore[return-value]
+
+
 def generation_score(gradings: list[dict[str, Any]], k: int, answer: str) -> Score:
-    voted = majority_vote([g["points"] for g in gradings])
+    voted = vote(gradings)
     metadata = {"k": k, "answer": answer, "gradings": gradings, "voted": voted, "rubric_version": RUBRIC_VERSION}
     if voted is None:
         return Score(
@@ -116,8 +142,14 @@ def skillmix_scorer(
     cache: bool = True,
     cache_scope: dict[str, str] | None = None,
     grader_grammar: bool = False,
+    name_penalty_rule: NamePenaltyRule = "substring",
+    sentences: SentenceRule = "reference",
+    graders: tuple[str, ...] = (),
 ):
     """Grade the last answer ``gradings`` times with the grader role (protocol §4).
+
+    ``graders``: a panel's model ids; grader i is model role "grader" (i = 0) or
+    "grader_i", grades ``gradings`` times, and each grading records its id.
 
     ``grader_grammar`` constrains a llama.cpp grader to the rubric table (see
     ``rubric.table_grammar``); only for the embedded base model.
@@ -127,8 +159,9 @@ def skillmix_scorer(
         combo = combination_from_metadata(state.metadata)
         answer = extract_answer(state.output.completion)
         prompt = grading_prompt(combo, answer, grade_prompt)
-        grader: Model = get_model(role="grader")
         grammar = table_grammar(rubric_items(combo)) if grader_grammar else None
+        roles = ["grader"] + [f"grader_{i}" for i in range(1, len(graders))]
+        models: list[Model] = [get_model(role=role) for role in roles]
         outputs: list[ModelOutput] = await asyncio.gather(
             *(
                 grader.generate(
@@ -136,10 +169,15 @@ def skillmix_scorer(
                     config=grading_config(grader.config, grader_seed, j, grammar),
                     cache=grading_cache(cache, j, cache_scope or {}),
                 )
+                for grader in models
                 for j in range(gradings)
             )
         )
-        return generation_score(score_gradings([o.completion for o in outputs], combo, answer, name_penalty), combo.k, answer)
+        completions = [o.completion for o in outputs]
+        graded = score_gradings(completions, combo, answer, name_penalty, name_penalty_rule, sentences)
+        if graders:  # every vote is stored with the grader that cast it
+            graded = [{**g, "j": i % gradings, "grader": graders[i // gradings]} for i, g in enumerate(graded)]
+        return generation_score(graded, combo.k, answer)
 
     return score
 
@@ -161,16 +199,30 @@ def skillmix_task(
     skills_file: str | None = None,
     topics_file: str | None = None,
     grader_grammar: bool = False,
+    shard_index: int = 1,
+    shard_count: int = 1,
+    name_penalty_rule: NamePenaltyRule = "substring",
+    sentences: SentenceRule = "reference",
+    graders: tuple[str, ...] = (),
+    skill_weights: dict[str, float] | None = None,
 ) -> Task:
-    """SKILL-MIX(k): ``combinations`` draws, ``generations`` epochs, ``gradings`` gradings each."""
+    """SKILL-MIX(k): ``combinations`` draws, ``generations`` epochs, ``gradings`` gradings each.
+
+    ``shard_index``/``shard_count`` keep one slice of the same draw (``skillmix.engine.shard``).
+    """
     catalog = load_catalog(skills_file, topics_file)
-    combos = sample_combinations(catalog, k, combinations, random.Random(seed), skills, topics)
+    combos = sample_combinations(catalog, k, combinations, random.Random(seed), skills, topics, skill_weights)
     scope = {"catalog": catalog.digest(), "rubric": RUBRIC_VERSION, "grade_prompt": grade_prompt}
     return Task(
         name=f"skillmix_k{k}",
-        dataset=MemoryDataset(combination_samples(combos, generation_prompt), name=f"skillmix-k{k}"),
+        dataset=MemoryDataset(
+            shard_slice(combination_samples(combos, generation_prompt), shard_index, shard_count), name=f"skillmix-k{k}"
+        ),
         solver=multi_turn_generation(cache=CachePolicy(expiry=None) if cache else False),
-        scorer=skillmix_scorer(gradings, grade_prompt, name_penalty, grader_seed, cache, scope, grader_grammar),
+        scorer=skillmix_scorer(
+            gradings, grade_prompt, name_penalty, grader_seed, cache, scope, grader_grammar, name_penalty_rule, sentences,
+            tuple(graders),
+        ),
         epochs=Epochs(generations, "max"),
         metadata={"k": k, "skills_pool": skills, "topics_pool": topics, "catalog": catalog.digest()},
     )

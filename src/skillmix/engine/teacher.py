@@ -1,4 +1,4 @@
-"""Teacher data: building, mixing, auditing and costing D_SKILL-MIX(k) sets (protocol §6).
+"""Teacher data: generating and filtering D_SKILL-MIX(k) sets (protocol §6).
 
 A teacher model plays the student of a SKILL-MIX(k) evaluation with one
 generation per drawn combination; a grader grades each text J times; only the
@@ -15,23 +15,15 @@ and writes a dataset folder:
   token usage, the keep rule, the pools, the settings and the catalog digest.
 
 Paper composition [P1 §3.1]: D(1) draws from **all** skills on training topics,
-D(k>=2) from training skills on training topics. ``mix_datasets`` builds
-D(1,2) = D(1) ∪ D(2), ``subsample_dataset`` draws a fixed number of texts (the
-data-efficiency ablation), ``audit_dataset`` checks leakage, duplicates,
-coverage and lengths, and ``estimate_cost`` counts calls and tokens for a dry run.
+D(k>=2) from training skills on training topics. Reading, mixing and
+subsampling dataset folders is ``skillmix.formats.dataset``; audits are
+``skillmix.analysis.data_audit``; the dry-run cost estimate is ``skillmix.engine.cost``.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-import math
-import os
-import random
-import re
-import statistics
-import time
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import ExitStack
 from pathlib import Path
@@ -42,22 +34,23 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from skillmix.protocol.catalog import Catalog, Pool, load_catalog
 from skillmix.errors import SkillmixError
 from skillmix.engine.evaluate import LOCAL, EvalConfig
+from skillmix.engine.shard import SHARD_FILE, Shard, shard_info
+from skillmix.formats.eval_folder import TEACHER_DATA
+from skillmix.formats.dataset import DATA_FILE, FORMAT, STATS_FILE, keep_warning, write_rows
+from skillmix.formats.files import read_jsonl, write_json
+from skillmix.formats.versions import FORMAT_VERSION_KEY, STATS_VERSION
 from skillmix.protocol.metrics import generation_metrics, majority_vote
-from skillmix.protocol.prompts import generation_turns, grading_prompt, load_template
-from skillmix.protocol.rubric import count_sentences, num_sentences_limit
-from skillmix.protocol.sampling import num_combinations, sample_combinations
+from skillmix.protocol.sentences import NamePenaltyRule, SentenceRule
+from skillmix.protocol.sampling import num_combinations
 
 Keep = Literal["full_marks", "all_skills", "all"]
-FORMAT = "skillmix.dataset/1"
-DATA_FILE = "data.jsonl"
-STATS_FILE = "stats.json"
 CONFIG_FILE = "config.json"
 
 # Fields handed unchanged to each per-k EvalConfig (same names, same defaults).
 SHARED_FIELDS = (
-    "gradings", "seed", "grader_seed", "name_penalty", "generation_prompt", "grade_prompt",
+    "gradings", "seed", "grader_seed", "name_penalty", "name_penalty_rule", "sentences", "generation_prompt", "grade_prompt",
     "grader_temperature", "grader_max_tokens", "max_connections", "max_retries", "timeout",
-    "batch", "cache", "skills_file", "topics_file", "display",
+    "batch", "cache", "skills_file", "topics_file", "display", "shard", "skill_weights",
 )
 # Changing these between runs into one folder changes no model output, so a resume may.
 OPERATIONAL_FIELDS = frozenset({"keep", "max_connections", "max_retries", "timeout", "batch", "cache", "display"})
@@ -80,20 +73,25 @@ class DataConfig(BaseModel):
     gradings: int = Field(3, ge=1)
     grader_seed: int = 0
     name_penalty: bool = True
+    name_penalty_rule: NamePenaltyRule = "substring"
+    sentences: SentenceRule = "reference"
     generation_prompt: str = "default"
     grade_prompt: str = "default"
     teacher_temperature: float = 0.7
     teacher_max_tokens: int = Field(512, ge=1)
-    grader_temperature: float = 0.7
+    grader_temperature: float | None = None  # None: the provider's default, as [REF]'s grader (docs/protocol.md)
     grader_max_tokens: int = Field(1024, ge=1)
     max_connections: int = Field(16, ge=1)
     max_retries: int = Field(3, ge=0)
     timeout: int = Field(120, ge=1)
     batch: bool = False
     cache: bool = True
+    # Beyond the paper (docs/analysis.md §6): weights from `skillmix analyze --emit-weights`; None = uniform.
+    skill_weights: dict[str, float] | None = None
     skills_file: str | None = None
     topics_file: str | None = None
     display: Literal["full", "rich", "plain", "none", "log"] = "rich"
+    shard: Shard | None = None  # one slice of the same draw, merged later (skillmix.engine.shard)
 
     @model_validator(mode="after")
     def _one_n_per_k(self) -> DataConfig:
@@ -192,6 +190,8 @@ def generate_dataset(config: DataConfig, out_dir: Path | str, teacher_model=None
     catalog = load_catalog(config.skills_file, config.topics_file)
     check_sizes(config, catalog)
     check_resume(config, out_dir)
+    if config.shard is not None:
+        write_json(out_dir / SHARD_FILE, shard_info(config.shard))
     rows: list[dict[str, Any]] = []
     per_k: dict[str, Any] = {}
     usage: dict[str, Any] = {}
@@ -202,7 +202,7 @@ def generate_dataset(config: DataConfig, out_dir: Path | str, teacher_model=None
         teacher, grader, server = resolve_models(first, stack, out_dir, teacher_model, grader_model)
         for k in config.k:
             run_dir = out_dir / "runs" / f"k{k}"
-            results = run_eval(eval_config(config, k), run_dir, teacher, grader, meta={"purpose": "teacher data"})
+            results = run_eval(eval_config(config, k), run_dir, teacher, grader, meta={"purpose": TEACHER_DATA})
             kept, counts = filter_records(read_jsonl(run_dir / "samples.jsonl"), config.keep, config.seed)
             rows += kept
             per_k[str(k)] = {"requested": config.n[config.k.index(k)], **counts}
@@ -210,11 +210,22 @@ def generate_dataset(config: DataConfig, out_dir: Path | str, teacher_model=None
             complete = complete and bool(results["complete"])
         engine = {**results["engine"], **({"local": server.engine_info()} if server is not None else {})}
     data_sha = write_rows(out_dir / DATA_FILE, rows)
-    stats = {
+    stats = generated_stats(config, catalog, len(rows), per_k, usage, complete, data_sha, engine)
+    write_json(out_dir / STATS_FILE, stats)
+    return stats
+
+
+def generated_stats(
+    config: DataConfig, catalog: Catalog, n: int, per_k: dict[str, Any], usage: dict[str, Any],
+    complete: bool, data_sha: str, engine: dict[str, Any],
+) -> dict[str, Any]:
+    """stats.json of a generated set; ``skillmix merge`` rebuilds it from its shards with this too."""
+    return {
+        FORMAT_VERSION_KEY: STATS_VERSION,
         "format": FORMAT,
         "kind": "generated",
         "complete": complete,
-        "n": len(rows),
+        "n": n,
         "keep_rules": [config.keep],
         "keep_warning": keep_warning([config.keep]),
         "teacher": config.teacher,
@@ -229,18 +240,6 @@ def generate_dataset(config: DataConfig, out_dir: Path | str, teacher_model=None
         "data_sha256": data_sha,
         "engine": engine,
     }
-    write_json(out_dir / STATS_FILE, stats)
-    return stats
-
-
-def keep_warning(rules: Iterable[str]) -> str | None:
-    loose = sorted(set(rules) - {"full_marks"})
-    if not loose:
-        return None
-    return (
-        f"keep rule {', '.join(loose)} is looser than the paper's full-marks filter [P1 §3.1]: "
-        "texts that did not earn every point are included"
-    )
 
 
 def voted_points(record: Mapping[str, Any]) -> list[float] | None:
@@ -326,379 +325,3 @@ def _sum_usage(usages: Iterable[Mapping[str, Mapping[str, int]]]) -> dict[str, d
 
 def catalog_info(catalog: Catalog, skills_file: str | None, topics_file: str | None) -> dict[str, Any]:
     return {"digest": catalog.digest(), "skills_file": skills_file, "topics_file": topics_file}
-
-
-# --- reading and writing dataset folders -------------------------------------------
-
-
-def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in Path(path).read_text("utf-8").splitlines() if line.strip()]
-
-
-def write_rows(path: Path, rows: Sequence[Mapping[str, Any]]) -> str:
-    """Write rows sorted by (k, id), atomically; return the file's sha256."""
-    ordered = sorted(rows, key=lambda r: (r["k"], r["id"]))
-    text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in ordered)
-    _atomic_write(path, text)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def write_json(path: Path, obj: Any) -> None:
-    _atomic_write(path, json.dumps(obj, indent=2, ensure_ascii=False, default=str) + "\n")
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    # A crash mid-write must never leave a truncated data.jsonl that looks complete.
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, "utf-8")
-    os.replace(tmp, path)
-
-
-def dataset_dir(path: Path | str) -> Path:
-    path = Path(path)
-    if not (path / DATA_FILE).is_file():
-        raise SkillmixError(f"{path} is not a dataset folder (no {DATA_FILE}); build one with `skillmix generate`")
-    return path
-
-
-def read_stats(path: Path | str) -> dict[str, Any]:
-    stats_path = dataset_dir(path) / STATS_FILE
-    if not stats_path.is_file():
-        raise SkillmixError(f"{path} has no {STATS_FILE}; rebuild it with `skillmix generate` or `skillmix data mix`")
-    return json.loads(stats_path.read_text("utf-8"))
-
-
-def read_rows(dirs: Sequence[Path | str]) -> list[dict[str, Any]]:
-    """Every row of the given dataset folders, in folder order (stdlib only)."""
-    if not dirs:
-        raise SkillmixError("no dataset folder given; pass at least one folder made by `skillmix generate`")
-    return [row for d in dirs for row in read_jsonl(dataset_dir(d) / DATA_FILE)]
-
-
-def load_dataset(dirs: Sequence[Path | str] | Path | str):
-    """The rows of one or more dataset folders as a ``datasets.Dataset`` (chat ``messages`` column)."""
-    try:
-        import datasets
-    except ImportError:
-        raise SkillmixError("load_dataset needs the datasets package: pip install 'skillmix[train]'") from None
-    if isinstance(dirs, (str, Path)):
-        dirs = [dirs]
-    return datasets.Dataset.from_list(read_rows(dirs))
-
-
-# --- mixing and subsampling --------------------------------------------------------
-
-
-def _merge_pool(a: Pool, b: Pool) -> Pool:
-    return a if a == b else "all"
-
-
-def _sources(dirs: Sequence[Path | str], out_dir: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Rows and stats of each source; refuses a source that is the output folder."""
-    stats = [read_stats(d) for d in dirs]
-    if any(Path(d).resolve() == out_dir.resolve() for d in dirs):
-        raise SkillmixError(f"--out {out_dir} is also an input; write the new dataset to another folder")
-    digests = {s["catalog"]["digest"] for s in stats}
-    if len(digests) > 1:
-        raise SkillmixError(
-            f"the datasets use different catalogs ({', '.join(sorted(digests))}); mix sets of one catalog"
-        )
-    rows = read_rows(dirs)
-    ids = Counter(r["id"] for r in rows)
-    dup = [i for i, c in ids.items() if c > 1]
-    if dup:
-        raise SkillmixError(
-            f"{len(dup)} row id(s) occur twice (e.g. {dup[0]!r}); "
-            "a folder was given twice, or two sets share a seed and k"
-        )
-    return rows, stats
-
-
-def _derived_stats(kind: str, dirs: Sequence[Path | str], stats: list[dict], rows: list[dict], extra: dict) -> dict:
-    pools: dict[str, dict[str, Pool]] = {}
-    for s in stats:
-        for k, p in s["pools"].items():
-            old = pools.get(k)
-            pools[k] = p if old is None else {key: _merge_pool(old[key], p[key]) for key in ("skills", "topics")}
-    rules = sorted({rule for s in stats for rule in s["keep_rules"]})
-    ks = sorted({r["k"] for r in rows})
-    return {
-        "format": FORMAT,
-        "kind": kind,
-        "complete": all(s.get("complete", True) for s in stats),
-        "n": len(rows),
-        "keep_rules": rules,
-        "keep_warning": keep_warning(rules),
-        "pools": {k: pools[k] for k in sorted(pools, key=int) if int(k) in ks},
-        "per_k": {str(k): {"kept": sum(r["k"] == k for r in rows)} for k in ks},
-        "catalog": stats[0]["catalog"],
-        "sources": [
-            {"dir": str(d), "kind": s["kind"], "n": s["n"], "teacher": s.get("teacher"), "grader": s.get("grader"),
-             "seed": s.get("seed"), "keep_rules": s["keep_rules"], "data_sha256": s.get("data_sha256")}
-            for d, s in zip(dirs, stats)
-        ],
-        **extra,
-    }
-
-
-def mix_datasets(dirs: Sequence[Path | str], out_dir: Path | str) -> dict[str, Any]:
-    """The union of dataset folders (e.g. D(1,2) = D(1) ∪ D(2)) written to ``out_dir``; returns its stats."""
-    out_dir = Path(out_dir)
-    rows, stats = _sources(dirs, out_dir)
-    sha = write_rows(out_dir / DATA_FILE, rows)
-    result = _derived_stats("mix", dirs, stats, rows, {"data_sha256": sha})
-    write_json(out_dir / STATS_FILE, result)
-    return result
-
-
-def subsample_dataset(dirs: Sequence[Path | str], n: int, seed: int, out_dir: Path | str) -> dict[str, Any]:
-    """``n`` rows drawn without replacement by ``random.Random(seed)`` from the union of ``dirs``
-    ([P1]'s data-efficiency ablation: 8,000 random texts of D(1,2,3)); returns the new stats."""
-    out_dir = Path(out_dir)
-    rows, stats = _sources(dirs, out_dir)
-    if not 1 <= n <= len(rows):
-        raise SkillmixError(f"--n must be between 1 and the {len(rows)} rows of the input, got {n}")
-    # Canonical order first, so the draw does not depend on the order folders were given in.
-    ordered = sorted(rows, key=lambda r: (r["k"], r["id"]))
-    chosen = [ordered[i] for i in random.Random(seed).sample(range(len(ordered)), n)]
-    sha = write_rows(out_dir / DATA_FILE, chosen)
-    extra = {"subsample": {"n": n, "seed": seed, "from": len(rows)}, "data_sha256": sha}
-    result = _derived_stats("subsample", dirs, stats, chosen, extra)
-    write_json(out_dir / STATS_FILE, result)
-    return result
-
-
-# --- audit ---------------------------------------------------------------------------
-
-Expect = Mapping[int, tuple[Pool, Pool]]
-_WORD = re.compile(r"\w+")
-
-
-def expected_pools(stats: Mapping[str, Any]) -> dict[int, tuple[Pool, Pool]]:
-    return {int(k): (p["skills"], p["topics"]) for k, p in stats["pools"].items()}
-
-
-def leakage(rows: Sequence[Mapping[str, Any]], catalog: Catalog, expect: Expect) -> list[dict[str, str]]:
-    """Rows whose k, skills or topic fall outside what the set should hold, one problem each."""
-    pools = {
-        k: ({s.name for s in catalog.skill_pool(sp)}, {t.name for t in catalog.topic_pool(tp)}, sp, tp)
-        for k, (sp, tp) in expect.items()
-    }
-    problems = []
-    for r in rows:
-        k, rid = r["k"], r["id"]
-        if k not in pools:
-            problems.append({"id": rid, "problem": f"k={k} is not expected in this set"})
-            continue
-        skills, topics, skill_pool, topic_pool = pools[k]
-        if len(r["skills"]) != k or len(set(r["skills"])) != k:
-            problems.append({"id": rid, "problem": f"k={k} row holds {len(set(r['skills']))} distinct skill(s)"})
-        for name in r["skills"]:
-            if name not in skills:
-                problems.append({"id": rid, "problem": f"skill {name!r} is outside the {skill_pool!r} pool of k={k}"})
-        if r["topic"] not in topics:
-            problems.append({"id": rid, "problem": f"topic {r['topic']!r} is outside the {topic_pool!r} pool of k={k}"})
-    return problems
-
-
-def tokens(text: str) -> list[str]:
-    """Lower-cased word tokens: what duplicate detection compares."""
-    return _WORD.findall(text.lower())
-
-
-def exact_duplicates(texts: Sequence[str]) -> list[list[int]]:
-    """Groups (>= 2) of indices whose texts are equal after token normalisation."""
-    groups: dict[str, list[int]] = defaultdict(list)
-    for i, text in enumerate(texts):
-        groups[" ".join(tokens(text))].append(i)
-    return [g for g in groups.values() if len(g) > 1]
-
-
-def jaccard(a: frozenset[str], b: frozenset[str]) -> float:
-    return len(a & b) / len(a | b) if a or b else 1.0
-
-
-def near_duplicate_pairs(texts: Sequence[str], threshold: float = 0.9) -> list[tuple[int, int, float]]:
-    """Every pair (i < j) with token-set Jaccard >= ``threshold``, exactly (no sampling).
-
-    Prefix filtering (Chaudhuri et al. 2006; Bayardo et al. 2007): with tokens
-    ordered rarest first, two sets with Jaccard >= t share a token among the first
-    |x| - ceil(t|x|) + 1 of each, so only sets sharing a rare prefix token are
-    compared. Sets are visited by size, and a set smaller than t|x| cannot reach t.
-    """
-    if not 0 < threshold <= 1:
-        raise SkillmixError(f"the near-duplicate threshold must be in (0, 1], got {threshold}")
-    sets = [frozenset(tokens(t)) for t in texts]
-    freq = Counter(tok for s in sets for tok in s)
-    index: dict[str, list[int]] = defaultdict(list)
-    pairs = []
-    for i in sorted(range(len(sets)), key=lambda i: (len(sets[i]), i)):
-        x = sets[i]
-        if not x:
-            continue
-        prefix = sorted(x, key=lambda tok: (freq[tok], tok))[: len(x) - math.ceil(threshold * len(x) - 1e-9) + 1]
-        candidates = {j for tok in prefix for j in index[tok] if len(sets[j]) >= threshold * len(x) - 1e-9}
-        for tok in prefix:
-            index[tok].append(i)
-        for j in candidates:
-            score = jaccard(x, sets[j])
-            if score >= threshold:
-                pairs.append((min(i, j), max(i, j), round(score, 4)))
-    return sorted(pairs)
-
-
-def summary(values: Sequence[float]) -> dict[str, float | None]:
-    """min / median / mean / p95 / max (p95 by linear interpolation)."""
-    if not values:
-        return {"min": None, "median": None, "mean": None, "p95": None, "max": None}
-    p95 = statistics.quantiles(values, n=20, method="inclusive")[18] if len(values) > 1 else float(values[0])
-    return {"min": min(values), "median": statistics.median(values), "mean": round(statistics.fmean(values), 3),
-            "p95": round(p95, 3), "max": max(values)}
-
-
-def lengths(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """Words and sentences (the [REF] counter) of the graded answers, overall and per k."""
-
-    def describe(rs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-        return {
-            "words": summary([len(r["answer"].split()) for r in rs]),
-            "sentences": summary([count_sentences(r["answer"]) for r in rs]),
-            "over_sentence_limit": sum(count_sentences(r["answer"]) > num_sentences_limit(r["k"]) for r in rs),
-        }
-
-    ks = sorted({r["k"] for r in rows})
-    return {**describe(rows), "per_k": {str(k): describe([r for r in rows if r["k"] == k]) for k in ks}}
-
-
-def coverage(rows: Sequence[Mapping[str, Any]], catalog: Catalog, expect: Expect) -> dict[str, Any]:
-    """Texts per skill and per topic, and the pool members no text uses."""
-    skills = Counter(s for r in rows for s in r["skills"])
-    topics = Counter(r["topic"] for r in rows)
-    pool_skills = {s.name for sp, _ in expect.values() for s in catalog.skill_pool(sp)}
-    pool_topics = {t.name for _, tp in expect.values() for t in catalog.topic_pool(tp)}
-    return {
-        "skills": dict(sorted(skills.items())),
-        "topics": dict(sorted(topics.items())),
-        "n_skills": len(skills),
-        "n_topics": len(topics),
-        "uncovered_skills": sorted(pool_skills - set(skills)),
-        "uncovered_topics": sorted(pool_topics - set(topics)),
-    }
-
-
-def audit_catalog(stats: Mapping[str, Any], catalog: Catalog | None) -> Catalog:
-    if catalog is not None:
-        return catalog
-    info = stats["catalog"]
-    catalog = load_catalog(info.get("skills_file"), info.get("topics_file"))
-    if catalog.digest() != info["digest"]:
-        raise SkillmixError(
-            f"the catalog files changed since the set was built (digest {catalog.digest()} != {info['digest']}); "
-            "restore them to audit"
-        )
-    return catalog
-
-
-def audit_dataset(
-    path: Path | str, expect: Expect | None = None, threshold: float = 0.9, catalog: Catalog | None = None
-) -> dict[str, Any]:
-    """Leakage, duplicates, coverage and lengths of one dataset folder.
-
-    ``expect`` maps each k to its (skill pool, topic pool); by default the pools
-    recorded in stats.json. ``ok`` is False on any leakage or exact duplicate.
-    Duplicates compare the graded answer (ANSWER2's text after ``Answer:``).
-    """
-    stats = read_stats(path)
-    rows = read_rows([path])
-    expect = dict(expect) if expect is not None else expected_pools(stats)
-    catalog = audit_catalog(stats, catalog)
-    texts = [r["answer"] for r in rows]
-    problems = leakage(rows, catalog, expect)
-    exact = exact_duplicates(texts)
-    # Near duplicates among distinct texts only: exact groups are already reported.
-    first = sorted({g[0] for g in exact} | (set(range(len(rows))) - {i for g in exact for i in g}))
-    start = time.perf_counter()
-    near = [(first[a], first[b], s) for a, b, s in near_duplicate_pairs([texts[i] for i in first], threshold)]
-    seconds = time.perf_counter() - start
-    ids = [r["id"] for r in rows]
-    return {
-        "dataset": str(path),
-        "n": len(rows),
-        "ok": not problems and not exact,
-        "expect": {str(k): {"skills": s, "topics": t} for k, (s, t) in sorted(expect.items())},
-        "leakage": {"n": len(problems), "problems": problems},
-        "duplicates": {
-            "exact_groups": [[ids[i] for i in g] for g in exact],
-            "n_exact_extra": sum(len(g) - 1 for g in exact),
-            "near_pairs": [{"a": ids[a], "b": ids[b], "jaccard": s} for a, b, s in near],
-            "threshold": threshold,
-            "seconds": round(seconds, 3),
-        },
-        "coverage": coverage(rows, catalog, expect),
-        "lengths": lengths(rows),
-    }
-
-
-# --- dry run -------------------------------------------------------------------------
-
-CHARS_PER_TOKEN = 4
-# Assumed lengths (tokens) of what no dry run can know: a teacher reply holds "Answer:"
-# plus an explanation; the graded answer is a minimal text; a grading is a table plus
-# an explanation. Upper bounds from max_tokens are reported next to them.
-ASSUMED_TOKENS = {"teacher_reply": 200, "graded_answer": 50, "grader_reply": 250}
-
-
-def approx_tokens(text: str) -> int:
-    return math.ceil(len(text) / CHARS_PER_TOKEN)
-
-
-def _teacher_input_tokens(turns: Sequence[str]) -> int:
-    """Input of every teacher call of one conversation: call t re-sends turns 1..t and replies 1..t-1."""
-    sizes = [approx_tokens(t) for t in turns]
-    return sum(sum(sizes[: t + 1]) + t * ASSUMED_TOKENS["teacher_reply"] for t in range(len(turns)))
-
-
-def estimate_cost(config: DataConfig, sample_size: int = 200) -> dict[str, Any]:
-    """Model calls (exact, before retries and cache hits) and tokens (estimated) of ``generate_dataset``.
-
-    Prompt tokens come from the real prompts of the first ``sample_size`` combinations
-    of each k's real draw, at ``CHARS_PER_TOKEN`` characters per token; reply lengths
-    are ``ASSUMED_TOKENS``.
-    """
-    catalog = load_catalog(config.skills_file, config.topics_file)
-    check_sizes(config, catalog)
-    n_turns = len(load_template("generation", config.generation_prompt))
-    answer = "x" * (CHARS_PER_TOKEN * ASSUMED_TOKENS["graded_answer"])
-    per_k: dict[str, dict[str, int]] = {}
-    for k, n in zip(config.k, config.n):
-        skills, topics = pools_for(config, k)
-        combos = sample_combinations(catalog, k, min(n, sample_size), random.Random(data_draw_seed(config.seed)), skills, topics)
-        teacher_in = statistics.fmean(
-            _teacher_input_tokens(generation_turns(c, config.generation_prompt)) for c in combos
-        )
-        grader_in = statistics.fmean(approx_tokens(grading_prompt(c, answer, config.grade_prompt)) for c in combos)
-        per_k[str(k)] = {
-            "texts": n,
-            "teacher_calls": n_turns * n,
-            "grader_calls": config.gradings * n,
-            "teacher_input_tokens": round(n * teacher_in),
-            "teacher_output_tokens": n_turns * n * ASSUMED_TOKENS["teacher_reply"],
-            "grader_input_tokens": round(n * grader_in),
-            "grader_output_tokens": config.gradings * n * ASSUMED_TOKENS["grader_reply"],
-            "teacher_output_tokens_max": n_turns * n * config.teacher_max_tokens,
-            "grader_output_tokens_max": config.gradings * n * config.grader_max_tokens,
-            "sampled_combinations": len(combos),
-        }
-    keys = [key for key in next(iter(per_k.values())) if key != "sampled_combinations"]
-    total = {key: sum(v[key] for v in per_k.values()) for key in keys}
-    return {
-        "teacher": config.teacher,
-        "grader": config.grader,
-        "per_k": per_k,
-        "total": total,
-        "assumptions": {"chars_per_token": CHARS_PER_TOKEN, **{f"{k}_tokens": v for k, v in ASSUMED_TOKENS.items()},
-                        "note": "calls exclude retries and include calls that inspect's cache may serve"},
-        "formula": "cost = teacher_input_tokens*P_in(teacher) + teacher_output_tokens*P_out(teacher)"
-                   " + grader_input_tokens*P_in(grader) + grader_output_tokens*P_out(grader)",
-    }

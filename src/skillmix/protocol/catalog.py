@@ -24,6 +24,15 @@ Split = Literal["train", "heldout"]
 Pool = Literal["train", "heldout", "all"]
 SPLITS: tuple[str, ...] = get_args(Split)
 POOLS: tuple[str, ...] = get_args(Pool)
+# The evaluation settings of [P1 §4] as (skill pool, topic pool): I = the training pools,
+# II = the held-out pools (skill composition on unseen skills), III = everything.
+Setting = Literal["I", "II", "III"]
+SETTINGS: tuple[Setting, ...] = get_args(Setting)
+SETTING_POOLS: dict[Setting, tuple[Pool, Pool]] = {
+    "I": ("train", "train"),
+    "II": ("heldout", "heldout"),
+    "III": ("all", "all"),
+}
 
 # [P1 §3.1]: training skills are the literary and rhetorical ones; everything else is held out.
 TRAIN_CATEGORIES = frozenset({"literary", "rhetorical"})
@@ -73,6 +82,12 @@ class Catalog:
         for t in self.topics:
             h.update(f"{t.name}\x1f{t.split}\x1e".encode())
         return h.hexdigest()[:16]
+
+
+def check_k(k: int) -> None:
+    """k, the number of skills in a combination, must be an integer >= 1."""
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise SkillmixError(f"k must be an integer >= 1 (the number of skills), got {k!r}")
 
 
 def check_pool(pool: str, what: str = "split") -> Pool:

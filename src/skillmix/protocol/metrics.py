@@ -6,11 +6,13 @@ values with the checks of ``skillmix.protocol.rubric.apply_checks`` already appl
 
 Pipeline: majority vote per criterion over the scored gradings -> Full Marks /
 All Skills / Skill Fraction per generation -> max over the scored generations ->
-mean over the scored combinations, with standard error and a bootstrap 95% CI.
-Unscored gradings, generations and combinations are left out and counted, never
-turned into zeros.
+mean over the scored combinations, with standard error and a 95% interval
+(Wilson for the two proportions, bootstrap for Skill Fraction; the interval
+math lives in ``skillmix.stats``, see docs/report.md). Unscored gradings,
+generations and combinations are left out and counted, never turned into zeros;
+``reference_compatible`` gives the reference code's numbers, which do.
 
-Only the standard library is used: this module is imported by light CLI paths.
+No heavy import at module level: this module is imported by light CLI paths.
 """
 
 from __future__ import annotations
@@ -18,19 +20,20 @@ from __future__ import annotations
 import math
 import random
 import statistics
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from skillmix.errors import SkillmixError
+from skillmix.protocol.catalog import check_k
+from skillmix.stats.agreement import fleiss_kappa
+from skillmix.stats.intervals import bootstrap_mean_ci, wilson_interval
 
 METRICS = ("full_marks", "all_skills", "skill_fraction")
+# The bootstrap of Skill Fraction's interval: skillmix eval uses these, skillmix report by default too.
+DEFAULT_SEED = 0
+DEFAULT_N_BOOT = 2000
 
 Grading = Sequence[float] | None
 Points = Sequence[Sequence[Sequence[Grading]]]
-
-
-def _check_k(k: int) -> None:
-    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-        raise SkillmixError(f"k must be an integer >= 1 (the number of skills), got {k!r}")
 
 
 def _awarded(value: float) -> bool:
@@ -52,7 +55,7 @@ def majority_vote(gradings: Sequence[Grading]) -> list[float] | None:
 
 def generation_metrics(voted: Sequence[float], k: int) -> dict[str, float]:
     """Full Marks, All Skills and Skill Fraction of one generation's voted criteria."""
-    _check_k(k)
+    check_k(k)
     if len(voted) != k + 3:
         raise ValueError(f"generation_metrics: expected {k + 3} criterion values for k={k}, got {len(voted)}")
     s = sum(voted[:k])  # skill points, 0..k
@@ -78,7 +81,7 @@ def combination_metrics(generations: Sequence[Sequence[Grading]], k: int) -> dic
     ``generations[g][j]`` is grading j of generation g. ``None`` when every
     generation is unscored.
     """
-    _check_k(k)
+    check_k(k)
     per_generation = []
     for gradings in generations:
         _check_gradings(gradings, k)
@@ -90,53 +93,52 @@ def combination_metrics(generations: Sequence[Sequence[Grading]], k: int) -> dic
     return {name: max(m[name] for m in per_generation) for name in METRICS}
 
 
-def _percentile(sorted_values: Sequence[float], q: float) -> float:
-    """Linear interpolation between closest ranks (numpy's default method)."""
-    pos = q * (len(sorted_values) - 1)
-    lo = math.floor(pos)
-    hi = min(lo + 1, len(sorted_values) - 1)
-    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (pos - lo)
-
-
-def mean_stderr_ci(
-    values: Sequence[float], seed: int = 0, n_boot: int = 2000
-) -> tuple[float | None, float | None, list[float] | None]:
-    """Mean, standard error and bootstrap 95% percentile CI of ``values``.
+def mean_stderr(values: Sequence[float]) -> tuple[float | None, float | None]:
+    """Mean and standard error of ``values``; ``(None, None)`` for no values.
 
     The standard error is the sample std (ddof=1) over sqrt(n), as in [REF]
     ``aggregate_metrics.py``; it is 0.0 for n=1, where ddof=1 leaves it undefined.
-    The CI resamples with ``random.Random(seed)``, so it is reproducible.
-    ``(None, None, None)`` for no values.
     """
     n = len(values)
     if n == 0:
-        return None, None, None
-    if n_boot < 1:
-        raise SkillmixError(f"n_boot must be >= 1, got {n_boot}; use e.g. 2000 bootstrap resamples")
-    mean = math.fsum(values) / n
-    stderr = statistics.stdev(values) / math.sqrt(n) if n > 1 else 0.0
-    rng = random.Random(seed)
-    boot = sorted(math.fsum(rng.choices(values, k=n)) / n for _ in range(n_boot))
-    return mean, stderr, [_percentile(boot, 0.025), _percentile(boot, 0.975)]
+        return None, None
+    return math.fsum(values) / n, statistics.stdev(values) / math.sqrt(n) if n > 1 else 0.0
 
 
-def aggregate(points: Points, k: int, *, seed: int = 0, n_boot: int = 2000) -> dict:
+def metric_ci(name: str, values: Sequence[float], rng: random.Random, n_boot: int) -> list[float] | None:
+    """The 95% interval of one metric over combinations (docs/report.md, "Intervals").
+
+    Full Marks and All Skills are 0/1 per combination, so their mean is a
+    proportion: Wilson score interval. Skill Fraction takes values in between:
+    percentile bootstrap of the mean, resampled with ``rng``.
+    """
+    if name == "skill_fraction":
+        ci = bootstrap_mean_ci(values, rng, n_boot)
+    else:
+        ci = wilson_interval(sum(1 for v in values if v > 0.5), len(values))
+    return None if ci is None else list(ci)
+
+
+def aggregate(points: Points, k: int, *, seed: int = DEFAULT_SEED, n_boot: int = DEFAULT_N_BOOT) -> dict:
     """The three SKILL-MIX metrics over combinations (protocol §5).
 
     Returns ``{metric, metric_stderr, metric_ci}`` for each of Full Marks, All
-    Skills and Skill Fraction, plus ``n_scored`` / ``n_unscored`` combinations and
-    the counts of unscored generations and gradings. With no scored combination
-    the metric values, stderrs and CIs are ``None``, not 0.
+    Skills and Skill Fraction (intervals: ``metric_ci``; the bootstrap draws
+    from ``random.Random(seed)``), plus ``n_scored`` / ``n_unscored``
+    combinations and the counts of unscored generations and gradings. With no
+    scored combination the metric values, stderrs and CIs are ``None``, not 0.
     """
-    _check_k(k)
+    check_k(k)
+    if n_boot < 1:
+        raise SkillmixError(f"n_boot must be >= 1, got {n_boot}; use e.g. 2000 bootstrap resamples")
     per_combination = [combination_metrics(generations, k) for generations in points]
     scored = [m for m in per_combination if m is not None]
+    rng = random.Random(seed)
     result: dict = {}
     for name in METRICS:
-        mean, stderr, ci = mean_stderr_ci([m[name] for m in scored], seed=seed, n_boot=n_boot)
-        result[name] = mean
-        result[f"{name}_stderr"] = stderr
-        result[f"{name}_ci"] = ci
+        values = [m[name] for m in scored]
+        result[name], result[f"{name}_stderr"] = mean_stderr(values)
+        result[f"{name}_ci"] = metric_ci(name, values, rng, n_boot)
     result["n_scored"] = len(scored)
     result["n_unscored"] = len(per_combination) - len(scored)
     result["n_unscored_generations"] = sum(
@@ -146,6 +148,46 @@ def aggregate(points: Points, k: int, *, seed: int = 0, n_boot: int = 2000) -> d
         1 for generations in points for gradings in generations for g in gradings if g is None
     )
     return result
+
+
+def group_points(
+    generations: Iterable[tuple[str, int, Sequence[Grading] | None]], gradings: int
+) -> tuple[list[list[list[Grading]]], int]:
+    """``points[c][g][j]`` from ``(combination id, epoch, points of its gradings)`` triples.
+
+    Combinations and their generations are ordered by (id, epoch), the one order
+    ``skillmix eval`` and ``skillmix report`` share (so bootstrap intervals agree).
+    ``None`` points mark an errored generation: it enters as ``gradings`` unscored
+    gradings (an error is reported, never a score). Also returns the errored count.
+    """
+    by_combo: dict[str, list[list[Grading]]] = {}
+    errors = 0
+    for cid, _, points in sorted(generations, key=lambda t: (t[0], t[1])):
+        if points is None:
+            errors += 1
+        by_combo.setdefault(cid, []).append([None] * gradings if points is None else list(points))
+    return list(by_combo.values()), errors
+
+
+def reference_compatible(points: Points, k: int) -> dict[str, float | None]:
+    """The three metrics as the reference code computes them (docs/report.md, "Reference-compatible").
+
+    The reference has no notion of an unscored grading: a reply it cannot read
+    contributes 0 to every criterion of the vote. So here each ``None`` grading
+    (and a generation without gradings) counts as k+3 zeros, and every
+    combination enters the mean. ``None`` values only when there is no combination.
+    """
+    check_k(k)
+    zeros = [0.0] * (k + 3)
+    filled = [
+        [[zeros if g is None else g for g in gradings] or [zeros] for gradings in generations] or [[zeros]]
+        for generations in points
+    ]
+    per_combination = [combination_metrics(generations, k) for generations in filled]
+    return {
+        name: (math.fsum(m[name] for m in per_combination) / len(per_combination) if per_combination else None)  # type: ignore[index]
+        for name in METRICS
+    }
 
 
 # --- grader agreement (pitfall 2) -------------------------------------------------
@@ -159,25 +201,6 @@ def _binary_units(points: Points, k: int) -> list[list[list[bool]]]:
             _check_gradings(gradings, k)
             units.append([[_awarded(v) for v in g] for g in gradings if g is not None])
     return units
-
-
-def fleiss_kappa(counts: Sequence[Sequence[int]]) -> float | None:
-    """Fleiss' kappa from per-subject category counts (every row sums to the same n >= 2).
-
-    ``None`` when it is undefined: no subject, or every rating in one category.
-    """
-    if not counts:
-        return None
-    n = sum(counts[0])
-    if n < 2 or any(sum(row) != n for row in counts):
-        raise ValueError(f"fleiss_kappa: every subject needs the same number (>= 2) of ratings, got {counts!r}")
-    n_subjects = len(counts)
-    p_bar = sum((sum(c * c for c in row) - n) / (n * (n - 1)) for row in counts) / n_subjects
-    shares = [sum(row[j] for row in counts) / (n_subjects * n) for j in range(len(counts[0]))]
-    p_e = sum(p * p for p in shares)
-    if math.isclose(p_e, 1.0):
-        return None
-    return (p_bar - p_e) / (1 - p_e)
 
 
 def grading_agreement(points: Points, k: int) -> dict:
@@ -194,7 +217,7 @@ def grading_agreement(points: Points, k: int) -> dict:
     Values are ``None`` where no unit qualifies. Pass values before ``apply_checks``
     to measure the grader alone: after it, the length criterion always agrees.
     """
-    _check_k(k)
+    check_k(k)
     units = _binary_units(points, k)
     multi = [u for u in units if len(u) >= 2]
     per_criterion: list[float | None] = [
@@ -210,3 +233,27 @@ def grading_agreement(points: Points, k: int) -> dict:
         "n_units": len(multi),
         "n_kappa_units": len(full),
     }
+
+
+# --- a panel of graders (docs/grader-validity.md, "Panels") ------------------------
+
+
+def panel_vote(votes: Sequence[Sequence[float] | None]) -> list[float | None] | None:
+    """Per criterion, the strict majority of the graders' own (majority-voted) points.
+
+    ``votes[i]`` is grader i's vote for one generation, or ``None`` if none of its
+    gradings was scored (that grader abstains). A criterion with no strict majority
+    among the graders that voted is ``None`` (unscored): never broken by list order.
+    ``None`` if no grader voted.
+    """
+    cast = [v for v in votes if v is not None]
+    if not cast:
+        return None
+    width = len(cast[0])
+    if any(len(v) != width for v in cast):
+        raise ValueError(f"panel_vote: graders' votes differ in length: {[len(v) for v in cast]}")
+    out: list[float | None] = []
+    for i in range(width):
+        ones = sum(1 for v in cast if _awarded(v[i]))
+        out.append(1.0 if 2 * ones > len(cast) else 0.0 if 2 * (len(cast) - ones) > len(cast) else None)
+    return out

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Literal
 
 from skillmix.errors import SkillmixError
-from skillmix.protocol.rubric import num_sentences_limit
+from skillmix.protocol.sentences import num_sentences_limit
 from skillmix.protocol.sampling import Combination
 
 PromptKind = Literal["generation", "grade"]

@@ -1,10 +1,15 @@
-"""Reading a grader's reply and applying the programmatic checks (protocol §3-§4).
+"""Reading a grader's reply and applying the programmatic checks (protocol §3-§4;
+docs/protocol.md "Reading the grading table" and "Sentence count and name penalty").
 
 - ``extract_answer``: the student text that gets graded (§3, "What gets graded").
-- ``parse_rubric``: the k+3 criterion values of one grading, or ``None`` when the
-  reply cannot be read exactly (§4 "Decision: no silent zeros", pitfall 1).
-- ``count_sentences`` / ``mentions_skill_name`` / ``apply_checks``: the sentence
-  check [REF] and the skill-name penalty [P1] that overwrite grader points (§4).
+- ``read_rubric`` / ``parse_rubric``: the k+3 criterion values of one grading, or
+  unscored with a reason from ``UNSCORED_REASONS`` when the reply cannot be read
+  without doubt (§4 "Decision: no silent zeros", pitfall 1). Given the rubric lines,
+  rows are matched to criteria by their text, so a reordered table reads right.
+- ``apply_checks``: the sentence check [REF] and the skill-name penalty [P1] that
+  overwrite grader points (§4); the rules themselves live in ``protocol.sentences``.
+- ``rule_differences``: how many points the alternative sentence and name-penalty
+  rules would change on one grading.
 
 Only the standard library is used: this module is imported by light CLI paths.
 """
@@ -12,12 +17,47 @@ Only the standard library is used: this module is imported by light CLI paths.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Sequence
+from dataclasses import dataclass
 
-from skillmix.errors import SkillmixError
+from skillmix.protocol.catalog import check_k
+from skillmix.protocol.sentences import (
+    NamePenaltyRule,
+    SentenceRule,
+    mentions_skill_name,
+    within_sentence_limit,
+)
 
 # Part of every cache key: bump it whenever parsing or the checks change meaning.
-RUBRIC_VERSION = "1"
+# 2: earned column beats a "possible" column, spacer rows and decorated totals,
+# rows matched to criteria by text, unscored reasons, sentence/name rule options.
+RUBRIC_VERSION = "2"
+
+# Why a grading is unscored: a fixed vocabulary, tallied by the report.
+UNSCORED_REASONS = (
+    "no table",  # no markdown table (two or more lines with '|') in the reply
+    "no points column",  # a table, but no column holds a number in every criterion row
+    "ambiguous column",  # two columns could hold the points earned and they disagree
+    "row count",  # not k+3 criterion rows
+    "unmatched row",  # with criteria: a row names no criterion of this grading
+    "duplicate row",  # with criteria: two rows name the same criterion
+    "not a number",  # a points cell that is not a plain number (empty, "yes", "1 (clear)")
+    "value not in [0,1]",  # a number outside [0, 1]
+)
+
+
+@dataclass(frozen=True)
+class RubricReading:
+    """One grader reply read: the k+3 values in rubric order, or None and why."""
+
+    values: list[float] | None
+    reason: str | None
+
+
+def _unscored(reason: str) -> RubricReading:
+    assert reason in UNSCORED_REASONS, reason
+    return RubricReading(None, reason)
 
 # --- §3: the graded answer -------------------------------------------------------
 
@@ -38,52 +78,6 @@ def extract_answer(reply: str) -> str:
 
 # --- §4: sentence check and name penalty -----------------------------------------
 
-# [REF] ``utils.count_num_sentences`` joins honorifics to the next word with
-# ``re.sub('Mr. ', 'Mr.', text)`` etc. The '.' there is an unescaped regex
-# wildcard (so "Mrs " also becomes "Mr."), and the five substitutions run in this
-# order. We keep both quirks on purpose: counts must equal the reference's.
-_HONORIFIC_SUBS = tuple(
-    (re.compile(pattern), replacement)
-    for pattern, replacement in (
-        ("Mr. ", "Mr."),
-        ("Mrs. ", "Mrs."),
-        ("Ms. ", "Ms."),
-        ("Dr. ", "Dr."),
-        ("Prof. ", "Prof."),
-    )
-)
-_SENTENCE_BOUNDARY = re.compile(r"[.!?]['\"]* ['\"]*[A-Z]")
-
-
-def count_sentences(text: str) -> int:
-    """Number of sentences as [REF] counts them (always >= 1, even for "")."""
-    for pattern, replacement in _HONORIFIC_SUBS:
-        text = pattern.sub(replacement, text)
-    return len(_SENTENCE_BOUNDARY.split(text))
-
-
-def num_sentences_limit(k: int) -> int:
-    """The sentence budget of SKILL-MIX(k): max(1, k-1) (§2)."""
-    return max(1, k - 1)
-
-
-def _skill_name_core(skill_name: str) -> str:
-    core = skill_name.split("(")[0].strip().lower()
-    if not core:
-        raise SkillmixError(
-            f"skill name {skill_name!r} has no text before '('; give every skill a plain name in the catalog"
-        )
-    return core
-
-
-def mentions_skill_name(answer: str, skill_name: str) -> bool:
-    """[P1] name penalty test: does the answer contain the skill's name?
-
-    "folk physics (common knowledge physics)" is looked for as "folk physics".
-    A plain substring test, as in [REF]: "metaphor" also matches "metaphorical".
-    """
-    return _skill_name_core(skill_name) in answer.lower()
-
 
 def apply_checks(
     values: Sequence[float],
@@ -91,12 +85,14 @@ def apply_checks(
     skill_names: Sequence[str],
     k: int,
     name_penalty: bool = True,
+    name_penalty_rule: NamePenaltyRule = "substring",
+    sentences: SentenceRule = "reference",
 ) -> list[float]:
     """The grading's values after the name penalty and the programmatic length check.
 
-    Returns a new list; ``values`` is left untouched.
+    Returns a new list; ``values`` is left untouched. The defaults are [REF]'s rules.
     """
-    _check_k(k)
+    check_k(k)
     if len(values) != k + 3:
         raise ValueError(f"apply_checks: expected {k + 3} criterion values for k={k}, got {len(values)}")
     if len(skill_names) != k:
@@ -104,41 +100,69 @@ def apply_checks(
     checked = [float(v) for v in values]
     if name_penalty:
         for i, name in enumerate(skill_names):
-            if mentions_skill_name(answer, name):
+            if mentions_skill_name(answer, name, name_penalty_rule):
                 checked[i] = 0.0
-    checked[-1] = 1.0 if count_sentences(answer) <= num_sentences_limit(k) else 0.0
+    checked[-1] = 1.0 if within_sentence_limit(answer, k, sentences) else 0.0
     return checked
 
+
+def rule_differences(
+    answer: str, skill_names: Sequence[str], k: int, parsed: Sequence[float] | None
+) -> dict[str, int]:
+    """How many points of one grading the alternative rules would change.
+
+    ``name_penalty``: skill criteria whose points differ between the ``substring``
+    and ``word`` name rules (only where the grader gave a non-zero value, since a
+    penalty cannot change a 0). ``sentences``: 1 if the ``reference`` and ``unicode``
+    counters disagree on the length point, else 0. An unscored grading
+    (``parsed`` is None) has no points, so both are 0.
+    """
+    if parsed is None:
+        return {"name_penalty": 0, "sentences": 0}
+    by_substring = apply_checks(parsed, answer, skill_names, k, True, "substring", "reference")
+    by_word = apply_checks(parsed, answer, skill_names, k, True, "word", "unicode")
+    return {
+        "name_penalty": sum(a != b for a, b in zip(by_substring[:k], by_word[:k])),
+        "sentences": int(by_substring[-1] != by_word[-1]),
+    }
 
 # --- §4: parsing the grading table -----------------------------------------------
 
 _TABLE_INTRO = re.compile(r"here(?:\s*['’‘`´]\s*s|\s+is)\s+the\s+grading\s+table\s*:?", re.IGNORECASE)
 _SEPARATOR_CELL = re.compile(r"^:?-+:?$")
-_MARKUP = re.compile(r"[*_`]")
-# "1", "0.5", "1/1", "1 / 1", "1 point", "0 pts": the number before any "/y" is the value.
+_MARKUP = re.compile(r"[*_`~]")
+_QUOTES = "'\"‘’“”«»"
+_NUMBER = r"(?:\d+(?:\.\d*)?|\.\d+)"
+# "1", "0.5", "1/1", "1 / 1", "1 out of 1", "1 point", "0 pts": the number before any "/y" is the value.
 _VALUE = re.compile(
-    r"^(\d+(?:\.\d*)?|\.\d+)(?:\s*/\s*(?:\d+(?:\.\d*)?|\.\d+))?(?:\s*(?:points?|pts?)\.?)?$",
-    re.IGNORECASE,
+    rf"^([+-]?{_NUMBER})(?:\s*(?:/|out\s+of)\s*{_NUMBER})?(?:\s*(?:points?|pts?)\.?)?$", re.IGNORECASE
 )
-_TOTAL_LABEL = re.compile(r"^(?:grand\s+)?(?:total|sum)\b", re.IGNORECASE)
+# "Overall" alone or as "Overall score/points/total": "Overall, it makes sense" is a criterion.
+_TOTAL_LABEL = re.compile(
+    r"^(?:grand\s+|overall\s+)?(?:total|sum)\b|^overall(?:\s+(?:score|points?(?:\s+earned)?|total))?$", re.IGNORECASE
+)
 _HEADER_WORDS = ("criteri", "point", "score", "mark", "rubric", "item", "earned", "result")
 
-
-def _check_k(k: int) -> None:
-    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-        raise SkillmixError(f"k must be an integer >= 1 (the number of skills), got {k!r}")
+# Header names of the columns (protocol §4 asks for 'Criteria' and 'Points Earned').
+_EARNED = re.compile(r"earned|awarded|given|received|obtained|achieved|scored|assigned|granted", re.IGNORECASE)
+_MAXIMUM = re.compile(r"possible|max|available|worth|out\s+of|allotted|allocated|weight|total", re.IGNORECASE)
+_POINTS = re.compile(r"\b(?:scores?|points?|pts|grades?|marks?|results?|ratings?|values?)\b", re.IGNORECASE)
+_LABEL = re.compile(r"criteri|rubric|item|categor|aspect|requirement|description", re.IGNORECASE)
 
 
 def _plain(cell: str) -> str:
     return _MARKUP.sub("", cell).strip()
 
 
+def _label(cell: str) -> str:
+    """A cell's text without markup, quotes or a trailing colon."""
+    return _plain(cell).strip(_QUOTES + " ").rstrip(":").strip(_QUOTES + " ")
+
+
 def _split_row(line: str) -> list[str]:
-    line = line.strip()
-    if line.startswith("|"):
-        line = line[1:]
-    if line.endswith("|"):
-        line = line[:-1]
+    line = re.sub(r"^(?:>\s*)+", "", line.strip())  # a table quoted in a markdown blockquote
+    line = line.removeprefix("|")
+    line = line.removesuffix("|")
     return [cell.strip() for cell in line.split("|")]
 
 
@@ -147,18 +171,35 @@ def _is_separator(cells: Sequence[str]) -> bool:
     return bool(filled) and all(_SEPARATOR_CELL.match(c) for c in filled)
 
 
+def _is_blank(cells: Sequence[str]) -> bool:
+    """A spacer row such as ``|   |   |``: nothing in any cell."""
+    return not any(_label(c) for c in cells)
+
+
+def _continues_table(lines: list[str], i: int) -> bool:
+    """Blank lines inside a table: the table goes on if the next non-blank line is a
+    row and does not start a new table (a header followed by a separator)."""
+    rest = [line for line in lines[i:] if line.strip()]
+    if not rest or not rest[0].lstrip().startswith("|"):
+        return False
+    return not (len(rest) > 1 and _is_separator(_split_row(rest[1])))
+
+
 def _table_blocks(text: str) -> list[list[list[str]]]:
     """Every run of >= 2 consecutive lines containing '|', as rows of cells."""
-    blocks: list[list[list[str]]] = []
+    blocks: list[list[str]] = []
     run: list[str] = []
-    for line in text.splitlines() + [""]:
+    lines = text.splitlines()
+    for i, line in enumerate(lines + [""]):
         if "|" in line:
             run.append(line)
+        elif run and not line.strip() and i < len(lines) and _continues_table(lines, i):
             continue
-        if len(run) >= 2:
-            blocks.append([_split_row(row) for row in run])
-        run = []
-    return blocks
+        else:
+            if len(run) >= 2:
+                blocks.append(run)
+            run = []
+    return [[_split_row(row) for row in block] for block in blocks]
 
 
 def _find_table(reply: str) -> list[list[str]] | None:
@@ -173,44 +214,40 @@ def _find_table(reply: str) -> list[list[str]] | None:
 
 
 def parse_value(cell: str) -> float | None:
-    """The number in a points cell ("1", "**1**", "1/1" -> 1.0), or None if it is not one."""
-    match = _VALUE.match(_plain(cell))
+    """The number in a points cell ("1", "**1**", "'1'", "1/1" -> 1.0), or None if it is not one."""
+    match = _VALUE.match(_label(cell))
     return float(match.group(1)) if match else None
 
 
-def _header_points_column(header: Sequence[str]) -> int | None:
-    """Index of the 'Points Earned' column, ranked by how surely the name says so."""
-    ranks: list[tuple[int, int]] = []
-    for i, cell in enumerate(header):
-        name = _plain(cell).lower()
-        if "earned" in name or "awarded" in name:
-            ranks.append((0, i))
-        elif "score" in name or "grade" in name:
-            ranks.append((1, i))
-        elif "point" in name and not any(w in name for w in ("possible", "max", "available", "worth")):
-            ranks.append((2, i))
-    return min(ranks)[1] if ranks else None
-
-
 def _split_header(rows: list[list[str]]) -> tuple[list[str] | None, list[list[str]]]:
+    """(header or None, body rows without separators and spacer rows)."""
     body = [row for row in rows if not _is_separator(row)]
+    header: list[str] | None
     if len(rows) >= 2 and _is_separator(rows[1]):
-        return rows[0], body[1:]
-    first = rows[0]
-    looks_like_header = all(parse_value(c) is None for c in first) and any(
-        w in _plain(" ".join(first)).lower() for w in _HEADER_WORDS
-    )
-    return (first, body[1:]) if looks_like_header else (None, body)
+        header, body = rows[0], body[1:]
+    else:
+        first = rows[0]
+        looks_like_header = all(parse_value(c) is None for c in first) and any(
+            w in _plain(" ".join(first)).lower() for w in _HEADER_WORDS
+        )
+        header, body = (first, body[1:]) if looks_like_header else (None, body)
+    return header, [row for row in body if not _is_blank(row)]
 
 
 def _cell(row: Sequence[str], loc: int) -> str | None:
+    """The cell at ``loc``; the last column (-1) is the last cell that is not empty, so a
+    stray trailing ``| |`` does not hide the points."""
+    if loc == -1:
+        filled = [c for c in row if _label(c)]
+        return filled[-1] if filled else (row[-1] if row else None)
     return row[loc] if -len(row) <= loc < len(row) else None
 
 
-def _is_total(row: Sequence[str], loc: int) -> bool:
-    """A "Total Points Earned" row: some cell besides the points starts with "total"."""
-    skip = loc % len(row) if row else 0
-    return any(_TOTAL_LABEL.match(_plain(c)) for i, c in enumerate(row) if i != skip)
+def _is_total(row: Sequence[str]) -> bool:
+    """A "Total Points Earned" row: its first cell that holds text (not a number)
+    starts with "total", "sum" or "overall", with or without quotes or markup."""
+    texts = [_label(c) for c in row if _label(c) and parse_value(c) is None]
+    return bool(texts) and _TOTAL_LABEL.match(texts[0]) is not None
 
 
 def _locator(col: int, width: int) -> int:
@@ -219,56 +256,235 @@ def _locator(col: int, width: int) -> int:
     return -1 if col == width - 1 else col
 
 
-def _guess_locator(rows: list[list[str]]) -> int | None:
-    """Without a usable header: the last column that is numeric in every criterion row
-    ([REF] always reads the second cell; this also finds points-first tables)."""
-    rows = [r for r in rows if not any(_TOTAL_LABEL.match(_plain(c)) for c in r)]
+def _column_kind(name: str) -> str:
+    """'earned', 'maximum', 'points', 'label' or 'other', from a header cell. A
+    parenthesised note is not the name: "Score (max 1)" is a score column."""
+    name = re.sub(r"\([^)]*\)", " ", _plain(name))
+    if _EARNED.search(name):
+        return "earned"
+    if _MAXIMUM.search(name):
+        return "maximum"
+    if _POINTS.search(name):
+        return "points"
+    return "label" if _LABEL.search(name) else "other"
+
+
+def _column_values(rows: list[list[str]], loc: int) -> list[float | None]:
+    return [parse_value(c) if (c := _cell(r, loc)) is not None else None for r in rows]
+
+
+def _pick_column(locs: list[int], rows: list[list[str]]) -> int | str:
+    """One of several candidate columns: the ones numeric in every row; identical
+    readings are no ambiguity; different ones are ("ambiguous column")."""
+    if len(locs) == 1:
+        return locs[0]
+    numeric = [loc for loc in locs if all(v is not None for v in _column_values(rows, loc))]
+    if not numeric:
+        return "ambiguous column"
+    readings = {tuple(_column_values(rows, loc)) for loc in numeric}
+    return numeric[-1] if len(readings) == 1 else "ambiguous column"
+
+
+def _points_locator(header: list[str] | None, body: list[list[str]]) -> int | str:
+    """Where the points earned are read in each row, or the unscored reason.
+
+    By the header's names first: an "earned" column beats a generic "score"/"points"
+    one, and a "possible"/"max" column is never read. Without such a name, the
+    numeric columns of the criterion rows decide ([REF] always reads the second cell;
+    this also finds points-first tables).
+    """
+    rows = [r for r in body if not _is_total(r)]
     if not rows:
-        return None
+        return "row count"
+    excluded: set[int] = set()
+    if header is not None:
+        kinds = [_column_kind(c) for c in header]
+        width = len(header)
+        for kind in ("earned", "points"):
+            cols = [i for i, kd in enumerate(kinds) if kd == kind]
+            if cols:
+                return _pick_column([_locator(c, width) for c in cols], rows)
+        excluded = {_locator(i, width) for i, kd in enumerate(kinds) if kd in ("maximum", "label")}
+        guess = _guess_locator(rows, excluded)
+        if guess != "no points column":
+            return guess
+        # Only a "maximum"-named column is numeric: e.g. "| Criteria | Out of 1 |" has
+        # one number per row, and it can only be the points.
+        excluded = {_locator(i, width) for i, kd in enumerate(kinds) if kd == "label"}
+    return _guess_locator(rows, excluded)
+
+
+def _guess_locator(rows: list[list[str]], excluded: set[int]) -> int | str:
+    """Without a usable header: the column numeric in every criterion row; among
+    several, those with every value in [0, 1]; if they still disagree, ambiguous."""
     width = min(len(r) for r in rows)
     if all(len(r) == width for r in rows):
-        numeric = [c for c in range(width) if all(parse_value(r[c]) is not None for r in rows)]
-        return _locator(numeric[-1], width) if numeric else None
-    for loc in (-1, 0):  # ragged rows: only the two ends are unambiguous
-        if all(parse_value(r[loc]) is not None for r in rows):
-            return loc
-    return None
+        locs = [_locator(c, width) for c in range(width)]
+    else:
+        locs = [-1, 0]  # ragged rows: only the two ends are unambiguous
+    locs = [loc for loc in locs if loc not in excluded]
+    numeric = [loc for loc in locs if all(v is not None for v in _column_values(rows, loc))]
+    if not numeric:
+        return "no points column"
+    in_range = [loc for loc in numeric if all(0.0 <= v <= 1.0 for v in _column_values(rows, loc) if v is not None)]
+    return _pick_column(in_range, rows) if in_range else numeric[-1]
 
 
-def _read_points(rows: list[list[str]]) -> list[float | None] | None:
-    header, body = _split_header(rows)
-    col = _header_points_column(header) if header is not None else None
-    loc = _locator(col, len(header)) if header is not None and col is not None else _guess_locator(body)
-    if loc is None:
-        return None
-    values: list[float | None] = []
-    for row in body:
-        if _is_total(row, loc):
-            continue  # graders add badly; totals are recomputed from the criteria
-        cell = _cell(row, loc)
-        values.append(parse_value(cell) if cell is not None else None)
-    return values
+def _row_label(row: Sequence[str], loc: int) -> str:
+    """The criterion text of a row: its first cell, besides the points, holding text."""
+    skip = loc % len(row) if row else 0
+    texts = [_label(c) for i, c in enumerate(row) if i != skip and _label(c) and parse_value(c) is None]
+    return texts[0] if texts else ""
 
 
-def parse_rubric(grader_output: str, k: int) -> list[float] | None:
+def read_rubric(reply: str, k: int, criteria: Sequence[str] | None = None) -> RubricReading:
+    """The k+3 criterion values of one grading in rubric order, or unscored and why.
+
+    Without ``criteria`` the table's rows are the criteria in rubric order (the
+    positional rule of [REF]). With ``criteria`` (the grading prompt's k+3 rubric
+    lines, ``prompts.rubric_items``) each row is matched to its criterion by text.
+    Total rows and blank spacer rows are ignored; nothing is ever padded, truncated
+    or turned into 0 (pitfall 1).
+    """
+    check_k(k)
+    if criteria is not None and len(criteria) != k + 3:
+        raise ValueError(f"read_rubric: expected {k + 3} criteria for k={k}, got {len(criteria)}")
+    table = _find_table(reply)
+    if table is None:
+        return _unscored("no table")
+    header, body = _split_header(table)
+    loc = _points_locator(header, body)
+    if isinstance(loc, str):
+        return _unscored(loc)
+    rows = [r for r in body if not _is_total(r)]
+    if criteria is None:
+        order: list[int] | str = list(range(len(rows))) if len(rows) == k + 3 else "row count"
+    else:
+        rows, order = match_rows([_row_label(r, loc) for r in rows], rows, criteria)
+    if isinstance(order, str):
+        return _unscored(order)
+    return _read_values(rows, loc, order)
+
+
+def _read_values(rows: list[list[str]], loc: int, order: list[int]) -> RubricReading:
+    values: list[float] = [0.0] * len(rows)
+    for row, criterion in zip(rows, order):
+        value = parse_value(cell) if (cell := _cell(row, loc)) is not None else None
+        if value is None:
+            return _unscored("not a number")
+        if not 0.0 <= value <= 1.0:
+            return _unscored("value not in [0,1]")
+        values[criterion] = value
+    return RubricReading(values, None)
+
+
+def parse_rubric(reply: str, k: int, criteria: Sequence[str] | None = None) -> list[float] | None:
     """The k+3 criterion values of one grading in rubric order, or None (unscored).
 
-    Unscored when no table can be read, when the table does not have exactly k+3
-    criterion rows (a "Total" row is ignored), or when a value is not a number in
-    [0, 1]. Nothing is ever padded, truncated or turned into 0 (pitfall 1).
-    Rows are matched to criteria by position: the criterion text is not checked.
+    ``read_rubric`` without the reason; see there.
     """
-    _check_k(k)
-    table = _find_table(grader_output)
-    if table is None:
-        return None
-    values = _read_points(table)
-    if values is None or len(values) != k + 3:
-        return None
-    if any(v is None or not 0.0 <= v <= 1.0 for v in values):
-        return None
-    return [float(v) for v in values if v is not None]
+    return read_rubric(reply, k, criteria).values
 
+
+# --- matching rows to criteria by their text ----------------------------------------
+
+_RUBRIC_PREFIXES = (r"^correctly\s+illustrates\s+", r"^pertains\s+to\s+")
+_TOPIC_WORDS = ("pertains", "pertain", "pertaining", "topic", "relevance", "relevant", "relevancy", "context",
+                "subject", "theme", "on topic")
+_SENSE_WORDS = ("sense", "makes sense", "coherence", "coherent", "sensible", "meaningful", "clarity", "logic")
+_LENGTH_WORDS = ("sentence", "sentences", "length", "limit", "sentence limit", "sentence count", "word count",
+                 "brevity", "concise", "conciseness", "at most")
+
+
+def _norm(text: str) -> str:
+    """Lower case, markup/quotes/punctuation/numbering as spaces, padded for word search."""
+    text = unicodedata.normalize("NFKC", text).lower().replace("_", " ")
+    return " " + " ".join(re.sub(r"[^\w]+", " ", text).split()) + " "
+
+
+def _phrases(criteria: Sequence[str], k: int) -> list[dict[str, int]]:
+    """For each criterion: the phrases that name it, with their weight (specific
+    phrases weigh their length; generic words weigh 1, so names always win)."""
+    table: list[dict[str, int]] = []
+    for i, item in enumerate(criteria):
+        name = item
+        for prefix in _RUBRIC_PREFIXES:
+            name = re.sub(prefix, "", name, flags=re.IGNORECASE)
+        numbered = {f"{word} {i + 1}" for word in ("criterion", "criteria", "item", "row", "line")} | {f"c{i + 1}"}
+        specific = {item, name, name.split("(")[0], *re.findall(r"\(([^)]*)\)", name), *numbered}
+        generic: tuple[str, ...] = ()
+        if i < k:
+            specific.add(f"skill {i + 1}")
+        else:
+            generic = (_TOPIC_WORDS, _SENSE_WORDS, _LENGTH_WORDS)[i - k]
+        weights = {p: 1 for p in map(_norm, generic)}
+        weights.update({p: len(p) for p in map(_norm, specific) if p.strip()})
+        table.append(weights)
+    return table
+
+
+def _unique_best(scores: Sequence[float]) -> int | None:
+    best = max(scores)
+    return None if best <= 0 or list(scores).count(best) > 1 else list(scores).index(best)
+
+
+_STOP_WORDS = frozenset([
+    "a", "an", "the", "of", "to", "in", "on", "with", "and", "or", "for", "is", "at",
+    "correctly", "illustrate", "illustrates",
+])
+
+
+def _words(text: str) -> set[str]:
+    return {w.rstrip("s") for w in _norm(text).split() if w not in _STOP_WORDS}
+
+
+def _own_words(criteria: Sequence[str]) -> list[set[str]]:
+    """Each criterion's words that no other criterion uses: "complex/loaded question"
+    shares "complex", "loaded" and "question" with one skill only."""
+    words = [_words(c) for c in criteria]
+    return [w - set().union(*(o for j, o in enumerate(words) if j != i)) for i, w in enumerate(words)]
+
+
+def _best_criterion(label: str, phrases: list[dict[str, int]], own_words: list[set[str]]) -> int | None:
+    """The criterion whose phrase found in ``label`` weighs most; failing a unique one,
+    the criterion with most of its own words in ``label``; None if none or a tie."""
+    text = _norm(label)
+    plural = text.replace("s ", " ")  # "metaphors" names "metaphor" too
+    scores = [max((w for p, w in ws.items() if p in text or p in plural), default=0) for ws in phrases]
+    found = _unique_best(scores)
+    if found is not None:
+        return found
+    words = _words(label)
+    return _unique_best([len(words & own) for own in own_words])
+
+
+def match_rows(
+    labels: Sequence[str], rows: list[list[str]], criteria: Sequence[str]
+) -> tuple[list[list[str]], list[int] | str]:
+    """(kept rows, criterion index of each kept row) or the unscored reason.
+
+    ``labels`` are the rows' criterion texts. A row whose only filled cell is a text
+    that names no criterion is a section heading and is dropped. A row with no text at all takes its position's criterion,
+    but only in a table whose named rows are all in rubric order.
+    """
+    phrases, own_words = _phrases(criteria, len(criteria) - 3), _own_words(criteria)
+    kept: list[tuple[str, list[str], int | None]] = []
+    for label, row in zip(labels, rows):
+        criterion = _best_criterion(label, phrases, own_words) if label else None
+        if criterion is None and label and sum(bool(_label(c)) for c in row) == 1:
+            continue  # a heading such as "| **Skills** | |"
+        kept.append((label, row, criterion))
+    in_order = all(c is None or c == i for i, (_, _, c) in enumerate(kept))
+    order: list[int] = []
+    for i, (label, _, criterion) in enumerate(kept):
+        if criterion is None and not label and in_order and i < len(criteria):
+            criterion = i
+        if criterion is None:
+            return [], "unmatched row"
+        order.append(criterion)
+    if len(set(order)) != len(order):
+        return [], "duplicate row"
+    return [row for _, row, _ in kept], order if len(order) == len(criteria) else "row count"
 
 def _gbnf_literal(text: str) -> str:
     escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")

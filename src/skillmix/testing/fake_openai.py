@@ -15,8 +15,7 @@ server stops on exit::
     with FakeOpenAI(reply_fn=lambda req: "Answer: hi") as fake:
         model = get_model("openai-api/fake/m", base_url=fake.base_url, api_key="x")
 
-Not a product module: it lives under ``tests/`` and has no dependencies beyond
-the standard library.
+A test utility (``skillmix.testing``), not a pipeline stage; standard library only.
 """
 
 from __future__ import annotations
@@ -149,6 +148,7 @@ class FakeOpenAI:
         self._lock = threading.Lock()
         self._requests: list[RecordedRequest] = []
         self._failures = 0
+        self._responded = 0
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -207,6 +207,16 @@ class FakeOpenAI:
             return self._failures
 
     @property
+    def responded(self) -> int:
+        """Chat-completions replies fully written back so far; ``calls - responded`` are in flight."""
+        with self._lock:
+            return self._responded
+
+    def mark_responded(self) -> None:
+        with self._lock:
+            self._responded += 1
+
+    @property
     def requests(self) -> list[RecordedRequest]:
         with self._lock:
             return list(self._requests)
@@ -250,13 +260,13 @@ def make_handler(fake: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive, as httpx expects
 
-        def do_GET(self) -> None:  # noqa: N802 (http.server naming)
+        def do_GET(self) -> None:
             if self.path.rstrip("/") == "/v1/models":
                 self.send_json(200, fake.models_json())
             else:
                 self.send_json(404, error_json(f"no route {self.path}", "not_found"))
 
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(length)
             if self.path.rstrip("/") != "/v1/chat/completions":
@@ -273,6 +283,7 @@ def make_handler(fake: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
                 status, payload = 500, error_json(f"reply_fn raised {type(e).__name__}: {e}", "server_error")
             retry_ms = fake.retry_after_ms if status >= 400 else None
             self.send_json(status, payload, retry_ms)
+            fake.mark_responded()
 
         def send_json(self, status: int, payload: dict[str, Any], retry_after_ms: int | None = None) -> None:
             data = json.dumps(payload).encode()
@@ -284,7 +295,7 @@ def make_handler(fake: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             self.wfile.write(data)
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        def log_message(self, format: str, *args: Any) -> None:
             pass  # keep test output clean; the request log is on `fake.requests`
 
     return Handler
@@ -297,3 +308,22 @@ def skillmix_reply(request: dict[str, Any], answer: str = "The seam held like a 
         rows = "\n".join(f"| criterion {i + 1} | {points} |" for i in range(k + 3))
         return f"Here's the grading table:\n| Criteria | Points Earned |\n|---|---|\n{rows}\n| Total | {k + 3} |\n\nExplanation: ok"
     return f"Answer: {answer} Explanation: metaphor."
+
+
+def content_digest(request: dict[str, Any]) -> int:
+    """A stable number from everything that defines a request's reply (messages and seed), never arrival order."""
+    import hashlib
+
+    key = json.dumps([request.get("messages"), request.get("seed")], sort_keys=True)
+    return int(hashlib.sha256(key.encode()).hexdigest()[:12], 16)
+
+
+def varied_reply(request: dict[str, Any]) -> str:
+    """Like ``skillmix_reply``, but answers and points vary with the request's content (a pure function of it):
+    identity tests then compare real, differing texts and a mix of kept and dropped ones."""
+    digest = content_digest(request)
+    if is_grader_request(request):
+        # Judged on the graded text alone, so that the J gradings of one text agree (a vote can fail it).
+        text_digest = content_digest({"messages": [{"content": last_user_text(request)}]})
+        return skillmix_reply(request, points="0" if text_digest % 3 == 0 else "1")
+    return skillmix_reply(request, answer=f"The seam held like promise number {digest % 100000}.")

@@ -18,13 +18,13 @@ Only plain Python here: the tokenizer is passed in, nothing imports torch.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 from skillmix.errors import SkillmixError
+from skillmix.formats.files import iter_jsonl
 
 IGNORE_INDEX = -100
 ROLES = ("user", "assistant", "user", "assistant")
@@ -114,17 +114,8 @@ def read_conversations(path: Path) -> list[list[dict[str, str]]]:
     """All conversations of one ``data.jsonl``; blank lines are skipped, bad ones are errors."""
     if not path.is_file():
         raise SkillmixError(f"{path} not found: a dataset folder must contain data.jsonl (from `skillmix data`)")
-    conversations = []
-    with path.open(encoding="utf-8") as f:
-        for number, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            where = f"{path}:{number}"
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise SkillmixError(f"{where}: not valid JSON ({e.msg})") from None
-            conversations.append(parse_conversation(obj, where))
+    fix = "each line must be a JSON object with a 'messages' list"
+    conversations = [parse_conversation(obj, where) for where, obj in iter_jsonl(path, fix)]
     if not conversations:
         raise SkillmixError(f"{path} has no conversations")
     return conversations

@@ -1,0 +1,116 @@
+"""PNG plots of ``skillmix analyze`` (matplotlib, Agg backend; docs/analysis.md "Reading the plots")."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+N_BARS = 40  # the per-skill plot shows the hardest and easiest 20 when there are more skills
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    return path
+
+
+def plot_per_skill(per_skill: dict[str, dict[str, Any]], path: Path) -> Path | None:
+    rows = sorted(((s, e) for s, e in per_skill.items() if e["n"]), key=lambda r: r[1]["rate"])
+    if not rows:
+        return None
+    if len(rows) > N_BARS:
+        rows = rows[: N_BARS // 2] + rows[-N_BARS // 2 :]
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 0.25 * len(rows) + 1.2))
+    rates = [e["rate"] for _, e in rows]
+    err = [[r - e["ci"][0] for r, (_, e) in zip(rates, rows)], [e["ci"][1] - r for r, (_, e) in zip(rates, rows)]]
+    ax.barh(range(len(rows)), rates, xerr=err, color="tab:blue", ecolor="gray")
+    ax.set_yticks(range(len(rows)), [f"{s} (n={e['n']})" for s, e in rows], fontsize=7)
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("share of scored generations with the skill's point (Wilson 95% CI)")
+    ax.set_title("Per-skill success, hardest at the bottom")
+    return _save(fig, path)
+
+
+def plot_gap(gap: dict[str, dict[str, Any]], path: Path) -> Path | None:
+    if not gap:
+        return None
+    plt = _pyplot()
+    ks = sorted(int(k) for k in gap)
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    for key, style in (("observed", "o-"), ("predicted", "s--")):
+        ys = [gap[str(k)][key] for k in ks]
+        cis = [gap[str(k)].get(f"{key}_ci") or [y, y] for k, y in zip(ks, ys)]
+        ax.errorbar(ks, ys, yerr=[[y - c[0] for y, c in zip(ys, cis)], [c[1] - y for y, c in zip(ys, cis)]],
+                    fmt=style, capsize=3, label=key + (" (independence)" if key == "predicted" else ""))
+    ax.set_xticks(ks)
+    ax.set_xlabel("k")
+    ax.set_ylabel("share of generations with all k skill points")
+    ax.set_ylim(0, 1)
+    ax.legend()
+    ax.set_title("Composition gap = observed − predicted")
+    return _save(fig, path)
+
+
+def plot_interactions(inter: dict[str, Any] | None, path: Path) -> Path | None:
+    if not inter or not inter["categories"]:
+        return None
+    import numpy as np
+
+    plt = _pyplot()
+    cats = inter["categories"]
+    grid = np.full((len(cats), len(cats)), np.nan)
+    for i, a in enumerate(cats):
+        for j, b in enumerate(cats):
+            if b in inter["matrix"].get(a, {}):
+                grid[i, j] = inter["matrix"][a][b]["log_odds"]
+    bound = max(float(np.nanmax(np.abs(grid))), 0.1) if not np.all(np.isnan(grid)) else 1.0
+    fig, ax = plt.subplots(figsize=(1 + 0.7 * len(cats), 0.6 + 0.6 * len(cats)))
+    im = ax.imshow(grid, cmap="RdBu", vmin=-bound, vmax=bound)
+    ax.set_xticks(range(len(cats)), cats, rotation=45, ha="right", fontsize=8)
+    ax.set_yticks(range(len(cats)), cats, fontsize=8)
+    fig.colorbar(im, ax=ax, label="log-odds interaction (red: worse than independent)")
+    ax.set_title("Category-pair interactions")
+    return _save(fig, path)
+
+
+def plot_format(status: dict[str, dict[str, int]], path: Path) -> Path | None:
+    if not status:
+        return None
+    plt = _pyplot()
+    names = list(status)
+    fig, ax = plt.subplots(figsize=(6, 0.5 * len(names) + 1.5))
+    left = [0.0] * len(names)
+    for s in next(iter(status.values())):
+        shares = [status[n][s] / max(sum(status[n].values()), 1) for n in names]
+        ax.barh(range(len(names)), shares, left=left, label=s)
+        left = [a + b for a, b in zip(left, shares)]
+    ax.set_yticks(range(len(names)), names, fontsize=8)
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("share of graded replies")
+    ax.legend(fontsize=7, ncols=3, loc="upper center", bbox_to_anchor=(0.5, -0.25))
+    ax.set_title("Format status of the graded replies")
+    return _save(fig, path)
+
+
+def plot_novelty(per_answer: list[dict[str, int]], path: Path) -> Path | None:
+    shares = [a["covered"] / a["tokens"] for a in per_answer if a["tokens"]]
+    if not shares:
+        return None
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    ax.hist(shares, bins=20, range=(0, 1), color="tab:orange")
+    ax.set_xlabel("share of answer tokens inside a ≥ 8-token training span")
+    ax.set_ylabel("answers")
+    ax.set_title("Novelty (0 = nothing copied)")
+    return _save(fig, path)

@@ -1,0 +1,282 @@
+"""Independence baseline, composition gap and interactions (docs/analysis.md §2-§3).
+
+Every scored generation is one trial (G > 1 generations of a combination are G
+trials; the bootstrap resamples whole combinations, so their correlation is kept).
+For each skill slot a baseline gives q, the chance its point is awarded if skills
+did not interact:
+
+- ``k1``: q = the skill's rate at k = 1 (pooled k = 1 rate for a skill never seen
+  at k = 1);
+- ``logistic`` (no k = 1 data): q = sigmoid(intercept + skill + topic + k effect),
+  a ridge-penalised logistic fit to all skill slots.
+
+Gap at k: observed (share of scored generations with all k skill points) minus
+predicted (mean over the same generations of the product of their q). Pair
+interaction of two categories: logit of the observed share of slot pairs with
+both points minus logit of the expected share (sum of q_i q_j), each with a 0.5
+continuity correction. Intervals: percentile bootstrap resampling combinations
+within each k (the baseline is refitted on every resample).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from itertools import combinations
+from typing import Any, Literal
+
+import numpy as np
+
+from skillmix.analysis.evaldata import EvalData
+
+Method = Literal["k1", "logistic"]
+RIDGE = 1.0  # penalty on skill and topic effects of the logistic baseline
+MIN_PAIR_SUPPORT = 10
+N_WORST = 10
+
+
+@dataclass(frozen=True)
+class Design:
+    """Scored generations as flat arrays: slots (one per skill), generations, slot pairs."""
+
+    skills: tuple[str, ...]
+    topics: tuple[str, ...]
+    categories: tuple[str, ...]
+    ks: tuple[int, ...]
+    slot_gen: np.ndarray
+    slot_skill: np.ndarray
+    slot_topic: np.ndarray
+    slot_k: np.ndarray
+    slot_y: np.ndarray
+    gen_cluster: np.ndarray
+    gen_k: np.ndarray
+    gen_all: np.ndarray
+    pair_a: np.ndarray  # slot indices of the two slots of each within-generation pair
+    pair_b: np.ndarray
+    pair_cell: np.ndarray  # index into cells (unordered category pairs)
+    pair_skills: np.ndarray  # index into skill_pairs
+    cells: tuple[tuple[str, str], ...]
+    skill_pairs: tuple[tuple[str, str], ...]
+    clusters_by_k: dict[int, np.ndarray]
+    n_clusters: int
+
+
+def _index(values: list) -> tuple[tuple, dict]:
+    ordered = tuple(sorted(set(values)))
+    return ordered, {v: i for i, v in enumerate(ordered)}
+
+
+def build_design(data: list[EvalData]) -> Design:
+    gens = [(d, di, g) for di, d in enumerate(data) for g in d.gens if g.scored]
+    skills, skill_ix = _index([s for _, _, g in gens for s in g.skills])
+    topics, topic_ix = _index([g.topic for _, _, g in gens])
+    cluster_keys, cluster_ix = _index([(di, g.k, g.id) for _, di, g in gens])
+    cells, cell_ix = _index([tuple(sorted((d.category(a), d.category(b))))
+                             for d, _, g in gens for a, b in combinations(g.skills, 2)])
+    skill_pairs, sp_ix = _index([tuple(sorted(p)) for _, _, g in gens for p in combinations(g.skills, 2)])
+    slot: dict[str, list] = {"gen": [], "skill": [], "topic": [], "k": [], "y": []}
+    pair: dict[str, list] = {"a": [], "b": [], "cell": [], "sp": []}
+    for gi, (d, di, g) in enumerate(gens):
+        first = len(slot["gen"])
+        for i, s in enumerate(g.skills):
+            for key, v in zip(slot, (gi, skill_ix[s], topic_ix[g.topic], g.k, float(g.awarded(i)))):
+                slot[key].append(v)
+        for i, j in combinations(range(g.k), 2):
+            a, b = g.skills[i], g.skills[j]
+            cell = cell_ix[tuple(sorted((d.category(a), d.category(b))))]
+            for key, v in zip(pair, (first + i, first + j, cell, sp_ix[tuple(sorted((a, b)))])):
+                pair[key].append(v)
+    gen_cluster = np.array([cluster_ix[(di, g.k, g.id)] for _, di, g in gens], dtype=np.int64)
+    cluster_k = np.array([key[1] for key in cluster_keys], dtype=np.int64)
+    ks = tuple(sorted({g.k for _, _, g in gens}))
+    arr = {key: np.array(v, dtype=np.float64 if key == "y" else np.int64) for key, v in slot.items()}
+    parr = {key: np.array(v, dtype=np.int64) for key, v in pair.items()}
+    return Design(
+        skills, topics, tuple(sorted({c for cell in cells for c in cell})), ks,
+        arr["gen"], arr["skill"], arr["topic"], arr["k"], arr["y"],
+        gen_cluster, np.array([g.k for _, _, g in gens], dtype=np.int64),
+        np.array([float(g.all_skills()) for _, _, g in gens]),
+        parr["a"], parr["b"], parr["cell"], parr["sp"], cells, skill_pairs,
+        {k: np.flatnonzero(cluster_k == k) for k in ks}, len(cluster_keys),
+    )
+
+
+def k1_baseline(design: Design, w_slot: np.ndarray) -> np.ndarray:
+    """q per slot: the skill's (weighted) success rate at k = 1."""
+    at1 = design.slot_k == 1
+    wk = w_slot * at1
+    n = np.bincount(design.slot_skill, weights=wk, minlength=len(design.skills))
+    s = np.bincount(design.slot_skill, weights=wk * design.slot_y, minlength=len(design.skills))
+    pooled = s.sum() / n.sum()
+    p = np.where(n > 0, s / np.where(n > 0, n, 1.0), pooled)
+    return p[design.slot_skill]
+
+
+def _logistic_columns(design: Design) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, int]:
+    n_s, n_t = len(design.skills), len(design.topics)
+    k_ix = np.searchsorted(np.array(design.ks), design.slot_k)
+    return design.slot_skill, n_s + design.slot_topic, n_s + n_t + k_ix, n_s + n_t, n_s + n_t + len(design.ks)
+
+
+def logistic_baseline(design: Design, w_slot: np.ndarray) -> np.ndarray:
+    """q per slot from a weighted, ridge-penalised logistic model skill + topic + k."""
+    from scipy.optimize import minimize
+    from scipy.special import expit
+
+    cs, ct, ck, n_pen, n_par = _logistic_columns(design)
+    y = design.slot_y
+
+    def loss(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        eta = theta[cs] + theta[ct] + theta[ck]
+        nll = np.sum(w_slot * (np.logaddexp(0.0, eta) - y * eta)) + 0.5 * RIDGE * np.sum(theta[:n_pen] ** 2)
+        r = w_slot * (expit(eta) - y)
+        grad = np.bincount(cs, r, n_par) + np.bincount(ct, r, n_par) + np.bincount(ck, r, n_par)
+        grad[:n_pen] += RIDGE * theta[:n_pen]
+        return float(nll), grad
+
+    theta = minimize(loss, np.zeros(n_par), jac=True, method="L-BFGS-B").x
+    return expit(theta[cs] + theta[ct] + theta[ck])
+
+
+def baseline_method(design: Design) -> Method:
+    return "k1" if 1 in design.ks else "logistic"
+
+
+def statistics(design: Design, w_cluster: np.ndarray, method: Method) -> dict[str, np.ndarray]:
+    """Observed, predicted and pair counts under cluster weights (1 = the data as is)."""
+    w_gen = w_cluster[design.gen_cluster]
+    w_slot = w_gen[design.slot_gen]
+    q = k1_baseline(design, w_slot) if method == "k1" else logistic_baseline(design, w_slot)
+    log_prod = np.bincount(design.slot_gen, weights=np.log(np.clip(q, 1e-300, 1.0)), minlength=len(w_gen))
+    k_ix = np.searchsorted(np.array(design.ks), design.gen_k)
+    n_k = np.bincount(k_ix, weights=w_gen, minlength=len(design.ks))
+    w_pair = w_gen[design.slot_gen[design.pair_a]]
+    both = design.slot_y[design.pair_a] * design.slot_y[design.pair_b]
+    n_cells = len(design.cells)
+    return {
+        "observed": np.bincount(k_ix, weights=w_gen * design.gen_all, minlength=len(design.ks)) / n_k,
+        "predicted": np.bincount(k_ix, weights=w_gen * np.exp(log_prod), minlength=len(design.ks)) / n_k,
+        "pair_o": np.bincount(design.pair_cell, weights=w_pair * both, minlength=n_cells),
+        "pair_e": np.bincount(design.pair_cell, weights=w_pair * q[design.pair_a] * q[design.pair_b], minlength=n_cells),
+        "pair_n": np.bincount(design.pair_cell, weights=w_pair, minlength=n_cells),
+        "q": q,
+    }
+
+
+def log_odds_interaction(o: np.ndarray | float, e: np.ndarray | float, n: np.ndarray | float) -> np.ndarray:
+    """logit((O+.5)/(N+1)) − logit((E+.5)/(N+1)): < 0 means the pair composes worse than independence."""
+    def logit(x: Any) -> Any:
+        p = (np.asarray(x) + 0.5) / (np.asarray(n) + 1.0)
+        return np.log(p) - np.log1p(-p)
+
+    return logit(o) - logit(e)
+
+
+def within_across(stats: dict[str, np.ndarray], cells: tuple[tuple[str, str], ...]) -> np.ndarray:
+    """log-odds interaction of within-category and across-category pairs, pooled."""
+    within = np.array([a == b for a, b in cells])
+    out = []
+    for mask in (within, ~within):
+        out.append(log_odds_interaction(stats["pair_o"][mask].sum(), stats["pair_e"][mask].sum(),
+                                        stats["pair_n"][mask].sum()))
+    return np.array(out, dtype=float)
+
+
+def summary_vector(design: Design, stats: dict[str, np.ndarray]) -> np.ndarray:
+    """Every bootstrapped number in one vector: gap, observed, predicted per k; cells; within/across."""
+    cells = log_odds_interaction(stats["pair_o"], stats["pair_e"], stats["pair_n"])
+    return np.concatenate([stats["observed"] - stats["predicted"], stats["observed"], stats["predicted"],
+                           np.atleast_1d(cells), within_across(stats, design.cells)])
+
+
+def resample_weights(design: Design, rng: np.random.Generator) -> np.ndarray:
+    """Cluster (combination) weights of one bootstrap resample, stratified by k."""
+    w = np.zeros(design.n_clusters)
+    for ids in design.clusters_by_k.values():
+        np.add.at(w, ids[rng.integers(0, len(ids), len(ids))], 1.0)
+    return w
+
+
+def bootstrap(design: Design, method: Method, seed: int, n_boot: int) -> np.ndarray:
+    """Percentile 95% bounds (2 × n_values) of ``summary_vector`` over ``n_boot`` resamples."""
+    rng = np.random.default_rng(seed)
+    draws = np.array([summary_vector(design, statistics(design, resample_weights(design, rng), method))
+                      for _ in range(n_boot)])
+    with np.errstate(invalid="ignore"):
+        return np.nanquantile(draws, [0.025, 0.975], axis=0)
+
+
+def _ci(bounds: np.ndarray, i: int) -> list[float] | None:
+    lo, hi = bounds[0, i], bounds[1, i]
+    return None if np.isnan(lo) or np.isnan(hi) else [float(lo), float(hi)]
+
+
+def gap_table(design: Design, point: np.ndarray, bounds: np.ndarray) -> dict[str, dict[str, Any]]:
+    n_k = len(design.ks)
+    return {
+        str(k): {"observed": float(point[n_k + i]), "predicted": float(point[2 * n_k + i]),
+                 "gap": float(point[i]), "ci": _ci(bounds, i), "observed_ci": _ci(bounds, n_k + i),
+                 "predicted_ci": _ci(bounds, 2 * n_k + i),
+                 "n_generations": int(np.sum(design.gen_k == k)), "n_combinations": len(design.clusters_by_k[k])}
+        for i, k in enumerate(design.ks)
+    }
+
+
+def interaction_matrix(design: Design, stats: dict[str, np.ndarray], point: np.ndarray,
+                       bounds: np.ndarray) -> dict[str, Any]:
+    offset = 3 * len(design.ks)
+    matrix: dict[str, dict[str, Any]] = {c: {} for c in design.categories}
+    for i, (a, b) in enumerate(design.cells):
+        n = float(stats["pair_n"][i])
+        entry = {"log_odds": float(point[offset + i]), "ci": _ci(bounds, offset + i), "n_pairs": int(n),
+                 "observed_both": float(stats["pair_o"][i] / n), "expected_both": float(stats["pair_e"][i] / n)}
+        matrix[a][b] = matrix[b][a] = entry
+    end = offset + len(design.cells)
+    return {
+        "categories": list(design.categories),
+        "matrix": matrix,
+        "within": {"log_odds": float(point[end]), "ci": _ci(bounds, end)},
+        "across": {"log_odds": float(point[end + 1]), "ci": _ci(bounds, end + 1)},
+    }
+
+
+def worst_skill_pairs(design: Design, q: np.ndarray, min_support: int) -> list[dict[str, Any]]:
+    """Skill pairs with >= min_support co-occurrences, most negative interaction first.
+
+    The p-value is scipy's exact binomial test of the number of pairs with both
+    points against the expected share E/N (the baseline held fixed).
+    """
+    from scipy.stats import binomtest
+
+    m = len(design.skill_pairs)
+    both = design.slot_y[design.pair_a] * design.slot_y[design.pair_b]
+    o = np.bincount(design.pair_skills, weights=both, minlength=m)
+    e = np.bincount(design.pair_skills, weights=q[design.pair_a] * q[design.pair_b], minlength=m)
+    n = np.bincount(design.pair_skills, minlength=m)
+    rows = []
+    for i in np.flatnonzero(n >= min_support):
+        lo = float(log_odds_interaction(o[i], e[i], n[i]))
+        p = binomtest(int(o[i]), int(n[i]), float(min(max(e[i] / n[i], 0.0), 1.0)), alternative="less").pvalue
+        rows.append({"skills": list(design.skill_pairs[i]), "log_odds": lo, "n_pairs": int(n[i]),
+                     "observed_both": float(o[i] / n[i]), "expected_both": float(e[i] / n[i]), "p_value_less": float(p)})
+    rows.sort(key=lambda r: (r["log_odds"], r["skills"]))
+    return rows[:N_WORST]
+
+
+def composition_analysis(data: list[EvalData], seed: int = 0, n_boot: int = 1000,
+                         min_pair_support: int = MIN_PAIR_SUPPORT) -> dict[str, Any]:
+    """``composition_gap`` per k and ``interactions`` (empty when nothing is scored)."""
+    design = build_design(data)
+    if not design.ks:
+        return {"composition_gap": {}, "interactions": None, "baseline": None}
+    method = baseline_method(design)
+    stats = statistics(design, np.ones(design.n_clusters), method)
+    point = summary_vector(design, stats)
+    bounds = bootstrap(design, method, seed, n_boot)
+    has_pairs = len(design.cells) > 0
+    return {
+        "composition_gap": gap_table(design, point, bounds),
+        "interactions": {**interaction_matrix(design, stats, point, bounds),
+                         "worst_skill_pairs": worst_skill_pairs(design, stats["q"], min_pair_support),
+                         "min_support": min_pair_support} if has_pairs else None,
+        "baseline": {"method": method, "n_boot": n_boot, "seed": seed},
+    }

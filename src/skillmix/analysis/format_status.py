@@ -1,0 +1,196 @@
+"""Format kept apart from substance (docs/analysis.md §4).
+
+Each graded reply (the student's second-turn reply, protocol §3) gets exactly one
+format status. The checks run in the issue's order and the first that applies
+wins; ``ok`` is what is left when none applies:
+
+1. ``no_answer``: the reply has no ``Answer:`` (case-sensitive, as the reference's
+   extraction looks for it);
+2. ``bleed``: the extracted answer still contains explanation (a lower-case
+   "explanation", "this text illustrates ...", "Skills used:", "Note:" ...);
+3. ``over_limit``: the extracted answer has more sentences than max(1, k-1),
+   counted as the reference counts them (protocol §4);
+4. ``degenerate``: the extracted answer has no word, or repeats itself (a token
+   or word 3-gram repeated so much that fewer than half are distinct);
+5. ``refusal``: the extracted answer refuses (starts with "I'm sorry", says "As an AI",
+   or "I cannot/won't/am unable to" help, write, produce ...);
+6. ``ok``.
+
+Metrics are computed twice without any new model call: *strict* are the stored
+points (the reference's extraction); *lenient* re-run the programmatic checks
+(sentence limit, name penalty) on a best-effort extraction, keeping the graders'
+judgements. A before/after delta splits exactly into substance (the change of
+the lenient metric) plus format (the change of the strict-minus-lenient gap).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any, Literal, get_args
+
+from skillmix.analysis.evaldata import EvalData, Gen
+from skillmix.analysis.data_audit import tokens
+from skillmix.protocol.metrics import METRICS, aggregate
+from skillmix.protocol.rubric import apply_checks, extract_answer
+from skillmix.protocol.sentences import within_sentence_limit
+
+Status = Literal["ok", "no_answer", "bleed", "over_limit", "degenerate", "refusal"]
+STATUSES: tuple[str, ...] = get_args(Status)
+
+_BLEED = re.compile(
+    r"\bexplanation\b"
+    r"|\b(?:this|the|my|above)\s+(?:improved\s+|new\s+|revised\s+)?(?:text|answer|sentence|passage|example|piece"
+    r"|story|response|paragraph)s?\s+(?:above\s+)?(?:illustrates?|demonstrates?|uses|shows|employs|exhibits"
+    r"|contains|incorporates)\b"
+    r"|\b(?:illustrates?|demonstrates?)\s+(?:the\s+|all\s+|both\s+|each\s+)?(?:of\s+the\s+)?(?:skills?|concepts?)\b"
+    r"|\b(?:skills?|concepts?)\s+(?:used|illustrated|demonstrated|shown)\b"
+    r"|^\s*[-*]?\s*(?:note|skills?|concepts?)\s*:",
+    re.IGNORECASE | re.MULTILINE,
+)
+_REFUSAL = re.compile(
+    r"^\W*(?:I'm sorry|I am sorry|I apologi[sz]e|sorry)\b"
+    r"|\bas an AI\b"
+    r"|\bI\s*(?:cannot|can't|can not|won't|will not|am unable to|'m unable to|am not able to)\s+"
+    r"(?:help|assist|write|produce|create|comply|provide|generate|complete|fulfil|do that|do this)",
+    re.IGNORECASE,
+)
+_ANSWER_MARK = re.compile(r"answer\s*:", re.IGNORECASE)
+_MARKUP = re.compile(r"[*_#`]+")
+_PREAMBLE = re.compile(r"^[^\n]{0,120}:\s*\n", re.IGNORECASE)
+
+
+def is_degenerate(answer: str) -> bool:
+    words = tokens(answer)
+    if not words:
+        return True
+    if len(words) < 8:
+        return False
+    most = Counter(words).most_common(1)[0][1]
+    grams = [tuple(words[i:i + 3]) for i in range(len(words) - 2)]
+    return most > len(words) / 2 or len(set(grams)) < len(grams) / 2
+
+
+def format_status(reply: str, k: int, sentences: str = "reference") -> Status:
+    """The first status that applies, in the issue's order (module docstring).
+
+    ``sentences`` is the evaluation's sentence rule (protocol §4; [REF]'s by default).
+    """
+    if "Answer:" not in reply:
+        return "no_answer"
+    answer = extract_answer(reply)
+    if _BLEED.search(answer):
+        return "bleed"
+    if not within_sentence_limit(answer, k, sentences):  # type: ignore[arg-type]
+        return "over_limit"
+    if is_degenerate(answer):
+        return "degenerate"
+    if _REFUSAL.search(answer):
+        return "refusal"
+    return "ok"
+
+
+def lenient_answer(reply: str) -> str:
+    """Best-effort answer: the text after the last answer marker that has content
+    (any case, markdown removed), cut at the first explanation-like phrase."""
+    text = _MARKUP.sub("", reply)
+    parts = _ANSWER_MARK.split(text)
+    if len(parts) > 1:
+        candidates = [p for p in parts[1:] if tokens(_cut(p))]
+        text = candidates[-1] if candidates else parts[-1]
+    else:
+        text = _PREAMBLE.sub("", text.strip(), count=1)
+    return _dedupe_lines(_cut(text)).strip().strip("\"'“”").strip()
+
+
+def _cut(text: str) -> str:
+    match = _BLEED.search(text)
+    return text[: match.start()] if match else text
+
+
+def _dedupe_lines(text: str) -> str:
+    seen: set[str] = set()
+    kept = []
+    for line in text.splitlines():
+        if line.strip() and line.strip() in seen:
+            continue
+        seen.add(line.strip())
+        kept.append(line)
+    return "\n".join(kept)
+
+
+def lenient_points(g: Gen, data: EvalData) -> list[list[float] | None]:
+    """The graders' parsed values with the folder's checks re-run on the lenient answer."""
+    if g.reply is None:
+        return [list(p) if p is not None else None for p in g.points]
+    answer = lenient_answer(g.reply)
+    rules = {key: data.config[key] for key in ("name_penalty_rule", "sentences") if key in data.config}
+    return [None if p is None else apply_checks(p, answer, g.skills, g.k, data.name_penalty, **rules)
+            for p in g.parsed]
+
+
+def gen_statuses(data: EvalData) -> list[tuple[Gen, str]]:
+    """Every graded reply of a folder with its status (errored samples have none)."""
+    rule = str(data.config.get("sentences", "reference"))
+    return [(g, format_status(g.reply, g.k, rule)) for g in data.gens if g.error is None and g.reply is not None]
+
+
+def status_counts(statuses: Sequence[str]) -> dict[str, int]:
+    counts = Counter(statuses)
+    return {s: counts.get(s, 0) for s in STATUSES}
+
+
+def _combos(gens: Sequence[Gen], points_of) -> dict[int, list]:
+    by_k: dict[int, dict[str, list]] = {}
+    for g in sorted(gens, key=lambda g: (g.k, g.id, g.epoch)):
+        points = [None] * max(len(g.points), 1) if g.error is not None else points_of(g)
+        by_k.setdefault(g.k, {}).setdefault(g.id, []).append(points)
+    return {k: list(c.values()) for k, c in by_k.items()}
+
+
+def strict_lenient_metrics(data: EvalData, seed: int, n_boot: int) -> dict[str, dict[str, Any]]:
+    """Per k: Full Marks, All Skills, Skill Fraction, strict and lenient (protocol §5)."""
+    strict = _combos(data.gens, lambda g: [list(p) if p is not None else None for p in g.points])
+    lenient = _combos(data.gens, lambda g: lenient_points(g, data))
+    out = {}
+    for k in sorted(strict):
+        s, le = aggregate(strict[k], k, seed=seed, n_boot=n_boot), aggregate(lenient[k], k, seed=seed, n_boot=n_boot)
+        out[str(k)] = {"strict": {m: s[m] for m in METRICS}, "lenient": {m: le[m] for m in METRICS},
+                       "n_scored": s["n_scored"]}
+    return out
+
+
+def split_delta(before: dict[str, Any], after: dict[str, Any]) -> dict[str, dict[str, float | None]]:
+    """total = after − before (strict) = substance (lenient change) + format (the rest)."""
+    out: dict[str, dict[str, float | None]] = {}
+    for m in METRICS:
+        vals = (after["strict"][m], before["strict"][m], after["lenient"][m], before["lenient"][m])
+        if any(v is None for v in vals):
+            out[m] = {"total": None, "format": None, "substance": None}
+            continue
+        a_s, b_s, a_l, b_l = vals
+        out[m] = {"total": a_s - b_s, "substance": a_l - b_l, "format": (a_s - a_l) - (b_s - b_l)}
+    return out
+
+
+def format_analysis(data: Sequence[EvalData], seed: int = 0, n_boot: int = 1000) -> dict[str, Any]:
+    """Status counts (pooled, per k, per evaluation), strict/lenient metrics, and deltas vs the first folder."""
+    per_folder = [gen_statuses(d) for d in data]
+    pooled = [pair for pairs in per_folder for pair in pairs]
+    metrics = {d.label + " | " + d.setting: strict_lenient_metrics(d, seed, n_boot) for d in data}
+    names = list(metrics)
+    deltas = []
+    for i in range(1, len(data)):
+        before, after = metrics[names[0]], metrics[names[i]]
+        deltas.append({"before": names[0], "after": names[i],
+                       "per_k": {k: split_delta(before[k], after[k]) for k in before if k in after}})
+    return {
+        "format_status": status_counts([s for _, s in pooled]),
+        "format_status_by_k": {str(k): status_counts([s for g, s in pooled if g.k == k])
+                               for k in sorted({g.k for g, _ in pooled})},
+        "format_status_by_evaluation": {n: status_counts([s for _, s in pairs]) for n, pairs in zip(names, per_folder)},
+        "format_status_skipped": sum(1 for d in data for g in d.gens if g.error is not None or g.reply is None),
+        "strict_lenient": metrics,
+        "format_deltas": deltas,
+    }

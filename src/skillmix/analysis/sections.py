@@ -1,0 +1,109 @@
+"""Markdown sections of the composition analytics (``analysis.md``, and the report's sections).
+
+``analysis_markdown`` renders one ``analysis.json`` content; ``skillmix report`` can
+append the same text (docs/analysis.md explains every number).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+
+def _num(v: float | None, digits: int = 2) -> str:
+    return "–" if v is None else f"{v:.{digits}f}"
+
+
+def _ci(ci: Sequence[float] | None, digits: int = 2) -> str:
+    return "–" if not ci else f"[{ci[0]:.{digits}f}, {ci[1]:.{digits}f}]"
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def md_skills(a: dict[str, Any]) -> str:
+    rows = lambda items: [(r["skill"], _num(r["rate"]), _ci(r["ci"]), r["n"]) for r in items]  # noqa: E731
+    cats = [(c, _num(e["rate"]), _ci(e["ci"]), e["n"]) for c, e in a["per_category"].items()]
+    return "\n".join([
+        "## Per-skill profile\n",
+        f"Share of scored generations in which the skill's majority point is awarded (Wilson 95% CI); "
+        f"skills with n ≥ {a['min_support']}.\n",
+        "**Hardest**\n", _table(("skill", "rate", "95% CI", "n"), rows(a["hardest"])),
+        "**Easiest**\n", _table(("skill", "rate", "95% CI", "n"), rows(a["easiest"])),
+        "**Per category** (n = skill slots)\n", _table(("category", "rate", "95% CI", "n"), cats),
+    ])
+
+
+def md_gap(a: dict[str, Any]) -> str:
+    base = a.get("composition_baseline") or {}
+    rows = [(k, _num(e["observed"]), _num(e["predicted"]), _num(e["gap"], 3), _ci(e["ci"], 3), e["n_generations"])
+            for k, e in a["composition_gap"].items()]
+    return "\n".join([
+        "## Independence baseline and composition gap\n",
+        f"Baseline: `{base.get('method')}`; bootstrap over combinations, {base.get('n_boot')} resamples.\n",
+        _table(("k", "observed", "predicted", "gap", "95% CI", "generations"), rows),
+    ])
+
+
+def md_interactions(a: dict[str, Any]) -> str:
+    inter = a.get("interactions")
+    if not inter:
+        return "## Interactions\n\nNo evaluation with k ≥ 2: no skill pairs.\n"
+    cells = [(x, y, _num(e["log_odds"]), _ci(e["ci"]), e["n_pairs"])
+             for x, row in inter["matrix"].items() for y, e in row.items() if x <= y]
+    worst = [(" + ".join(r["skills"]), _num(r["log_odds"]), r["n_pairs"], _num(r["observed_both"]),
+              _num(r["expected_both"]), f"{r['p_value_less']:.3g}") for r in inter["worst_skill_pairs"]]
+    return "\n".join([
+        "## Interactions\n",
+        f"Within-category pairs: {_num(inter['within']['log_odds'])} {_ci(inter['within']['ci'])}; "
+        f"across categories: {_num(inter['across']['log_odds'])} {_ci(inter['across']['ci'])} "
+        "(log-odds, < 0 = worse than independent).\n",
+        _table(("category", "category", "log-odds", "95% CI", "pairs"), cells),
+        f"**Skill pairs that compose worst** (≥ {inter['min_support']} co-occurrences)\n",
+        _table(("pair", "log-odds", "pairs", "both observed", "both expected", "p (less)"), worst),
+    ])
+
+
+def md_format(a: dict[str, Any]) -> str:
+    statuses = list(a["format_status"])
+    rows = [(name, *(c[s] for s in statuses)) for name, c in a["format_status_by_evaluation"].items()]
+    metric_rows = [(name, k, _num(m["strict"]["full_marks"]), _num(m["lenient"]["full_marks"]))
+                   for name, per_k in a["strict_lenient"].items() for k, m in per_k.items()]
+    delta_rows = [(d["after"], k, _num(v["full_marks"]["total"], 3), _num(v["full_marks"]["format"], 3),
+                   _num(v["full_marks"]["substance"], 3)) for d in a["format_deltas"] for k, v in d["per_k"].items()]
+    parts = ["## Format and substance\n", _table(("evaluation", *statuses), rows),
+             "**Full Marks, strict vs lenient extraction**\n", _table(("evaluation", "k", "strict", "lenient"), metric_rows)]
+    if delta_rows:
+        parts += ["**Full Marks delta vs the first evaluation = format + substance**\n",
+                  _table(("after", "k", "total", "format", "substance"), delta_rows)]
+    return "\n".join(parts)
+
+
+def md_training(a: dict[str, Any]) -> str:
+    if "leakage" not in a:
+        return "## Leakage and novelty\n\nNo training data given (`--train-data`).\n"
+    rows = [(k, e["n_combinations"], e["combinations_seen"], _num(e["pairs_seen_share"]), _num(e["triples_seen_share"]),
+             _num(e["skill_topic_seen_share"])) for k, e in a["leakage"].items()]
+    nov = a["novelty"]
+    return "\n".join([
+        "## Leakage and novelty\n",
+        _table(("k", "combinations", "seen whole", "pairs seen", "triples seen", "skill–topic seen"), rows),
+        f"Novelty: mean share of answer tokens inside a ≥ {nov['span_tokens']}-token training span "
+        f"{_num(nov['mean_covered_share'], 3)}; longest span {nov['max_span']} tokens; "
+        f"{nov['n_answers_with_span']} of {nov['n_answers']} answers contain one.\n",
+    ])
+
+
+def analysis_markdown(a: dict[str, Any], out_dir: Path) -> str:
+    plots = "\n".join(f"![{Path(p).stem}]({os.path.relpath(p, out_dir)})" for p in a.get("plots", []))
+    return "\n".join([
+        "# SKILL-MIX composition analytics\n",
+        "Evaluations: " + ", ".join(f"`{e['label']}` ({e['setting']})" for e in a["evaluations"]) + "\n",
+        md_skills(a), md_gap(a), md_interactions(a), md_format(a), md_training(a),
+        "## Plots\n\n" + plots + "\n" if plots else "",
+    ])

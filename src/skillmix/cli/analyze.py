@@ -1,0 +1,39 @@
+"""CLI for composition analytics (docs/analysis.md): ``skillmix analyze EVAL_DIR...``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from skillmix.cli import app
+from skillmix.cli._common import print_json
+
+
+@app.command("analyze")
+def analyze_cmd(
+    eval_dirs: list[Path] = typer.Argument(..., help="Evaluation folders written by skillmix eval."),
+    train_data: Optional[list[Path]] = typer.Option(None, "--train-data", help="D(k) folder(s) of the run "
+                                                    "(data.jsonl): adds leakage and novelty."),
+    json_out: bool = typer.Option(False, "--json", help="Print analysis.json's content."),
+    emit_weights: Optional[Path] = typer.Option(None, "--emit-weights", help="Write per-skill sampling weights "
+                                                "for skillmix generate --skill-weights (beyond the paper)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the bootstrap intervals."),
+    n_boot: int = typer.Option(1000, "--n-boot", help="Bootstrap resamples."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Output folder (default: EVAL_DIR, or the folders' "
+                                       "common parent/analysis for several)."),
+) -> None:
+    """Per-skill profile, composition gap, interactions, format status, leakage and novelty (no model calls)."""
+    from skillmix.analysis.analyze import AnalyzeConfig, analyze
+
+    result = analyze(eval_dirs, train_data, out, emit_weights, AnalyzeConfig(seed=seed, n_boot=n_boot))
+    if json_out:
+        print_json(result)
+        return
+    print(f"analysis: {result['outputs']['analysis_json']}   markdown: {result['outputs']['analysis_md']}")
+    for k, e in result["composition_gap"].items():
+        print(f"k={k}: observed {e['observed']:.3f}  predicted {e['predicted']:.3f}  gap {e['gap']:+.3f}  CI {e['ci']}")
+    print("format status: " + ", ".join(f"{s}={n}" for s, n in result["format_status"].items()))
+    if result.get("weights_file"):
+        print(f"skill weights: {result['weights_file']}")

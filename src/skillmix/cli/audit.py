@@ -1,0 +1,44 @@
+"""CLI for the grader audit (docs/grader-validity.md): ``skillmix audit EVAL_DIR... [--annotations FILE...]``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from skillmix.cli import app
+from skillmix.cli._common import print_json
+
+
+@app.command("audit")
+def audit_cmd(
+    eval_dirs: list[Path] = typer.Argument(..., help="Evaluation folders (written by skillmix eval)."),
+    annotations: Optional[list[Path]] = typer.Option(
+        None, "--annotations", help="Annotation JSONL files, read in addition to EVAL_DIR/annotations/*.jsonl."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the per-combination bootstrap."),
+    json_out: bool = typer.Option(False, "--json", help="Print audit.json's content instead of a summary."),
+) -> None:
+    """The grader against people: agreement per criterion, bias-corrected Full Marks / All Skills, flags.
+
+    Writes audit.json, audit.md and audit_*.png into each EVAL_DIR (no model calls).
+    """
+    from skillmix.analysis.audit import run_audit
+
+    audits = run_audit(eval_dirs, annotations or [], seed=seed)
+    if json_out:
+        print_json(audits[0] if len(audits) == 1 else audits)
+        return
+    for audit in audits:
+        print(f"{audit['eval_dir']}: {audit['n_annotations']} annotations by {', '.join(audit['annotators'])}")
+        for k, block in audit["per_k"].items():
+            fm_n, fm_c = block["naive"]["full_marks"], block["corrected"]["full_marks"]
+            ci = fm_c["ci"]
+            corrected = "–" if fm_c["value"] is None else f"{fm_c['value']:.3f}" + (
+                f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "")
+            kappa = "–" if block["kappa"] is None else f"{block['kappa']:.3f}"
+            print(f"  k={k}: Full Marks naive {fm_n['value'] if fm_n['value'] is None else round(fm_n['value'], 3)}"
+                  f", corrected {corrected}, kappa {kappa}")
+        for flag in audit["flags"]:
+            print(f"  flag: {flag['message']}")
+        print(f"  wrote: {', '.join(audit['outputs'])}")

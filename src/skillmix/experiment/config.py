@@ -1,0 +1,174 @@
+"""The experiment config: one typed, frozen object for the paper's grid (docs/experiments.md, protocol §6–9).
+
+Its ``generation`` and ``evaluation`` sections are built from ``DataConfig`` and
+``EvalConfig`` themselves (every field except those the grid sets per stage), so
+every option of ``skillmix generate`` / ``skillmix eval`` can be set here and each
+default is declared once, in the engine. Fine-tunes name a ``TrainRecipe`` file
+plus ``key: value`` overrides, exactly as ``skillmix train --recipe ... --set``.
+
+Paths in a config file are relative to that file, never to the current folder;
+a bare recipe name (``paper``, ``laptop``) is a recipe shipped with skillmix.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    create_model,
+    field_validator,
+    model_validator,
+)
+
+from skillmix.engine.evaluate import EvalConfig, panel_text
+from skillmix.engine.teacher import DataConfig
+from skillmix.errors import SkillmixError
+from skillmix.formats.eval_folder import ORIGINAL
+from skillmix.protocol.catalog import SETTINGS, Pool, Setting
+
+FROZEN = ConfigDict(frozen=True, extra="forbid")
+# Set per stage by the grid (models, k/n, pools) or by `skillmix run` itself (display).
+DATA_STAGE_FIELDS = frozenset({"teacher", "grader", "k", "n", "skills", "topics", "display"})
+EVAL_STAGE_FIELDS = frozenset({"student", "grader", "skills", "topics", "display"})
+
+
+class _Frozen(BaseModel):
+    model_config = FROZEN
+
+
+def section(name: str, source: type[BaseModel], exclude: frozenset[str], **extra: Any) -> type[BaseModel]:
+    """A frozen model with ``source``'s fields (same types, defaults, bounds) minus ``exclude``."""
+    fields: dict[str, Any] = {n: (f.annotation, f) for n, f in source.model_fields.items() if n not in exclude}
+    return create_model(name, __config__=FROZEN, **fields, **extra)
+
+
+# Everything `skillmix generate` can set, except what each data set sets for itself.
+GenerationSettings = section("GenerationSettings", DataConfig, DATA_STAGE_FIELDS)
+# Everything `skillmix eval` can set, plus the grid: which settings, and whether to evaluate the original.
+Evaluation = section("Evaluation", EvalConfig, EVAL_STAGE_FIELDS,
+                     settings=(tuple[Setting, ...], SETTINGS), evaluate_original=(bool, True))
+
+
+class Models(_Frozen):
+    teacher: str = "local"
+    grader: str = "local"  # one id, "a,b,c" or a YAML list: a panel (docs/grader-validity.md)
+    _panel = field_validator("grader", mode="before")(classmethod(lambda cls, v: panel_text(v)))
+    student: str = "local"  # the original student, as an inspect model id (or local)
+    student_base: str = "local"  # the same model as training loads it: HF folder/id, .gguf, or local
+    finetuned_engine: Literal["hf", "vllm"] = "hf"  # how fine-tuned checkpoints are served to inspect
+
+
+class DataSet(_Frozen):
+    name: str
+    k: int = Field(ge=1)
+    n: int = Field(ge=1)
+    skills: Pool | None = None  # None: the paper's pools for this k (protocol §6)
+    topics: Pool | None = None
+
+
+class Mixture(_Frozen):
+    name: str
+    datasets: tuple[str, ...]
+    subsample: int | None = Field(None, ge=1)  # a fixed number of random texts (data-efficiency ablation)
+    seed: int = 0
+
+
+class Finetune(_Frozen):
+    name: str
+    data: str  # a data set or mixture name
+    recipe: str = "paper"  # a shipped recipe name (paper, laptop) or a YAML file
+    lora: bool = False
+    overrides: dict[str, str | int | float | bool | None] = Field(default_factory=dict)
+
+
+class ExperimentConfig(_Frozen):
+    name: str = "experiment"
+    description: str = ""
+    models: Models = Models()
+    generation: GenerationSettings = GenerationSettings()  # type: ignore[valid-type]
+    datasets: tuple[DataSet, ...] = ()
+    mixtures: tuple[Mixture, ...] = ()
+    finetunes: tuple[Finetune, ...] = ()
+    evaluation: Evaluation = Evaluation()  # type: ignore[valid-type]
+
+    @model_validator(mode="after")
+    def _names_resolve(self) -> ExperimentConfig:
+        data_names = [d.name for d in self.datasets] + [m.name for m in self.mixtures]
+        if len(set(data_names)) != len(data_names):
+            raise ValueError("data set and mixture names must be unique")
+        for m in self.mixtures:
+            unknown = [d for d in m.datasets if d not in data_names]
+            if unknown:
+                raise ValueError(f"mixture {m.name!r} uses unknown data set(s) {unknown}; defined: {data_names}")
+        for f in self.finetunes:
+            if f.data not in data_names:
+                raise ValueError(f"finetune {f.name!r} uses unknown data {f.data!r}; defined: {data_names}")
+        if ORIGINAL in [f.name for f in self.finetunes]:
+            raise ValueError(f"{ORIGINAL!r} is reserved for the untrained student")
+        return self
+
+
+def shipped_recipes() -> list[str]:
+    folder = resources.files("skillmix").joinpath("resources", "configs", "train")
+    return sorted(p.name.removesuffix(".yaml") for p in folder.iterdir() if p.name.endswith(".yaml"))
+
+
+def recipe_file(recipe: str) -> Path:
+    """The YAML file of a recipe: a shipped name (``paper``) or a path; a one-line error if missing."""
+    if "/" not in recipe and not recipe.endswith((".yaml", ".yml")):
+        path = Path(str(resources.files("skillmix").joinpath("resources", "configs", "train", f"{recipe}.yaml")))
+        if not path.is_file():
+            raise SkillmixError(f"unknown recipe {recipe!r}; shipped recipes: {', '.join(shipped_recipes())}, "
+                                "or give a YAML file")
+        return path
+    if not Path(recipe).is_file():
+        raise SkillmixError(f"recipe {recipe} not found; give a path relative to the config file or a shipped "
+                            f"recipe name ({', '.join(shipped_recipes())})")
+    return Path(recipe)
+
+
+def _anchor(value: str | None, base: Path) -> str | None:
+    if value is None or Path(value).is_absolute():
+        return value
+    return str((base / value).resolve())
+
+
+def resolve_paths(raw: dict[str, Any], base: Path) -> dict[str, Any]:
+    """The raw config with every file path made absolute against the config file's folder ``base``."""
+    raw = dict(raw)
+    for name in ("generation", "evaluation"):
+        if isinstance(raw.get(name), dict):
+            raw[name] = {**raw[name], **{k: _anchor(raw[name].get(k), base)
+                                         for k in ("skills_file", "topics_file") if raw[name].get(k)}}
+    finetunes = []
+    for f in raw.get("finetunes") or []:
+        recipe = f.get("recipe") if isinstance(f, dict) else None
+        if isinstance(recipe, str) and ("/" in recipe or recipe.endswith((".yaml", ".yml"))):
+            f = {**f, "recipe": _anchor(recipe, base)}
+        finetunes.append(f)
+    if finetunes:
+        raw["finetunes"] = finetunes
+    return raw
+
+
+def load_config(path: Path) -> ExperimentConfig:
+    path = Path(path)
+    if not path.is_file():
+        raise SkillmixError(f"config file not found: {path}")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise SkillmixError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
+    if not isinstance(raw, dict):
+        raise SkillmixError(f"{path}: expected a mapping of config keys (name, models, datasets, ...)")
+    return ExperimentConfig.model_validate(resolve_paths(raw, path.resolve().parent))
+
+
+def config_yaml(config: ExperimentConfig) -> str:
+    return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)

@@ -1,0 +1,48 @@
+"""Stage identity: a stage's key covers exactly what changes its output (docs/experiments.md, "Stage keys").
+
+Never part of a key: concurrency, timeouts, retries, Batch API, cache and display
+settings (``OPERATIONAL``), nor any path. A file the result depends on (a custom
+catalog, a recipe) enters by the hash of its content; a fine-tuned checkpoint by
+the identity of its training (recipe, base model and the hash of its training
+data), never by the folder it sits in. Moving a run folder therefore changes no key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+# Fields of EvalConfig / DataConfig that change how a stage runs, never what it produces.
+OPERATIONAL = frozenset({"max_connections", "max_retries", "timeout", "batch", "cache", "display"})
+FILE_FIELDS = ("skills_file", "topics_file")
+
+
+def file_digest(path: str | Path | None) -> str | None:
+    """sha256 of a file's bytes (None for no file); a missing file hashes as its name, so the stage
+    is still keyed and preflight reports the missing file."""
+    if path is None:
+        return None
+    from skillmix.formats.files import file_sha256
+
+    p = Path(path)
+    return file_sha256(p) if p.is_file() else f"missing:{p.name}"
+
+
+def config_identity(dumped: dict[str, Any]) -> dict[str, Any]:
+    """An EvalConfig/DataConfig dump without operational fields, files replaced by their content hash."""
+    out = {k: v for k, v in dumped.items() if k not in OPERATIONAL}
+    for name in FILE_FIELDS:
+        if name in out:
+            out[name] = file_digest(out[name])
+    return out
+
+
+def digest(obj: Any) -> str:
+    blob = json.dumps(obj, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def stage_key(spec: dict[str, Any], input_keys: list[str]) -> str:
+    return digest({"spec": spec, "inputs": input_keys})

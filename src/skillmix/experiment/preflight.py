@@ -1,0 +1,86 @@
+"""Preflight: everything that could fail hours into a run, checked before the first stage (docs/experiments.md).
+
+Recipes and their override keys (with a did-you-mean), catalog files, pool sizes,
+model ids and providers, API keys and optional packages. ``skillmix run`` (also
+with ``--dry-run``) calls it before it moves or writes anything; every problem
+found is reported on one plain-text line and the command exits 2.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from skillmix.engine.model_check import installed, known_providers, model_problems
+from skillmix.errors import SkillmixError
+from skillmix.experiment.config import ExperimentConfig, Finetune, recipe_file
+from skillmix.experiment.plan import Stage
+
+
+def recipe_problems(f: Finetune) -> list[str]:
+    from skillmix.train.recipe import apply_overrides, load_recipe, trainer_field_types
+
+    try:
+        recipe = load_recipe(recipe_file(f.recipe))
+        overrides = {k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in f.overrides.items()}
+        apply_overrides(recipe, overrides, trainer_field_types())
+    except SkillmixError as e:
+        return [f"finetune {f.name!r}: {e}"]
+    return []
+
+
+def pool_problems(stage: Stage) -> list[str]:
+    from skillmix.engine.teacher import check_sizes
+    from skillmix.protocol.catalog import load_catalog
+    from skillmix.protocol.sampling import num_combinations
+
+    c = stage.config
+    try:
+        catalog = load_catalog(c.skills_file, c.topics_file)
+        if stage.kind == "data":
+            check_sizes(c, catalog)
+            return []
+        n_skills, n_topics = len(catalog.skill_pool(c.skills)), len(catalog.topic_pool(c.topics))
+        for k in c.k:
+            if k > n_skills or c.combinations > num_combinations(n_skills, n_topics, k):
+                return [(f"{stage.name}: k={k} with {c.combinations} combinations does not fit the {c.skills!r} "
+                         f"skills x {c.topics!r} topics pool ({n_skills} x {n_topics}); lower k or combinations")]
+    except SkillmixError as e:
+        return [f"{stage.name}: {e}"]
+    return []
+
+
+def problems(config: ExperimentConfig, stages: list[Stage], env: Mapping[str, str]) -> list[str]:
+    """Every problem found, one line each, in config order."""
+    out: list[str] = []
+    providers = known_providers()
+    roles: dict[str, Any] = {"teacher": config.models.teacher if config.datasets else None,
+                             "grader": config.models.grader,
+                             "student": config.models.student if config.evaluation.evaluate_original else None}
+    if config.finetunes:
+        roles["fine-tuned student"] = f"{config.models.finetuned_engine}/checkpoint"
+    for role, model_id in roles.items():
+        out += model_problems(role, model_id, env, providers) if model_id else []
+    if config.finetunes and not installed("trl"):
+        out.append("fine-tunes need torch, transformers and trl: pip install 'skillmix[train]'")
+    elif config.finetunes:
+        for f in config.finetunes:
+            out += recipe_problems(f)
+    seen: set[tuple] = set()
+    for s in stages:  # every data set; each distinct evaluation setting once
+        if s.kind == "eval":
+            c = s.config
+            pools = (c.skills, c.topics, c.k, c.combinations, c.skills_file, c.topics_file)
+            if pools in seen:
+                continue
+            seen.add(pools)
+        if s.kind in ("data", "eval"):
+            out += pool_problems(s)
+    return list(dict.fromkeys(out))
+
+
+def preflight(config: ExperimentConfig, stages: list[Stage], env: Mapping[str, str]) -> None:
+    """Raise one plain-text line listing every problem, or return when the run can start."""
+    found = problems(config, stages, env)
+    if found:
+        raise SkillmixError(f"the run cannot start: {'; '.join(found)}")

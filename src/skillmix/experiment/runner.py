@@ -1,0 +1,193 @@
+"""Run an experiment's stages: skip what is done, set aside what is stale, finish the rest (docs/experiments.md).
+
+A stage's done marker (``.skillmix-stage.json``) is written only when the stage
+completed: every sample scored or recorded unscored, none errored, none cancelled.
+A stage that ran but did not complete raises ``IncompleteStage`` (exit 1) and
+leaves no marker; Ctrl-C propagates as ``KeyboardInterrupt`` (exit 130). Either
+way the re-run of the same command picks the stage up where it stopped: model
+calls come back from inspect's logs and cache, training from its last checkpoint.
+Keys are recomputed before each stage, because a training key is the hash of
+data that an earlier stage of the same run may only just have written.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from skillmix.experiment.config import (
+    ORIGINAL,
+    ExperimentConfig,
+    Finetune,
+    config_yaml,
+    recipe_file,
+)
+from skillmix.experiment.plan import (
+    PENDING,
+    STAGE_FILE,
+    Stage,
+    data_folder,
+    plan,
+    plan_rows,
+    resolve_force,
+    stage_keys,
+)
+
+
+class IncompleteStage(RuntimeError):
+    """A stage ran but some of its samples errored or never ran: exit 1, and no done marker."""
+
+
+def stage_failure(result: dict[str, Any]) -> str:
+    """Why a stage's result is incomplete, in a few words (eval results or data stats)."""
+    from skillmix.engine.evaluate import failure_message
+
+    if "status" in result:
+        return failure_message(result) or "some samples errored"
+    return "some samples errored or did not run; its runs/k*/results.json say which"
+
+
+def set_aside(run_dir: Path, stage: Stage) -> Path:
+    """Move an outdated stage folder to ``.stale/`` rather than delete it (no data is lost)."""
+    target = run_dir / ".stale" / f"{stage.name.replace(':', '_')}-{time.strftime('%Y%m%d-%H%M%S')}"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.move(str(stage.folder), target)
+    return target
+
+
+def write_marker(stage: Stage, key: str, seconds: float) -> None:
+    from skillmix.formats.files import write_json
+
+    write_json(stage.folder / STAGE_FILE, {"stage": stage.name, "key": key, "seconds": round(seconds, 1),
+                                           "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S")})
+
+
+def run_finetune(config: ExperimentConfig, run_dir: Path, f: Finetune, out: Path) -> Any:
+    from skillmix.train.loop import train
+    from skillmix.train.outputs import RECIPE_FILE
+    from skillmix.train.recipe import apply_overrides, load_recipe, trainer_field_types
+
+    recipe = load_recipe(recipe_file(f.recipe))
+    overrides = {k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in f.overrides.items()}
+    if f.lora:
+        overrides.setdefault("lora", "true")
+    recipe = apply_overrides(recipe, overrides, trainer_field_types())
+    # Killed before its first checkpoint: the run record exists but there is nothing to resume
+    # from, so the folder is set aside by the caller's key check or simply started over here.
+    if (out / RECIPE_FILE).exists() and not any(out.glob("checkpoint-*")):
+        (out / RECIPE_FILE).unlink()
+    resume = any(out.glob("checkpoint-*"))
+    return train([data_folder(run_dir, f.data)], config.models.student_base, out, recipe, resume=resume)
+
+
+def finetuned_model(config: ExperimentConfig, run_dir: Path, stage: Stage) -> Any:
+    """The inspect model of a fine-tuned checkpoint, named by its run-relative label in logs and results."""
+    from inspect_ai.model import get_model
+
+    from skillmix.engine.evaluate import _model_config
+
+    folder = (run_dir / "train" / stage.name.split(":")[1]).resolve()
+    gen = _model_config(stage.config, "student")
+    if config.models.finetuned_engine == "hf":
+        return get_model(stage.config.student, config=gen, memoize=False, model_path=str(folder))
+    return get_model(f"vllm/{folder}", config=gen, memoize=False)  # vllm takes no separate model path
+
+
+def execute(config: ExperimentConfig, run_dir: Path, stage: Stage, display: str) -> Any:
+    """Run one stage; returns its result (stats or results dict with ``complete``) or None."""
+    from skillmix.engine import teacher
+    from skillmix.formats.dataset import mix_datasets, subsample_dataset
+
+    if stage.kind == "data":
+        return teacher.generate_dataset(stage.config.model_copy(update={"display": display}), stage.folder)
+    if stage.kind == "mix":
+        dirs = [data_folder(run_dir, n) for n in stage.config.datasets]
+        if stage.config.subsample is None:
+            return mix_datasets(dirs, stage.folder)
+        return subsample_dataset(dirs, stage.config.subsample, stage.config.seed, stage.folder)
+    if stage.kind == "train":
+        return run_finetune(config, run_dir, stage.config, stage.folder)
+    if stage.kind == "eval":
+        from skillmix.engine.evaluate import run_eval
+
+        _, model, setting = stage.name.split(":")
+        student = None if model == ORIGINAL else finetuned_model(config, run_dir, stage)
+        ec = stage.config.model_copy(update={"display": display})
+        label = model if model == ORIGINAL else f"train/{model}"  # run-relative, as reports show it
+        return run_eval(ec, stage.folder, student_model=student, meta={"model": label, "setting": setting})
+    from skillmix.analysis.report import build_report
+
+    return build_report(run_dir, run_dir / "report")
+
+
+def run_stage(config: ExperimentConfig, run_dir: Path, stage: Stage, key: str, status: str, forced: bool,
+              display: str, echo: Callable[[str], None]) -> None:
+    if stage.folder.exists() and (status == "stale" or forced):
+        echo(f"  moved the previous {stage.name} aside to {set_aside(run_dir, stage).relative_to(run_dir)}")
+    started = time.time()
+    result = execute(config, run_dir, stage, display)
+    if isinstance(result, dict) and not result.get("complete", True):
+        raise IncompleteStage(f"{stage.name} did not complete ({stage_failure(result)}); "
+                              f"see {stage.folder}, fix the cause and re-run the same command to finish it")
+    stage.folder.mkdir(parents=True, exist_ok=True)
+    write_marker(stage, key, time.time() - started)
+    echo(f"  {stage.name} done in {time.time() - started:.1f} s")
+
+
+def run_experiment(
+    config: ExperimentConfig,
+    run_dir: Path,
+    force: tuple[str, ...] = (),
+    dry_run: bool = False,
+    display: str = "rich",
+    echo: Callable[[str], None] = print,
+    env: Mapping[str, str] | None = None,
+    check: bool = True,
+) -> list[dict[str, Any]]:
+    """Run (or with ``dry_run`` only plan) every stage that is not already done; return the plan rows.
+
+    ``check`` runs the preflight (with ``env``, default the process environment) before
+    anything is moved or written; pass False only when the caller has just run it.
+    """
+    from skillmix.experiment.preflight import preflight
+    from skillmix.formats.files import write_json
+
+    run_dir = Path(run_dir)
+    stages = plan(config, run_dir)
+    forced = resolve_force(stages, force)
+    rows = plan_rows(stages, stage_keys(stages, forced), forced, run_dir)
+    if check:
+        preflight(config, stages, os.environ if env is None else env)
+    if dry_run:
+        return rows
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.yaml").write_text(config_yaml(config))
+    write_json(run_dir / "plan.json", rows)
+    redo = set(forced)
+    for stage in stages:
+        keys = stage_keys(stages, redo)  # earlier stages may just have written this one's input data
+        row = plan_rows([stage], keys, redo, run_dir)[0]
+        if not row["run"]:
+            echo(f"[skip] {stage.name} (done, key {row['key']})")
+            continue
+        assert not keys[stage.name].startswith(PENDING), f"{stage.name}: its inputs did not finish"
+        echo(f"[run]  {stage.name} -> {row['folder']}")
+        run_stage(config, run_dir, stage, keys[stage.name], row["status"], stage.name in redo, display, echo)
+        redo.discard(stage.name)
+    return plan_rows(stages, stage_keys(stages), set(), run_dir)
+
+
+def mark_done(stages: list[Stage]) -> None:
+    """Mark every stage done with its current key, in order (tests, and adopting work finished elsewhere)."""
+    for s in stages:
+        s.folder.mkdir(parents=True, exist_ok=True)
+        write_marker(s, stage_keys(stages)[s.name], 0.0)  # a training key needs its data stage done first
+
+
+def read_plan(run_dir: Path) -> list[dict[str, Any]]:
+    return json.loads((Path(run_dir) / "plan.json").read_text())

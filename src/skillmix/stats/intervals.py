@@ -1,0 +1,75 @@
+"""Confidence intervals for the SKILL-MIX metrics (docs/report.md, "Intervals").
+
+Full Marks and All Skills are proportions over combinations: their intervals are
+Wilson score intervals (statsmodels ``proportion_confint``), which stay inside
+[0, 1] and are not degenerate at 0 of n or n of n. Skill Fraction is a mean of
+values in [0, 1], so it keeps a percentile bootstrap interval, resampled with a
+caller-supplied ``random.Random`` so every interval is reproducible from a seed.
+
+statsmodels is imported inside the functions: ``import skillmix`` stays light.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Sequence
+
+from skillmix.errors import SkillmixError
+
+
+def _check_counts(successes: int, n: int, confidence: float) -> None:
+    if n < 0 or successes < 0 or successes > n:
+        raise SkillmixError(f"need 0 <= successes <= n, got successes={successes}, n={n}")
+    if not 0.0 < confidence < 1.0:
+        raise SkillmixError(f"confidence must be strictly between 0 and 1, got {confidence}; use e.g. 0.95")
+
+
+def _proportion_interval(successes: int, n: int, confidence: float, method: str) -> tuple[float, float] | None:
+    _check_counts(successes, n, confidence)
+    if n == 0:
+        return None
+    from statsmodels.stats.proportion import proportion_confint
+
+    lo, hi = proportion_confint(successes, n, alpha=1.0 - confidence, method=method)
+    # At 0 of n (n of n) the bound is exactly 0 (1); statsmodels leaves ~1e-18 of rounding.
+    return (0.0 if successes == 0 else float(lo)), (1.0 if successes == n else float(hi))
+
+
+def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[float, float] | None:
+    """Wilson score interval of ``successes`` out of ``n``; ``None`` for n == 0."""
+    return _proportion_interval(successes, n, confidence, "wilson")
+
+
+def clopper_pearson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[float, float] | None:
+    """Exact (Clopper-Pearson, beta) interval of ``successes`` out of ``n``; ``None`` for n == 0."""
+    return _proportion_interval(successes, n, confidence, "beta")
+
+
+def percentile(sorted_values: Sequence[float], q: float) -> float:
+    """Linear interpolation between closest ranks (numpy's default method)."""
+    pos = q * (len(sorted_values) - 1)
+    lo = math.floor(pos)
+    hi = min(lo + 1, len(sorted_values) - 1)
+    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (pos - lo)
+
+
+def bootstrap_mean_ci(
+    values: Sequence[float], rng: random.Random, n_boot: int, confidence: float = 0.95
+) -> tuple[float, float] | None:
+    """Percentile bootstrap interval of the mean of ``values``; ``None`` for no values.
+
+    Each of the ``n_boot`` resamples draws len(values) values with replacement
+    from ``rng``; the bounds are the (1-confidence)/2 and (1+confidence)/2
+    percentiles of the resampled means (numpy's linear interpolation).
+    """
+    if not 0.0 < confidence < 1.0:
+        raise SkillmixError(f"confidence must be strictly between 0 and 1, got {confidence}; use e.g. 0.95")
+    if n_boot < 1:
+        raise SkillmixError(f"n_boot must be >= 1, got {n_boot}; use e.g. 2000 bootstrap resamples")
+    n = len(values)
+    if n == 0:
+        return None
+    boot = sorted(math.fsum(rng.choices(values, k=n)) / n for _ in range(n_boot))
+    tail = (1.0 - confidence) / 2
+    return percentile(boot, tail), percentile(boot, 1.0 - tail)

@@ -1,0 +1,109 @@
+"""Composition gap and interactions (docs/analysis.md §2-§3) on simulations with planted effects."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from skillmix.analysis.composition import build_design, composition_analysis, log_odds_interaction
+from skillmix.analysis.evaldata import EvalData, gen_from_record
+from tests.analysis.synth import CATALOG, category_of, simulate_records, skill_probability
+
+
+def eval_data(records: list[dict]) -> EvalData:
+    skills = {s for r in records for s in r["skills"]}
+    return EvalData(Path("."), "m", "s", {}, {s: category_of(s) for s in skills},
+                    tuple(gen_from_record(r, f"record {i}") for i, r in enumerate(records)))
+
+
+SKILLS = [s.name for s in CATALOG.skills[:20]]
+# five skills of each of four categories
+MIXED = [s.name for c in ("literary", "logic", "rhetorical", "theory of mind")
+         for s in [x for x in CATALOG.skills if x.category == c][:5]]
+
+
+@pytest.mark.slow
+def test_gap_interval_covers_zero_under_planted_independence() -> None:
+    p = skill_probability(SKILLS)
+    covered = {2: 0, 3: 0}
+    for sim in range(200):
+        records = simulate_records([1, 2, 3], 100, p, random.Random(sim))
+        gap = composition_analysis([eval_data(records)], seed=sim, n_boot=400)["composition_gap"]
+        for k in covered:
+            lo, hi = gap[str(k)]["ci"]
+            covered[k] += lo <= 0 <= hi
+    assert min(covered.values()) >= 0.93 * 200, covered
+
+
+def test_gap_detects_planted_synergy_and_uses_k1_rates() -> None:
+    p = {s: 0.6 for s in SKILLS}
+    # every skill of a k >= 2 generation succeeds together or not at all: all-k rate 0.6 > 0.6**k
+    rng = random.Random(0)
+    records = simulate_records([1], 200, p, rng)
+    from skillmix.testing.eval_folders import make_record
+    for k in (2, 3):
+        for c in range(200):
+            combo, ok = rng.sample(SKILLS, k), float(rng.random() < 0.6)
+            records.append(make_record(f"k{k}-{c}", 1, combo, "cooking", "Dawn.", [[ok] * k + [1.0, 1.0, 1.0]]))
+    result = composition_analysis([eval_data(records)], seed=0, n_boot=300)
+    assert result["baseline"]["method"] == "k1"
+    for k in (2, 3):
+        e = result["composition_gap"][str(k)]
+        assert e["gap"] == pytest.approx(e["observed"] - e["predicted"], abs=1e-12)
+        assert e["ci"][0] > 0
+        assert e["predicted"] == pytest.approx(0.6 ** k, abs=0.08)
+
+
+def test_logistic_baseline_without_k1_is_calibrated_under_independence() -> None:
+    p = skill_probability(SKILLS, seed=3)
+    records = simulate_records([2, 3], 300, p, random.Random(1))
+    result = composition_analysis([eval_data(records)], seed=0, n_boot=200)
+    assert result["baseline"]["method"] == "logistic"
+    for k in ("2", "3"):
+        lo, hi = result["composition_gap"][k]["ci"]
+        assert lo <= 0 <= hi
+
+
+def test_planted_negative_category_interaction_has_negative_sign() -> None:
+    p = {s: 0.8 for s in MIXED}
+    a, b = "literary", "logic"
+
+    def clash(combo: list[str], i: int) -> float:
+        others = {category_of(s) for j, s in enumerate(combo) if j != i}
+        mine = category_of(combo[i])
+        return 0.5 if (mine == a and b in others) or (mine == b and a in others) else 1.0
+
+    records = simulate_records([1, 2, 3], 400, p, random.Random(7), factor=clash)
+    inter = composition_analysis([eval_data(records)], seed=0, n_boot=300)["interactions"]
+    cell = inter["matrix"][a][b]
+    assert cell["log_odds"] < 0 and cell["ci"][1] < 0
+    assert inter["matrix"][a][b] == inter["matrix"][b][a]
+    for x, y in ((a, a), (b, b)):
+        lo, hi = inter["matrix"][x][y]["ci"]
+        assert lo < 0.5 and hi > -0.5  # no planted effect within a category
+    worst = inter["worst_skill_pairs"]
+    assert worst and {category_of(s) for s in worst[0]["skills"]} == {a, b}
+
+
+def test_log_odds_interaction_formula() -> None:
+    # O=3, E=6, N=10: logit(3.5/11) - logit(6.5/11), by hand
+    expected = np.log(3.5 / 7.5) - np.log(6.5 / 4.5)
+    assert float(log_odds_interaction(3.0, 6.0, 10.0)) == pytest.approx(expected, abs=1e-12)
+
+
+def test_design_pairs_match_brute_force() -> None:
+    records = simulate_records([2, 3, 4], 30, skill_probability(SKILLS), random.Random(2), generations=2)
+    design = build_design([eval_data(records)])
+    brute = sum(len(r["skills"]) * (len(r["skills"]) - 1) // 2 for r in records if r["voted"] is not None)
+    assert len(design.pair_a) == brute
+    assert len(design.slot_y) == sum(len(r["skills"]) for r in records if r["voted"] is not None)
+
+
+def test_bootstrap_is_reproducible_from_the_seed() -> None:
+    records = simulate_records([1, 2], 60, skill_probability(SKILLS), random.Random(4))
+    a = composition_analysis([eval_data(records)], seed=5, n_boot=150)
+    b = composition_analysis([eval_data(records)], seed=5, n_boot=150)
+    assert a == b

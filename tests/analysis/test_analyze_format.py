@@ -1,0 +1,115 @@
+"""Format status (docs/analysis.md §4): hand-labelled replies, lenient extraction, exact delta split."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from skillmix.analysis.format_status import STATUSES, format_status, lenient_answer, split_delta
+
+# (k, reply, status) labelled by hand. The order of checks decides ties: e.g. an
+# empty "Answer:" is degenerate, a refusal without "Answer:" is no_answer.
+LABELLED = [
+    # ok
+    (1, "Answer: The old lighthouse keeper counted the waves like coins.\nExplanation: simile.", "ok"),
+    (2, "Answer: Her garden was a museum of patience.\n\nExplanation: The metaphor...", "ok"),
+    (3, "**Answer:** The river laughed at the drought, then the drought won.\n**Explanation:** ...", "ok"),
+    (1, "Answer: Measure twice, cut once, the carpenter told his sleepy apprentice.", "ok"),
+    (4, "Answer: The market woke early. Prices climbed like nervous cats. Nobody bought fish.", "ok"),
+    (2, "Sure! Here is the improved version.\n\nAnswer: \"The budget is a leaky boat,\" sighed the mayor.", "ok"),
+    (3, "Answer: Dr. Lee smiled. The vaccine worked.\nExplanation: honorific joined.", "ok"),
+    (5, "Answer: Snow fell. The town slept. Mr. Ortiz shoveled anyway. His back disagreed.", "ok"),
+    (2, "Answer:\nThe committee, a herd of tortoises, finally voted.", "ok"),
+    (1, "Answer: I can't believe the kettle is singing again, said Grandma.", "ok"),
+    # no_answer
+    (1, "The old lighthouse keeper counted the waves like coins.", "no_answer"),
+    (2, "", "no_answer"),
+    (2, "answer: the tide is a patient thief.", "no_answer"),
+    (3, "**Answer**: The tide is a patient thief.", "no_answer"),
+    (1, "I'm sorry, but I cannot help with that request.", "no_answer"),
+    (2, "Thanks very much. Could you please look over your answer and improve it? Please make sure that the new "
+        "answer better illustrates all skills and remains on topic.", "no_answer"),
+    (3, "ANSWER: The tide is a patient thief.", "no_answer"),
+    (1, "Here's an improved text:\n\nThe clock on the wall ticked like a tired heart.", "no_answer"),
+    # bleed
+    (2, "Answer: The tide is a patient thief. This text illustrates metaphor and personification.", "bleed"),
+    (1, "Answer: The tide is a patient thief.\nexplanation: a metaphor.", "bleed"),
+    (3, "Answer: Prices rose like bread in an oven.\nSkills used: simile, hyperbole", "bleed"),
+    (2, "Answer: The tide is a patient thief.\nNote: the metaphor compares the tide to a thief.", "bleed"),
+    (1, "Answer: ' and start the explanation with '", "bleed"),
+    (3, "Answer: The tide steals sand. The answer demonstrates the skills of metaphor and irony.", "bleed"),
+    (2, "Answer: The tide is a patient thief, which illustrates the concept of metaphor.", "bleed"),
+    (2, "Answer: The tide is a patient thief.\n- Concepts: metaphor", "bleed"),
+    # over_limit
+    (1, "Answer: The tide is a patient thief. It steals the sand each night.", "over_limit"),
+    (2, "Answer: Rain fell. The roof leaked. We moved the bed.", "over_limit"),
+    (3, "Answer: The council met. It argued! It voted? It adjourned.", "over_limit"),
+    (1, "Answer: \"Stop!\" She ran. The bus left without her.", "over_limit"),
+    (4, "Answer: A. B is here. C is there. D is gone. E waits.", "over_limit"),
+    (2, "Answer: the the the the. The the the the. The the the the.", "over_limit"),
+    # degenerate
+    (1, "Answer:", "degenerate"),
+    (2, "Answer:   \n\n", "degenerate"),
+    (3, "Answer: *** ---", "degenerate"),
+    (2, "Answer: the the the the the the the the the the the the", "degenerate"),
+    (3, "Answer: buy now buy now buy now buy now buy now buy now buy now", "degenerate"),
+    (4, "Answer: and then and then and then and then and then and then and then", "degenerate"),
+    # refusal
+    (1, "Answer: I'm sorry, but I cannot write that.", "refusal"),
+    (2, "Answer: As an AI language model, I do not write fiction about elections", "refusal"),
+    (3, "Answer: I cannot produce text on this topic.", "refusal"),
+    (2, "Answer: I apologize, I am unable to complete this request", "refusal"),
+    (1, "Answer: I won't write that one", "refusal"),
+]
+
+GEMMA_FIXTURE = Path(__file__).parents[1] / "data" / "gemma_replies.jsonl"
+
+
+def gemma_labelled() -> list[tuple[int, str, str]]:
+    rows = [json.loads(line) for line in GEMMA_FIXTURE.read_text("utf-8").splitlines() if line.strip()]
+    return [(r["k"], r["reply"], r["status"]) for r in rows]
+
+
+@pytest.mark.parametrize("k,reply,status", LABELLED)
+def test_hand_labelled_statuses(k: int, reply: str, status: str) -> None:
+    assert format_status(reply, k) == status
+
+
+def test_labelled_set_is_varied_and_large() -> None:
+    labelled = LABELLED + gemma_labelled()
+    assert len(labelled) >= 40
+    assert {s for _, _, s in labelled} == set(STATUSES)
+
+
+def test_real_gemma_replies_agree_with_hand_labels() -> None:
+    labelled = gemma_labelled()
+    assert len(labelled) >= 8
+    assert [format_status(reply, k) for k, reply, _ in labelled] == [s for _, _, s in labelled]
+
+
+@pytest.mark.parametrize("reply,expected", [
+    ("**Answer:** The tide is a thief. This text illustrates metaphor.", "The tide is a thief."),
+    ("answer: The tide is a thief.\nexplanation: metaphor", "The tide is a thief."),
+    ("Here is my improved text:\nThe tide is a thief.", "The tide is a thief."),
+    ("Start with 'Answer:' please. Answer: The tide is a thief.", "The tide is a thief."),
+    ("Answer: The tide is a thief.\nThe tide is a thief.", "The tide is a thief."),
+    ("Answer: \"The tide is a thief.\"\nSkills used: metaphor", "The tide is a thief."),
+])
+def test_lenient_answer(reply: str, expected: str) -> None:
+    assert lenient_answer(reply) == expected
+
+
+def test_delta_splits_exactly_into_format_and_substance() -> None:
+    before = {"strict": {"full_marks": 0.1, "all_skills": 0.2, "skill_fraction": 0.3},
+              "lenient": {"full_marks": 0.25, "all_skills": 0.3, "skill_fraction": 0.45}}
+    after = {"strict": {"full_marks": 0.5, "all_skills": 0.6, "skill_fraction": 0.7},
+             "lenient": {"full_marks": 0.55, "all_skills": 0.62, "skill_fraction": 0.71}}
+    split = split_delta(before, after)
+    for m, parts in split.items():
+        assert parts["format"] + parts["substance"] == pytest.approx(parts["total"], abs=1e-12)
+        assert parts["total"] == pytest.approx(after["strict"][m] - before["strict"][m], abs=1e-12)
+    # hand-computed: Full Marks total 0.4 = substance 0.3 + format 0.1
+    assert split["full_marks"]["substance"] == pytest.approx(0.30, abs=1e-12)
+    assert split["full_marks"]["format"] == pytest.approx(0.10, abs=1e-12)

@@ -1,0 +1,188 @@
+"""Rogan-Gladen / Lee et al. interval, PPI++ and the per-combination rate against hand computations."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from scipy.stats import norm
+
+from skillmix.errors import SkillmixError
+from skillmix.stats.correction import (
+    Calibration,
+    annotations_needed,
+    per_combination_rate,
+    ppi_mean,
+    rogan_gladen,
+    rogan_gladen_point,
+    rogan_gladen_variance,
+    text_posteriors,
+)
+
+Z = norm.ppf(0.975)
+
+
+@pytest.mark.parametrize(("p", "q0", "q1", "expected"), [
+    (0.4, 0.9, 0.8, 0.3 / 0.7),
+    (0.5, 1.0, 1.0, 0.5),
+    (0.05, 0.9, 0.8, 0.0),  # below the false-positive floor: clipped
+    (0.95, 0.9, 0.8, 1.0),  # above the sensitivity ceiling: clipped
+    (0.5, 0.5, 0.5, None),  # a coin-flip grader: no correction
+    (0.5, 0.3, 0.6, None),
+])
+def test_rogan_gladen_point_table(p, q0, q1, expected):
+    got = rogan_gladen_point(p, q0, q1)
+    assert got == expected if expected is None else got == pytest.approx(expected, abs=1e-12)
+
+
+def test_delta_variance_hand_computed_and_matches_numeric_gradient():
+    p, q0, q1, n, m0, m1 = 0.4, 0.9, 0.8, 100, 50, 40
+    theta = (p + q0 - 1) / (q0 + q1 - 1)
+    hand = (0.4 * 0.6 / 100 + (1 - theta) ** 2 * 0.9 * 0.1 / 50 + theta**2 * 0.8 * 0.2 / 40) / 0.7**2
+    assert rogan_gladen_variance(p, q0, q1, n, m0, m1) == pytest.approx(hand, abs=1e-12)
+
+    def f(x):
+        return (x[0] + x[1] - 1) / (x[1] + x[2] - 1)
+
+    x, h = np.array([p, q0, q1]), 1e-6
+    grad = np.array([(f(x + h * e) - f(x - h * e)) / (2 * h) for e in np.eye(3)])
+    variances = np.array([p * (1 - p) / n, q0 * (1 - q0) / m0, q1 * (1 - q1) / m1])
+    assert float(grad**2 @ variances) == pytest.approx(hand, rel=1e-7)
+
+
+def test_rogan_gladen_interval_is_the_adjusted_delta_interval():
+    cal = Calibration(tp=40, fn=10, tn=45, fp=5)
+    est = rogan_gladen(120, 300, cal)
+    assert est.value == pytest.approx((0.4 + 0.9 - 1) / (0.9 + 0.8 - 1), abs=1e-12)
+    z2 = Z * Z
+    p, q0, q1 = (120 + z2 / 2) / (300 + z2), (45 + z2 / 2) / (50 + z2), (40 + z2 / 2) / (50 + z2)
+    j = q0 + q1 - 1
+    theta = (p + q0 - 1) / j
+    var = (p * (1 - p) / (300 + z2) + (1 - theta) ** 2 * q0 * (1 - q0) / (50 + z2)
+           + theta**2 * q1 * (1 - q1) / (50 + z2)) / j**2
+    assert est.ci == pytest.approx((theta - Z * math.sqrt(var), theta + Z * math.sqrt(var)), abs=1e-9)
+
+
+@pytest.mark.parametrize("cal", [Calibration(0, 0, 10, 0), Calibration(10, 0, 0, 0), Calibration(5, 5, 5, 5)])
+def test_rogan_gladen_undefined_without_both_classes_or_a_better_than_chance_grader(cal):
+    est = rogan_gladen(10, 20, cal)
+    assert est.ci is None
+    if cal.m0 == 0 or cal.m1 == 0:
+        assert est.value is None
+
+
+def test_rogan_gladen_rejects_bad_counts():
+    with pytest.raises(SkillmixError):
+        rogan_gladen(5, 4, Calibration(1, 1, 1, 1))
+
+
+def test_calibration_from_pairs_counts():
+    cal = Calibration.from_pairs([1, 1, 0, 0, 1], [1, 0, 0, 1, 1])
+    assert (cal.tp, cal.fn, cal.tn, cal.fp, cal.m1, cal.m0) == (2, 1, 1, 1, 3, 2)
+
+
+def test_ppi_without_unlabeled_texts_is_the_classical_z_interval():
+    from statsmodels.stats.weightstats import DescrStatsW
+
+    y = [1, 0, 1, 1, 0, 1, 1, 0, 1, 1]
+    est, lam = ppi_mean(y, [1] * 10, [])
+    assert lam == 0.0
+    assert est.value == pytest.approx(0.7, abs=1e-12)
+    assert est.ci == pytest.approx(DescrStatsW(np.array(y, float)).zconfint_mean(alpha=0.05), abs=1e-9)
+
+
+def test_ppi_hand_computed_lambda_and_variance():
+    y = np.array([1, 0, 1, 1, 0, 1, 0, 1], float)
+    f = np.array([1, 0, 1, 0, 0, 1, 1, 1], float)
+    fu = np.array([1, 0, 1, 1, 1, 0, 1, 0, 1, 1, 0, 1], float)
+    n, big_n = len(y), len(fu)
+    lam = np.cov(y, f, ddof=1)[0, 1] / ((1 + n / big_n) * np.var(f, ddof=1))
+    value = lam * fu.mean() + (y - lam * f).mean()
+    se = math.sqrt(np.var(y - lam * f, ddof=1) / n + lam**2 * np.var(fu, ddof=1) / big_n)
+    est, got_lam = ppi_mean(y, f, fu)
+    assert got_lam == pytest.approx(lam, abs=1e-12)
+    assert est.value == pytest.approx(value, abs=1e-12)
+    assert est.ci == pytest.approx((value - Z * se, value + Z * se), abs=1e-9)
+
+
+def test_posteriors_average_back_to_the_rate():
+    theta, q0, q1 = 0.4, 0.85, 0.9
+    p = q1 * theta + (1 - q0) * (1 - theta)
+    given0, given1 = text_posteriors(theta, q0, q1)
+    assert p * given1 + (1 - p) * given0 == pytest.approx(theta, abs=1e-12)
+
+
+def test_per_combination_with_one_text_each_equals_the_per_text_correction():
+    grader = [1, 1, 0, 1, 0, 0, 1, 1, 0, 1]
+    truth, pred = [1, 1, 0, 0, 1, 0, 1, 1], [1, 1, 0, 1, 0, 0, 1, 1]
+    est = per_combination_rate([[g] for g in grader], truth, pred, np.random.default_rng(0), n_boot=200)
+    cal = Calibration.from_pairs(truth, pred)
+    assert est.value == pytest.approx(rogan_gladen_point(0.6, cal.tn / cal.m0, cal.tp / cal.m1), abs=1e-12)
+    assert est.ci is not None and est.ci[0] <= est.value <= est.ci[1]
+
+
+def test_per_combination_best_of_two_is_one_minus_product():
+    truth, pred = [1, 1, 0, 0], [1, 0, 0, 1]  # q1 = q0 = 0.5: the correction is undefined
+    assert per_combination_rate([[1, 0]], truth, pred, np.random.default_rng(0), n_boot=10).value is None
+    truth, pred = [1, 1, 1, 0, 0, 0], [1, 1, 0, 0, 0, 1]
+    q0 = q1 = 2 / 3
+    theta = rogan_gladen_point(0.5, q0, q1)
+    g0, g1 = text_posteriors(theta, q0, q1)
+    est = per_combination_rate([[1, 0], [0, 1]], truth, pred, np.random.default_rng(0), n_boot=0)
+    assert est.value == pytest.approx(1 - (1 - g1) * (1 - g0), abs=1e-12)
+
+
+def test_annotations_needed_reaches_the_width_and_one_less_does_not():
+    p, q0, q1, n, width = 0.45, 0.85, 0.9, 5000, 0.2
+    m = annotations_needed(p, q0, q1, n, width)
+    theta = (p + q0 - 1) / (q0 + q1 - 1)
+
+    def w(mm):
+        return 2 * Z * math.sqrt(rogan_gladen_variance(p, q0, q1, n, mm * (1 - theta), mm * theta))
+
+    assert w(m) <= width + 1e-12 < w(m - 1)
+    assert annotations_needed(p, q0, q1, 10, 0.01) is None  # the test set alone is too small
+
+
+def _simulation():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_grader_simulation.py"
+    spec = importlib.util.spec_from_file_location("bench_grader_simulation", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    return module
+
+
+@pytest.mark.parametrize("scenario", ["realistic", "perfect_specificity"])
+def test_simulation_study_fast_version(scenario):
+    """200 replicates of the benchmark (the docs quote 1,000): coverage, and the naive bias as predicted."""
+    sim = _simulation()
+    params = sim.SCENARIOS[scenario]
+    result = sim.study(params, replicates=200, seed=0)
+    assert 0.93 <= result["corrected"]["coverage"] <= 0.99
+    assert result["corrected"]["n_defined"] == 200
+    # The naive mean is the product over criteria of P(grader says 1); 200 x 300 texts: sd ~ 0.002.
+    assert result["naive_mean"] == pytest.approx(result["naive_predicted"], abs=0.01)
+    if scenario == "perfect_specificity":
+        assert result["naive_mean"] == pytest.approx(result["truth"] * math.prod(c[1] for c in params), abs=0.01)
+        assert result["naive_bias"] == pytest.approx(result["truth"] * (math.prod(c[1] for c in params) - 1), abs=0.01)
+
+
+def test_overlap_variance_with_every_text_annotated_is_the_people_rate_variance():
+    # Population values: p(1-p) = theta q1(1-q1) + (1-theta) q0(1-q0) + J^2 theta(1-theta).
+    theta, q0, q1, n = 0.4, 0.85, 0.9, 200
+    p = q1 * theta + (1 - q0) * (1 - theta)
+    var = rogan_gladen_variance(p, q0, q1, n, n * (1 - theta), n * theta, overlap=True)
+    assert var == pytest.approx(theta * (1 - theta) / n, abs=1e-12)
+    independent = rogan_gladen_variance(p, q0, q1, n, n * (1 - theta), n * theta)
+    assert independent > var
+
+
+def test_perfect_grader_with_every_text_annotated_gives_the_naive_rate():
+    cal = Calibration(tp=30, fn=0, tn=70, fp=0)
+    est = rogan_gladen(30, 100, cal, overlap=True)
+    assert est.value == pytest.approx(0.3, abs=1e-12)
+    assert est.ci[0] < 0.3 < est.ci[1]

@@ -1,0 +1,82 @@
+"""Intervals against hand-computed Wilson/Clopper-Pearson values and statsmodels (docs/report.md)."""
+
+from __future__ import annotations
+
+import math
+import random
+
+import pytest
+from statsmodels.stats.proportion import proportion_confint
+
+from skillmix.errors import SkillmixError
+from skillmix.stats.intervals import (
+    bootstrap_mean_ci,
+    clopper_pearson_interval,
+    percentile,
+    wilson_interval,
+)
+
+Z = 1.959963984540054  # the 0.975 normal quantile
+
+
+def wilson_by_hand(x: int, n: int) -> tuple[float, float]:
+    p = x / n
+    centre = (p + Z * Z / (2 * n)) / (1 + Z * Z / n)
+    half = Z / (1 + Z * Z / n) * math.sqrt(p * (1 - p) / n + Z * Z / (4 * n * n))
+    return centre - half, centre + half
+
+
+@pytest.mark.parametrize("x, n", [(0, 100), (1, 1), (0, 1), (3, 10), (50, 100), (100, 100), (7, 13)])
+def test_wilson_matches_formula_and_statsmodels(x, n):
+    lo, hi = wilson_interval(x, n)
+    assert (lo, hi) == pytest.approx(wilson_by_hand(x, n), abs=1e-9)
+    assert (lo, hi) == pytest.approx(proportion_confint(x, n, method="wilson"), abs=1e-9)
+
+
+def test_wilson_never_collapses():
+    lo, hi = wilson_interval(0, 100)
+    assert lo == 0.0 and hi == pytest.approx(0.036993498, abs=1e-9)  # not [0, 0]
+    lo, hi = wilson_interval(1, 1)
+    assert hi == 1.0 and lo == pytest.approx(0.206549314, abs=1e-9)  # n = 1: wide, not [1, 1]
+    assert wilson_interval(0, 0) is None
+
+
+@pytest.mark.parametrize("x, n", [(0, 100), (1, 1), (3, 10), (100, 100)])
+def test_clopper_pearson(x, n):
+    lo, hi = clopper_pearson_interval(x, n)
+    assert (lo, hi) == pytest.approx(proportion_confint(x, n, method="beta"), abs=1e-9)
+    if x == 0:  # hand value: 1 - 0.025^(1/n)
+        assert hi == pytest.approx(1 - 0.025 ** (1 / n), abs=1e-9)
+    assert clopper_pearson_interval(0, 0) is None
+
+
+@pytest.mark.parametrize("x, n, confidence", [(-1, 3, 0.95), (4, 3, 0.95), (1, 3, 1.0), (1, 3, 0.0)])
+def test_bad_counts_are_skillmix_errors(x, n, confidence):
+    with pytest.raises(SkillmixError):
+        wilson_interval(x, n, confidence)
+
+
+def test_percentile_is_numpy_linear():
+    import numpy as np
+
+    values = [0.1, 0.4, 0.45, 0.9, 1.3]
+    for q in (0.0, 0.025, 0.5, 0.975, 1.0):
+        assert percentile(values, q) == pytest.approx(float(np.percentile(values, 100 * q)), abs=1e-12)
+
+
+def test_bootstrap_mean_ci_is_seeded_and_brackets_the_mean():
+    values = [0.0, 0.13, 0.5, 0.77, 1.0, 0.31, 0.05, 0.92]
+    ci = bootstrap_mean_ci(values, random.Random(3), 500)
+    assert ci == bootstrap_mean_ci(values, random.Random(3), 500)
+    assert ci != bootstrap_mean_ci(values, random.Random(4), 500)
+    assert ci[0] < sum(values) / len(values) < ci[1]
+    assert bootstrap_mean_ci([], random.Random(0), 10) is None
+    assert bootstrap_mean_ci([0.25] * 5, random.Random(0), 10) == (0.25, 0.25)  # no spread, no width
+    with pytest.raises(SkillmixError, match="n_boot"):
+        bootstrap_mean_ci(values, random.Random(0), 0)
+
+
+def test_bootstrap_two_values_hand_computed():
+    # Means of resamples of {0, 1} with n=2 are 0, 1/2, 1 with probabilities 1/4, 1/2, 1/4:
+    # with many resamples the 2.5% and 97.5% percentiles are 0 and 1.
+    assert bootstrap_mean_ci([0.0, 1.0], random.Random(0), 4000) == (0.0, 1.0)
