@@ -1,4 +1,4 @@
-"""Engine-efficiency benchmark for `skillmix eval` (issue 3, "Performance").
+"""Engine-efficiency benchmark for `skillmix eval` (docs/performance.md).
 
 A loopback OpenAI-compatible server answers every call after a fixed latency
 (2 s, like an API grader) with canned student and grader replies. We run the

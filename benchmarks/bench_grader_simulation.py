@@ -1,4 +1,4 @@
-"""Simulation study of the bias-corrected Full Marks (issue 12, docs/grader-validity.md "Simulation study").
+"""Simulation study of the bias-corrected Full Marks (docs/grader-validity.md "Simulation study").
 
 Each replicate draws 300 texts of SKILL-MIX(3). Each of the 5 judged criteria
 (3 skills, topic, sense) of a text is truly earned with a planted probability;

@@ -1,4 +1,4 @@
-"""Packing benchmark (protocol §7, pitfall 8): naive padding vs padding-free vs BFD packing.
+"""Packing benchmark (protocol §7, docs/pitfalls.md #8): naive padding vs padding-free vs BFD packing.
 
 On a small llama model on CPU, with synthetic conversations shaped like D_SKILL-MIX
 (PROMPT1 of ~250-350 tokens with skill definitions, answers of 40-120 words), it runs one

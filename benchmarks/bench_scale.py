@@ -1,4 +1,4 @@
-"""Scale benchmark for `skillmix generate` (issue 16, docs/performance.md).
+"""Scale benchmark for `skillmix generate` (docs/performance.md).
 
 A loopback OpenAI-compatible server (skillmix.testing.fake_openai) answers every
 teacher and grader call after a fixed latency (default 2 s). For each size N we

@@ -6,12 +6,16 @@ real-output part of the hand-labelled format statuses (docs/analysis.md §4); th
 
     python benchmarks/collect_gemma_replies.py OUT.jsonl
 """
-import json, random, sys
+import json
+import random
+import sys
+
 from llama_cpp import Llama
-from skillmix.engine.local_server import gguf_path, STOP_SEQS
+
+from skillmix.engine.local_server import STOP_SEQS, gguf_path
 from skillmix.protocol.catalog import load_catalog
-from skillmix.protocol.sampling import sample_combinations
 from skillmix.protocol.prompts import generation_turns
+from skillmix.protocol.sampling import sample_combinations
 
 llm = Llama(model_path=str(gguf_path()), n_ctx=2048, n_threads=1, verbose=False, seed=0)
 cat = load_catalog()
@@ -26,5 +30,4 @@ for k in (1, 2, 3):
         out.append({"k": k, "skills": list(combo.skill_names), "topic": combo.topic.name, "reply": r2})
         print(len(out), repr(r2[:200]), file=sys.stderr, flush=True)
 with open(sys.argv[1], "w") as f:
-    for r in out:
-        f.write(json.dumps(r, ensure_ascii=False) + "\n")
+    f.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in out)

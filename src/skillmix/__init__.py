@@ -9,13 +9,13 @@ protocol (catalog, sampling, prompts, rubric, metrics: pure rules) -> stats -> f
 inspect_ai. Names from the heavy stages are resolved lazily on first access.
 """
 
-from skillmix.protocol.catalog import Catalog, Skill, Topic, load_catalog
 from skillmix.errors import SkillmixError
+from skillmix.protocol.catalog import Catalog, Skill, Topic, load_catalog
 from skillmix.protocol.metrics import aggregate
 from skillmix.protocol.prompts import generation_turns, grading_prompt, rubric_items
 from skillmix.protocol.rubric import apply_checks, extract_answer, parse_rubric, read_rubric
-from skillmix.protocol.sentences import count_sentences, mentions_skill_name
 from skillmix.protocol.sampling import Combination, sample_combinations
+from skillmix.protocol.sentences import count_sentences, mentions_skill_name
 
 __version__ = "0.1.0"
 

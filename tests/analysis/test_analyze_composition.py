@@ -8,9 +8,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from skillmix.analysis.composition import build_design, composition_analysis, log_odds_interaction
+from skillmix.analysis.composition import (
+    build_design,
+    composition_analysis,
+    log_odds_interaction,
+)
 from skillmix.analysis.evaldata import EvalData, gen_from_record
-from tests.analysis.synth import CATALOG, category_of, simulate_records, skill_probability
+from tests.analysis.synth import (
+    CATALOG,
+    category_of,
+    simulate_records,
+    skill_probability,
+)
 
 
 def eval_data(records: list[dict]) -> EvalData:

@@ -7,7 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from skillmix.analysis.format_status import STATUSES, format_status, lenient_answer, split_delta
+from skillmix.analysis.format_status import (
+    STATUSES,
+    format_status,
+    lenient_answer,
+    split_delta,
+)
 
 # (k, reply, status) labelled by hand. The order of checks decides ties: e.g. an
 # empty "Answer:" is degenerate, a refusal without "Answer:" is no_answer.
@@ -29,8 +34,8 @@ LABELLED = [
     (2, "answer: the tide is a patient thief.", "no_answer"),
     (3, "**Answer**: The tide is a patient thief.", "no_answer"),
     (1, "I'm sorry, but I cannot help with that request.", "no_answer"),
-    (2, "Thanks very much. Could you please look over your answer and improve it? Please make sure that the new "
-        "answer better illustrates all skills and remains on topic.", "no_answer"),
+    (2, ("Thanks very much. Could you please look over your answer and improve it? Please make sure that the new "
+         "answer better illustrates all skills and remains on topic."), "no_answer"),
     (3, "ANSWER: The tide is a patient thief.", "no_answer"),
     (1, "Here's an improved text:\n\nThe clock on the wall ticked like a tired heart.", "no_answer"),
     # bleed
@@ -108,6 +113,7 @@ def test_delta_splits_exactly_into_format_and_substance() -> None:
              "lenient": {"full_marks": 0.55, "all_skills": 0.62, "skill_fraction": 0.71}}
     split = split_delta(before, after)
     for m, parts in split.items():
+        assert parts["format"] is not None and parts["substance"] is not None
         assert parts["format"] + parts["substance"] == pytest.approx(parts["total"], abs=1e-12)
         assert parts["total"] == pytest.approx(after["strict"][m] - before["strict"][m], abs=1e-12)
     # hand-computed: Full Marks total 0.4 = substance 0.3 + format 0.1

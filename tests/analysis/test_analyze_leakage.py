@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from skillmix.analysis.analyze import AnalyzeConfig, analyze
-from skillmix.analysis.leakage import novelty
 from skillmix.analysis.data_audit import tokens
+from skillmix.analysis.leakage import novelty
 from skillmix.testing.eval_folders import make_record, write_eval_folder
 from tests.analysis.synth import CATALOG
 
@@ -37,7 +37,7 @@ def write_data(path: Path, rows: list[dict]) -> Path:
 
 
 def brute_force(evals: list[tuple[list[str], str]], rows: list[dict]) -> dict[str, object]:
-    seen_pairs = seen = total = whole = 0
+    seen_pairs = total = whole = 0
     for skills, topic in evals:
         whole += any(set(r["skills"]) == set(skills) and r["topic"] == topic for r in rows)
         for a, b in combinations(skills, 2):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import random
 from pathlib import Path
 
 import pytest
@@ -12,8 +11,8 @@ from statsmodels.stats.proportion import proportion_confint
 from skillmix.analysis.analyze import AnalyzeConfig, analyze
 from skillmix.analysis.weights import read_weights, weights_from_profile
 from skillmix.errors import SkillmixError
-from skillmix.protocol.sampling import sample_combinations
 from skillmix.protocol.catalog import load_catalog
+from skillmix.protocol.sampling import sample_combinations
 from skillmix.testing.eval_folders import make_record, write_eval_folder
 
 A, B, C = "metaphor", "simile", "hyperbole"
@@ -80,7 +79,6 @@ def test_read_weights_rejects_bad_files(tmp_path: Path) -> None:
 def test_weighted_draws_follow_weights_and_uniform_is_unchanged() -> None:
     import random as _random
 
-    from skillmix.protocol.sampling import sample_combinations
 
     catalog = load_catalog()
     pool = [s.name for s in catalog.skill_pool("heldout")]

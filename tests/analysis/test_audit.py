@@ -117,6 +117,7 @@ def test_grader_votes_group_by_grader_and_vote_parsed_values():
 def test_json_layout_and_kappa_equal_statsmodels(audited):
     ev, audit = audited
     assert json.loads((ev / AUDIT_JSON).read_text()) == audit
+    assert audit["format_version"] == 1
     block = audit["per_k"]["2"]
     for kind in ("naive", "corrected"):
         for metric in ("full_marks", "all_skills"):
@@ -299,3 +300,61 @@ def test_g_greater_than_one_reports_per_text_and_per_combination(tmp_path):
     best = [max(fm[i], fm[i + 1]) for i in range(0, len(fm), 2)]
     assert block["naive_per_combination"]["full_marks"]["value"] == pytest.approx(sum(best) / len(best), abs=1e-12)
     assert "corrected_per_combination" in block
+
+
+def test_grader_equal_to_people_on_every_text_corrects_to_the_naive_rate(tmp_path):
+    records = [make_record(f"k2-{i:04d}", 0, SKILLS, "sports", ANSWER, [_vector(g)] * 3) for i, g in enumerate(GRADER)]
+    ev = write_eval_folder(tmp_path / "same", records, config={"generations": 1, "gradings": 3})
+    lines = annotation_lines(("alice",), (GRADER,))
+    (audit,) = run_audit([ev], [write_lines(tmp_path / "a.jsonl", lines)], n_boot=50)
+    block = audit["per_k"]["2"]
+    for metric in ("full_marks", "all_skills"):
+        naive, corrected = block["naive"][metric], block["corrected"][metric]
+        assert corrected["value"] == pytest.approx(naive["value"], abs=1e-12)
+        assert corrected["ci"][0] <= corrected["value"] <= corrected["ci"][1]
+    assert block["kappa"] == pytest.approx(1.0, abs=1e-12)
+
+
+def test_report_hook_renders_the_section_only_with_annotations(tmp_path):
+    from skillmix.analysis.audit import validity_section_for
+
+    ev = folder(tmp_path)
+    assert validity_section_for(ev) is None
+    (ev / "annotations").mkdir()
+    write_lines(ev / "annotations" / "alice.jsonl", annotation_lines(("alice",), (ALICE,)))
+    section = validity_section_for(ev)
+    assert section.startswith("## Grader validity") and "| 2 | full_marks |" in section
+    assert not (ev / AUDIT_JSON).exists()  # the hook writes nothing
+
+
+def test_several_folders_get_their_own_records(tmp_path):
+    a, b = folder(tmp_path / "a"), folder(tmp_path / "b")
+    lines = annotation_lines(("alice",), (ALICE,))
+    extra = json.dumps({"id": "k2-0000", "epoch": 0, "k": 2, "annotator": "bob", "points": [1, 1, 1, 1, None],
+                        "time": "t", "answer_sha256": "0" * 64})  # fits neither folder's answer
+    with pytest.raises(SkillmixError, match="matches no text"):
+        run_audit([a, b], [write_lines(tmp_path / "x.jsonl", [*lines, extra])], n_boot=20)
+    audits = run_audit([a, b], [write_lines(tmp_path / "y.jsonl", lines)], n_boot=20)
+    assert [x["n_annotations"] for x in audits] == [len(lines), len(lines)]
+    assert (a / AUDIT_JSON).exists() and (b / AUDIT_JSON).exists()
+
+
+def test_panel_hook_without_annotations(tmp_path):
+    from skillmix.analysis.audit import panel_for
+
+    records = []
+    for i, g in enumerate(GRADER):
+        rec = make_record(f"k2-{i:04d}", 0, SKILLS, "sports", ANSWER, [_vector(g), _vector(g), _vector((0, 0, 0, 0))])
+        for grading, name in zip(rec["gradings"], ("a", "b", "s"), strict=True):
+            grading["grader"] = name
+        records.append(rec)
+    ev = write_eval_folder(tmp_path / "p", records, config={"generations": 1, "gradings": 1, "student": "s",
+                                                            "grader": "a,b,s"})
+    panel = panel_for(ev)
+    assert panel["roles_on_panel"] == {"student": "s"}
+    assert panel["error_correlation"] is None and panel["effective_graders"] is None  # needs annotations
+    assert panel["pairwise_kappa"]["a | b"] == pytest.approx(1.0, abs=1e-12)
+    fm = sum(all(g) for g in GRADER) / len(GRADER)
+    assert panel["per_grader"]["a"]["2"]["full_marks"] == pytest.approx(fm, abs=1e-12)
+    assert panel["per_grader"]["s"]["2"]["full_marks"] == 0.0
+    assert panel_for(folder(tmp_path / "single")) is None

@@ -1,5 +1,5 @@
 """Tests for skillmix.analysis.report on synthetic evaluation folders with hand-computed values
-(protocol §5, §8, §9; pitfalls 1, 2). No model is called."""
+(protocol §5, §8, §9; docs/pitfalls.md #1 and #2). No model is called."""
 
 from __future__ import annotations
 

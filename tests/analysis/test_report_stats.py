@@ -301,3 +301,27 @@ def test_cli_seed_and_resamples(run_cli, tmp_path):
         bootstrap_mean_ci([0.5, 1.0, 0.0, 0.5], random.Random(5), 300))
     bad = run_cli("report", str(tmp_path), "--resamples", "0")
     assert bad.returncode == 2
+
+
+def test_panel_generations_use_the_recorded_decision(tmp_path):
+    # A panel's gradings name their grader; its decision (voted) is not the majority of all its gradings.
+    write_eval(tmp_path / "a", "ft", "II", {1: [["full"], ["none"]]})
+
+    def panel(record):
+        for j, g in enumerate(record["gradings"]):
+            g["grader"] = f"m{j}"
+        if record["id"].endswith("1"):
+            record["voted"] = [1, 1, 1, 1]  # the panel decided full marks although every grading said 0 skills
+        return record
+
+    rewrite_samples(tmp_path / "a", panel)
+    path = tmp_path / "a" / "results.json"
+    from skillmix.engine.evaluate import metrics_for_k
+
+    records = [json.loads(line) for line in (tmp_path / "a" / "samples.jsonl").read_text().splitlines()]
+    results = json.loads(path.read_text())
+    results["metrics"]["1"] = metrics_for_k(records, 1, 3)
+    path.write_text(json.dumps(results))
+    e = build_report(tmp_path)["evaluations"][0]
+    assert e["metrics"]["1"]["full_marks"] == 1.0  # both combinations: the panel's decisions
+    assert e["checks"] == []  # same numbers as skillmix eval, and no vote mismatch reported

@@ -9,6 +9,7 @@ import sys
 
 import pytest
 
+
 def test_import_does_not_pull_heavy_modules():
     code = (
         "import sys, skillmix; skillmix.load_catalog(); "

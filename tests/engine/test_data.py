@@ -14,14 +14,14 @@ from pathlib import Path
 
 import pytest
 
-from skillmix.protocol.catalog import load_catalog
 from skillmix.analysis.data_audit import audit_dataset, exact_duplicates, jaccard, near_duplicate_pairs, summary, tokens
 from skillmix.engine.cost import estimate_cost
+from skillmix.engine.evaluate import EvalConfig
 from skillmix.engine.teacher import SHARED_FIELDS, DataConfig, eval_config, generate_dataset
+from skillmix.errors import SkillmixError
 from skillmix.formats.dataset import load_dataset, mix_datasets, subsample_dataset
 from skillmix.formats.files import read_jsonl
-from skillmix.errors import SkillmixError
-from skillmix.engine.evaluate import EvalConfig
+from skillmix.protocol.catalog import load_catalog
 from skillmix.protocol.prompts import generation_turns
 from skillmix.protocol.sampling import Combination
 from skillmix.testing.scripted import GRADE_START, prompt_answer, prompt_k, scripted_model, table
@@ -522,7 +522,8 @@ def test_cli_bad_input_is_one_line_exit_2(run_cli, args, message):
 
 
 def test_cli_dry_run_audit_show_mix(run_cli, tmp_path):
-    dry = run_cli("generate", "--dry-run", "--json", "--k", "1,2,3", "--n", "5000,10000,10000", "--teacher", "openai/gpt-4")
+    dry = run_cli("generate", "--dry-run", "--json", "--k", "1,2,3", "--n", "5000,10000,10000", "--teacher", "openai/gpt-4",
+                  "--grader", "openai/gpt-4")
     estimate = json.loads(dry.stdout)
     assert estimate["total"]["teacher_calls"] == 50000 and estimate["total"]["grader_calls"] == 75000
 

@@ -21,8 +21,8 @@ from pathlib import Path
 import pytest
 
 import skillmix.engine.local_server as local
-from skillmix.errors import SkillmixError
 from skillmix.engine.local_server import LocalServer, LocalServerConfig
+from skillmix.errors import SkillmixError
 
 
 def process_gone(pid: int) -> bool:

@@ -30,7 +30,7 @@ def generate(out: Path, fake: FakeOpenAI, cache: Path) -> subprocess.Popen:
     cmd = [sys.executable, "-c", "from skillmix.cli import main; main()", "generate",
            "--teacher", "openai-api/fake/t", "--grader", "openai-api/fake/g", "--k", "2", "--n", str(N),
            "--gradings", str(GRADINGS), "--max-connections", "8", "--display", "none", "--json", "--out", str(out)]
-    return subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
 def cache_entries(cache: Path) -> int:
@@ -38,8 +38,8 @@ def cache_entries(cache: Path) -> int:
 
 
 def finish(proc: subprocess.Popen) -> None:
-    _, err = proc.communicate(timeout=600)
-    assert proc.returncode == 0, err.decode()[-2000:]
+    out, err = proc.communicate(timeout=600)
+    assert proc.returncode == 0, (out.decode()[-3000:], err.decode()[-2000:])
 
 
 @pytest.mark.slow  # three CLI runs of 300 calls each
@@ -54,7 +54,7 @@ def test_sigkill_at_half_then_rerun(tmp_path):
             time.sleep(0.005)
         os.kill(proc.pid, signal.SIGKILL)
         calls = fake.calls
-        proc.wait(timeout=60)
+        proc.communicate(timeout=60)
         assert proc.returncode == -signal.SIGKILL
         # In flight = asked but not finished: no reply stored in inspect's cache. (A reply the server
         # wrote but the busy client had not read yet is in flight too, so fake.responded undercounts.)

@@ -149,7 +149,7 @@ def test_rerun_makes_no_model_calls(tmp_path):
     assert second["metrics"] == first["metrics"]
 
 
-# --- issue 11: unscored reasons, rows matched to criteria, rule options, temperatures ---
+# --- unscored reasons, rows matched to criteria, rule options, temperatures (docs/protocol.md §4) ---
 
 
 def test_unscored_reason_is_recorded_per_grading(tmp_path):

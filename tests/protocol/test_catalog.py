@@ -6,8 +6,8 @@ from dataclasses import replace
 import pytest
 
 from skillmix import load_catalog
-from skillmix.protocol.catalog import parse_skills_csv, parse_topics, validate_file
 from skillmix.errors import SkillmixError
+from skillmix.protocol.catalog import parse_skills_csv, parse_topics, validate_file
 
 REQUIRED_SKILLS = [
     "self serving bias", "accident (fallacy)", "complex question (loaded question with implicit assumption)",

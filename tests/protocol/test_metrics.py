@@ -1,4 +1,4 @@
-"""Tests for skillmix.protocol.metrics against hand-computed values (protocol §5, pitfall 2)."""
+"""Tests for skillmix.protocol.metrics against hand-computed values (protocol §5, docs/pitfalls.md #2)."""
 
 import math
 

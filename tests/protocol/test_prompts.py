@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from skillmix.protocol.catalog import Skill, Topic
 from skillmix.errors import SkillmixError
+from skillmix.protocol.catalog import Skill, Topic
 from skillmix.protocol.prompts import (
     available_variants,
     generation_turns,

@@ -205,12 +205,12 @@ def test_table_grammar_admits_only_parseable_tables():
     # A reply of the grammar's shape parses to exactly the chosen points.
     reply = ("Here's the grading table:\n| Criteria | Points Earned |\n|---|---|\n"
              + "".join(f"| {item} | {p} |\n" for item, p in zip(items, "1010")) + "| Total Points Earned | 2 |\n")
-    assert parse_rubric(reply, 1) == [1.0, 0.0, 1.0, 0.0]
+    assert parse_rubric(reply, 1) == parse_rubric(reply, 1, items) == [1.0, 0.0, 1.0, 0.0]
     llama_cpp = pytest.importorskip("llama_cpp")
     llama_cpp.LlamaGrammar.from_string(grammar, verbose=False)  # llama.cpp accepts it
 
 
-# --- every layout we could think of (issue 11, points 1-4) ----------------------------
+# --- every layout we could think of (docs/protocol.md, "Reading the grading table") ---
 
 CRITERIA = ["Correctly illustrates metaphor", "Correctly illustrates red herring", "Pertains to Sewing",
             "Text makes sense", "At most one sentence"]
@@ -245,8 +245,11 @@ LAYOUTS = [
     ("grand total", std(rows(PLAIN), total="| Grand Total | 2/5 |"), V),
     ("overall row", std(rows(PLAIN), total="| Overall | 2 |"), V),
     ("overall score row", std(rows(PLAIN), total="| **Overall Score** | 2/5 |"), V),
-    ("criterion starting with overall", std(rows(PLAIN, [*CRITERIA[:3], "Overall, the text makes sense", CRITERIA[4]])), V),
+    ("criterion starting with overall",
+     std(rows(PLAIN, [*CRITERIA[:3], "Overall, the text makes sense", CRITERIA[4]])), V),
     ("no total row", std(rows(PLAIN), total=""), V),
+    ("unlabelled total row", std(rows(PLAIN), total="| | **2** |"), V),
+    ("unlabelled total row, value above 1", std(rows(PLAIN), total="|  | 3 |"), V),
     ("total row with wrong sum", std(rows(PLAIN), total="| Total Points Earned | 5 |"), V),
     ("x/1 values", std(rows(f"{v:g}/1" for v in V)), V),
     ("x / 1 values", std(rows(f"{v:g} / 1" for v in V)), V),
@@ -288,13 +291,16 @@ LAYOUTS = [
     ("score | max", f"{INTRO}| Criteria | Score | Max |\n|---|---|---|\n"
      + "\n".join(f"| {c} | {p} | 1 |" for c, p in zip(CRITERIA, PLAIN)) + EXPLAIN, V),
     ("score (max 1) header", std(rows(PLAIN), header="| Criteria | Score (max 1) |\n|---|---|"), V),
+    ("notes in parentheses", f"{INTRO}| Criteria | Points (possible: 1) | Points (earned) |\n|---|---|---|\n"
+     + "\n".join(f"| {c} | 1 | {p} |" for c, p in zip(CRITERIA, PLAIN)) + EXPLAIN, V),
     ("out-of header only", std(rows(PLAIN), header="| Criteria | Out of 1 |\n|---|---|"), V),
     ("two identical point columns", f"{INTRO}| Criteria | Score | Points |\n|---|---|---|\n"
      + "\n".join(f"| {c} | {p} | {p} |" for c, p in zip(CRITERIA, PLAIN)) + EXPLAIN, V),
     ("numbered labels", std(rows(PLAIN, [f"{i + 1}. {c}" for i, c in enumerate(CRITERIA)])), V),
     ("lower-case labels", std(rows(PLAIN, [c.lower() for c in CRITERIA])), V),
     ("bold labels", std(rows(PLAIN, [f"**{c}**" for c in CRITERIA])), V),
-    ("intro on the table's line", f"Here's the grading table: | Criteria | Points Earned |\n|---|---|\n{rows(PLAIN)}", V),
+    ("intro on the table's line",
+     f"Here's the grading table: | Criteria | Points Earned |\n|---|---|\n{rows(PLAIN)}", V),
     ("corrected second table", std(rows(PLAIN[:4], CRITERIA[:4])) + "\n\nSorry, one was missing. " + std(rows(PLAIN)),
      V),
     # unscored, with the reason
@@ -303,6 +309,7 @@ LAYOUTS = [
     ("single line with a pipe", "Here's the grading table: metaphor | 1\nExplanation: none", "no table"),
     ("header only", f"{INTRO}| Criteria | Points Earned |\n|---|---|\n", "row count"),
     ("missing row", std(rows(PLAIN[:4], CRITERIA[:4])), "row count"),
+    ("unlabelled extra row that is no total", std(rows(PLAIN), total="| | 1 |"), "row count"),
     ("yes/no values", std(rows("Yes" if v else "No" for v in V)), "not a number"),
     ("checkmarks", std(rows("\u2713" if v else "\u2717" for v in V)), "not a number"),
     ("value with comment", std(rows(["1 (clear)", *PLAIN[1:]])), "not a number"),
@@ -341,7 +348,8 @@ ORDER = [3, 2, 4, 1, 0]  # sense, topic, length, red herring, metaphor
 MATCHING = [
     ("reordered", [CRITERIA[i] for i in ORDER], [PLAIN[i] for i in ORDER], V),
     ("paraphrased and decorated", ['Correctly illustrates "metaphor"', "Illustrates 'red herring'",
-                                   "Relevant to the topic (Sewing)", "The text makes sense", "Length: at most one sentence"],
+                                   "Relevant to the topic (Sewing)", "The text makes sense",
+                                   "Length: at most one sentence"],
      PLAIN, V),
     ("paraphrased and reordered", ["Sentence limit", "Coherence", "Topic: sewing", "**Red Herring**", "Metaphor"],
      [PLAIN[4], PLAIN[3], PLAIN[2], PLAIN[1], PLAIN[0]], V),
@@ -439,6 +447,8 @@ def test_apply_checks_rules(rule, sentences, expected):
     [
         # A stray empty trailing cell on some rows does not hide the points.
         (std(rows([f"{p} | " if i % 2 else p for i, p in enumerate(PLAIN)])), V),
+        # A criterion label split over two cells.
+        (std("| Correctly illustrates | metaphor | 1 |\n" + rows(PLAIN[1:], CRITERIA[1:])), V),
         # A table quoted in a markdown blockquote.
         ("\n".join("> " + line if "|" in line else line for line in std(rows(PLAIN)).splitlines()), V),
     ],

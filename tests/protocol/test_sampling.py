@@ -5,8 +5,8 @@ import random
 import pytest
 
 from skillmix import load_catalog, sample_combinations
-from skillmix.protocol.catalog import Catalog, Skill, Topic
 from skillmix.errors import SkillmixError
+from skillmix.protocol.catalog import Catalog, Skill, Topic
 
 
 @pytest.fixture(scope="module")

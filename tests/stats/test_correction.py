@@ -186,3 +186,9 @@ def test_perfect_grader_with_every_text_annotated_gives_the_naive_rate():
     est = rogan_gladen(30, 100, cal, overlap=True)
     assert est.value == pytest.approx(0.3, abs=1e-12)
     assert est.ci[0] < 0.3 < est.ci[1]
+
+
+def test_interval_is_everything_when_only_the_adjusted_grader_is_at_chance():
+    # Raw q0 + q1 = 1.25 > 1, but the adjusted proportions pull it to <= 1 with so few texts.
+    est = rogan_gladen(3, 4, Calibration(tp=1, fn=0, tn=1, fp=3))
+    assert est.value is not None and est.ci == (0.0, 1.0)

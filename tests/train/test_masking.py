@@ -1,4 +1,4 @@
-"""Loss masks (protocol §6, pitfall 6): answers + their end-of-turn tokens are trained, nothing else."""
+"""Loss masks (protocol §6, docs/pitfalls.md #6): answers + their end-of-turn tokens are trained, nothing else."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Fine-tuning (protocol §7; pitfalls 6-8, 12): recipe, overrides, data, and real tiny training runs.
+"""Fine-tuning (protocol §7; docs/pitfalls.md #6-#8, #12): recipe, overrides, data, and real tiny training runs.
 
 The heavy tests train a tiny llama model (tests/tiny_model.py) on CPU; nothing is downloaded.
 """
@@ -305,7 +305,7 @@ def test_overfitting_8_examples_lowers_the_loss_and_writes_a_loadable_model(tmp_
     losses = [r["loss"] for r in read_log(out / "train_log.jsonl")]
     assert len(losses) == 25
     assert losses[-1] < 0.5 * losses[0], losses
-    # Records (pitfalls 6-8): template, end-of-turn token, data hash, seed, versions, tokens and epochs.
+    # Records (docs/pitfalls.md #6-#8): template, end-of-turn token, data hash, seed, versions, tokens and epochs.
     saved = json.loads((out / RECIPE_FILE).read_text())
     assert saved["status"] == "done" and saved["global_step"] == 25 == record["global_step"]
     assert saved["eot_tokens"] == ["<end_of_turn>"] and saved["chat_template"]["source"] == "tokenizer"

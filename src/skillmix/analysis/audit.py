@@ -34,6 +34,7 @@ from skillmix.formats.annotations import (
     latest,
     read_annotations,
 )
+from skillmix.formats.versions import AUDIT_VERSION, versioned
 from skillmix.protocol.metrics import generation_metrics, majority_vote, panel_vote
 from skillmix.protocol.rubric import apply_checks
 
@@ -161,7 +162,7 @@ def checked_metrics(judged: Sequence[int | None] | Sequence[float | None] | None
     """Full Marks / All Skills of judged points (k+2 values) after the programmatic checks; None if any is missing."""
     if judged is None or any(v is None for v in judged):
         return None
-    values = [float(v) for v in judged] + [0.0]  # the length entry is overwritten by apply_checks
+    values = [float(v or 0) for v in judged] + [0.0]  # no None here; the length entry is overwritten by apply_checks
     return generation_metrics(apply_checks(values, t.answer, t.skills, t.k, **checks), t.k)
 
 
@@ -233,7 +234,7 @@ def leave_one_out(grader: Sequence[int | None], humans: Mapping[str, Sequence[in
 
     if len(humans) < 2:
         return None
-    rows = []
+    rows: list[dict[str, Any]] = []
     for name, own in humans.items():
         rest = [human_majority(vals) for vals in zip(*(v for n, v in humans.items() if n != name), strict=True)]
         h = [(x, r) for x, r in zip(own, rest, strict=True) if x is not None and r is not None]
@@ -286,8 +287,18 @@ def criterion_groups(units: Sequence[Unit]) -> dict[str, Any]:
 # --- corrected metrics ------------------------------------------------------------------
 
 
-def _estimate(e) -> dict[str, Any]:
-    return {"value": e.value, "ci": None if e.ci is None else list(e.ci), "method": e.method}
+def _estimate(e, why: str | None = None) -> dict[str, Any]:
+    """An ``stats.correction.Estimate`` as JSON; ``reason`` says why the value is undefined."""
+    out = {"value": e.value, "ci": None if e.ci is None else list(e.ci), "method": e.method}
+    return out if e.value is not None or why is None else {**out, "reason": why}
+
+
+def undefined_reason(cal) -> str:
+    """Why the Rogan-Gladen correction has no value for this calibration table."""
+    if cal.m1 == 0 or cal.m0 == 0:
+        side = "has it" if cal.m1 == 0 else "lacks it"
+        return f"no calibration text that people say {side}: annotate more texts (or texts of other models)"
+    return "the grader is no better than chance against people (sensitivity + specificity <= 1)"
 
 
 def _labels(texts: Sequence[Text], annotations: Sequence[Annotation], checks: Mapping[str, Any]):
@@ -316,7 +327,7 @@ def test_rate(g: Mapping[Any, int], unlabeled: Sequence[int]) -> tuple[int, int,
     return (sum(unlabeled), len(unlabeled), False) if unlabeled else (sum(g.values()), len(g), True)
 
 
-def _rg_args(g: Mapping[Any, int], unlabeled: Sequence[int], cal) -> tuple:  # noqa: ANN001
+def _rg_args(g: Mapping[Any, int], unlabeled: Sequence[int], cal) -> tuple:
     positives, n, overlap = test_rate(g, unlabeled)
     return positives, n, cal, 0.95, overlap
 
@@ -344,7 +355,7 @@ def corrected_target(texts: Sequence[Text], grader: Mapping, human: Mapping, tar
     naive_comb = sum(max(c) for c in combos.values()) / len(combos) if combos else None
     return {
         "naive": _rate(sum(g.values()), len(g)),
-        "corrected": _estimate(rogan_gladen(*_rg_args(g, unlabeled, cal))),
+        "corrected": _estimate(rogan_gladen(*_rg_args(g, unlabeled, cal)), undefined_reason(cal)),
         "ppi": {**_estimate(ppi), "lambda": lam},
         "naive_per_combination": {"value": naive_comb, "n": len(combos)},
         "corrected_per_combination": _estimate(per_combination_rate(list(combos.values()), truth, pred, rng, n_boot)),
@@ -395,7 +406,7 @@ def _generations(texts: Sequence[Text]) -> dict[str, int]:
 
 
 def _checked_rates(votes: Sequence[tuple[Text, tuple[float, ...]]], checks: Mapping[str, Any]) -> dict[str, Any]:
-    rows = [checked_metrics(v[: t.k + 2], t, checks) for t, v in votes]
+    rows = [r for t, v in votes if (r := checked_metrics(v[: t.k + 2], t, checks)) is not None]
     return {name: (sum(r[name] for r in rows) / len(rows) if rows else None) for name in TARGETS} | {"n": len(rows)}
 
 
@@ -446,18 +457,19 @@ def panel_report(texts: Sequence[Text], annotations: Sequence[Annotation], check
                 labels[n].append(None if v is None else binary(v[i]))
             reference.append(human_majority(a.points[i] for a in by_key.get(t.key, [])))
     pairwise = {}
-    for i, a in enumerate(names):
-        for b in names[i + 1:]:
-            pairs = [(x, y) for x, y in zip(labels[a], labels[b], strict=True) if x is not None and y is not None]
-            pairwise[f"{a} | {b}"] = cohen_kappa(*zip(*pairs)) if pairs else None
+    for i, first in enumerate(names):
+        for second in names[i + 1:]:
+            pairs = [(x, y) for x, y in zip(labels[first], labels[second], strict=True) if x is not None and y is not None]
+            pairwise[f"{first} | {second}"] = cohen_kappa(*zip(*pairs)) if pairs else None
     full = [j for j in range(len(reference)) if all(labels[n][j] is not None for n in names)]
-    counts = [[sum(labels[n][j] for n in names), sum(1 - labels[n][j] for n in names)] for j in full]  # type: ignore[misc]
+    ones = [sum(int(labels[n][j] or 0) for n in names) for j in full]
+    counts = [[c, len(names) - c] for c in ones]
     errors = {n: [None if r is None or x is None else int(x != r) for x, r in zip(labels[n], reference, strict=True)]
               for n in names}
     rho = error_correlation(errors)
     per_grader = {}
     for n in names:
-        votes = [(t, t.per_grader[n]) for t in texts if t.per_grader.get(n) is not None]
+        votes = [(t, v) for t in texts if (v := t.per_grader.get(n)) is not None]
         per_grader[n] = {str(k): _checked_rates([v for v in votes if v[0].k == k], checks)
                          for k in sorted({t.k for t, _ in votes})}
     on_panel = {role: model for role, model in others.items() if model and model in names}
@@ -559,7 +571,7 @@ def audit_folder(eval_dir: Path, results: Mapping[str, Any], texts: Sequence[Tex
     meta = results.get("meta") or {}
     roles = {"student": config.get("student") or meta.get("model"), "teacher": config.get("teacher") or meta.get("teacher")}
     graders = graders_of(config)
-    return {
+    return versioned({
         "eval_dir": str(eval_dir), "graders": graders, "student": roles["student"],
         "annotators": sorted({a.annotator for a in annotations}), "n_annotations": len(annotations),
         "confidence": 0.95, "seed": seed, "n_boot": n_boot,
@@ -569,7 +581,7 @@ def audit_folder(eval_dir: Path, results: Mapping[str, Any], texts: Sequence[Tex
         "pooled": criterion_groups(build_units(texts, annotations)),
         "panel": panel_report(texts, annotations, checks, roles),
         "flags": flags(texts, per_k, roles, graders),
-    }
+    }, AUDIT_VERSION)
 
 
 # --- writing -------------------------------------------------------------------------
@@ -628,6 +640,20 @@ def validity_section_for(eval_dir: Path | str, heading: str = "##") -> str | Non
     records = own_annotations(eval_dir, texts)
     audit = audit_folder(eval_dir, results, [t for t in texts if not t.errored], records)
     return grader_validity_section(audit, heading)
+
+
+def panel_for(eval_dir: Path | str) -> dict[str, Any] | None:
+    """The panel part of the report for one evaluation folder (None for a single grader); writes nothing.
+
+    Uses the folder's own annotations, if any, for the effective number of graders.
+    """
+    eval_dir = Path(eval_dir)
+    results, texts = load_folder(eval_dir)
+    config = results.get("config") or {}
+    meta = results.get("meta") or {}
+    roles = {"student": config.get("student") or meta.get("model"), "teacher": config.get("teacher") or meta.get("teacher")}
+    texts = [t for t in texts if not t.errored]
+    return panel_report(texts, own_annotations(eval_dir, texts), checks_of(config), roles)
 
 
 def markdown(audit: Mapping[str, Any]) -> str:

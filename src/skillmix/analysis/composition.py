@@ -176,8 +176,8 @@ def within_across(stats: dict[str, np.ndarray], cells: tuple[tuple[str, str], ..
     within = np.array([a == b for a, b in cells])
     out = []
     for mask in (within, ~within):
-        out.append(log_odds_interaction(stats["pair_o"][mask].sum(), stats["pair_e"][mask].sum(),
-                                        stats["pair_n"][mask].sum()))
+        n = stats["pair_n"][mask].sum()
+        out.append(log_odds_interaction(stats["pair_o"][mask].sum(), stats["pair_e"][mask].sum(), n) if n else np.nan)
     return np.array(out, dtype=float)
 
 
@@ -203,6 +203,10 @@ def bootstrap(design: Design, method: Method, seed: int, n_boot: int) -> np.ndar
                       for _ in range(n_boot)])
     with np.errstate(invalid="ignore"):
         return np.nanquantile(draws, [0.025, 0.975], axis=0)
+
+
+def _value(x: float) -> float | None:
+    return None if np.isnan(x) else float(x)  # no pair of that kind: no number (JSON has no NaN)
 
 
 def _ci(bounds: np.ndarray, i: int) -> list[float] | None:
@@ -234,8 +238,8 @@ def interaction_matrix(design: Design, stats: dict[str, np.ndarray], point: np.n
     return {
         "categories": list(design.categories),
         "matrix": matrix,
-        "within": {"log_odds": float(point[end]), "ci": _ci(bounds, end)},
-        "across": {"log_odds": float(point[end + 1]), "ci": _ci(bounds, end + 1)},
+        "within": {"log_odds": _value(point[end]), "ci": _ci(bounds, end)},
+        "across": {"log_odds": _value(point[end + 1]), "ci": _ci(bounds, end + 1)},
     }
 
 

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from skillmix.errors import SkillmixError
 from skillmix.formats.eval_folder import parse_generation, read_results, setting_of
 from skillmix.formats.files import iter_jsonl
 from skillmix.formats.versions import SAMPLES_VERSION, format_version
-from skillmix.errors import SkillmixError
 from skillmix.protocol.catalog import Catalog, load_catalog
 from skillmix.protocol.metrics import majority_vote
 
@@ -78,7 +78,7 @@ def gen_from_record(record: dict[str, Any], where: str) -> Gen:
     g = parse_generation(record, where)
     voted = g.voted if g.voted is not None else majority_vote(list(g.points)) if g.points else None
     if g.error is not None:
-        voted = None  # an errored sample is reported, never scored (pitfall 3)
+        voted = None  # an errored sample is reported, never scored (docs/pitfalls.md #3)
     return Gen(g.id, g.epoch, g.k, g.combination[0], g.combination[1], None if voted is None else tuple(voted),
                g.points, g.parsed, g.answer, last_reply(record.get("messages")), g.error)
 

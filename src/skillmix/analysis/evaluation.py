@@ -98,11 +98,13 @@ def check_against_results(folder: EvalFolder, k: int, recomputed: dict[str, Any]
 
 
 def voted_mismatches(folder: EvalFolder) -> int:
-    """Generations whose stored ``voted`` is not the majority vote of their stored points."""
+    """Generations whose stored ``voted`` is not the majority vote of their stored points
+    (a panel's recorded decision is not such a vote, so panels are not checked)."""
     return sum(
         1
         for g in folder.generations
-        if g.error is None and (None if g.voted is None else list(g.voted)) != majority_vote(list(g.points))
+        if g.error is None and not g.panel
+        and (None if g.voted is None else list(g.voted)) != majority_vote(list(g.points))
     )
 
 

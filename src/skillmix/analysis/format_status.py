@@ -30,8 +30,8 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any, Literal, get_args
 
-from skillmix.analysis.evaldata import EvalData, Gen
 from skillmix.analysis.data_audit import tokens
+from skillmix.analysis.evaldata import EvalData, Gen
 from skillmix.protocol.metrics import METRICS, aggregate
 from skillmix.protocol.rubric import apply_checks, extract_answer
 from skillmix.protocol.sentences import within_sentence_limit
@@ -178,7 +178,7 @@ def format_analysis(data: Sequence[EvalData], seed: int = 0, n_boot: int = 1000)
     """Status counts (pooled, per k, per evaluation), strict/lenient metrics, and deltas vs the first folder."""
     per_folder = [gen_statuses(d) for d in data]
     pooled = [pair for pairs in per_folder for pair in pairs]
-    metrics = {d.label + " | " + d.setting: strict_lenient_metrics(d, seed, n_boot) for d in data}
+    metrics = {f"{d.label} ({d.setting})": strict_lenient_metrics(d, seed, n_boot) for d in data}
     names = list(metrics)
     deltas = []
     for i in range(1, len(data)):

@@ -22,8 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from skillmix.analysis.evaldata import EvalData, Gen
 from skillmix.analysis.data_audit import tokens
+from skillmix.analysis.evaldata import EvalData, Gen
 from skillmix.protocol.metrics import combination_metrics
 
 SPAN = 8  # tokens: the minimum span length that counts as copied
@@ -183,6 +183,6 @@ def novelty(answers: Sequence[str], train_texts: Iterable[str], span: int = SPAN
         "n_answers": len(shares),
         "n_answers_with_span": sum(1 for _, c, _ in per if c > 0),
         "span_tokens": span,
-        "n_training_windows": int(len(index)),
+        "n_training_windows": len(index),
         "per_answer": [{"tokens": n, "covered": c, "longest": r} for n, c, r in per],
     }

@@ -24,6 +24,7 @@ from skillmix.analysis import evaluation as ev
 from skillmix.analysis import render
 from skillmix.analysis.compare import compute_deltas, cross_grader
 from skillmix.analysis.overlap import run_overlap
+from skillmix.analysis.sections import report_compute, report_markdown, report_plots
 from skillmix.errors import SkillmixError
 from skillmix.formats.eval_folder import (  # parse_generation/read_results/setting_of: re-exported for readers
     ORIGINAL,
@@ -101,6 +102,7 @@ SECTIONS: tuple[Section, ...] = (
     Section(None, None, render.md_checks),
     Section("paper_numbers", lambda i: {"p1_prose_full_marks": list(PAPER_PROSE),
                                         "p2_leaderboard_gpt4": list(PAPER_LEADERBOARD)}, render.md_paper_numbers),
+    Section("composition", report_compute, report_markdown),  # docs/analysis.md
 )
 
 
@@ -235,6 +237,7 @@ def build_report(run_dir: Path, out: Path | None = None, baseline: str | None = 
         "results_csv": str(out_dir / "results.csv"), "tables_tex": str(out_dir / "tables.tex"),
         "plots": [str(p) for p in plots],
     }, run_dir)
+    report["outputs"]["composition_plots"] = portable([str(p) for p in report_plots(report, out_dir / "plots")], run_dir)
     write_text(out_dir / "results.csv", render.results_csv(report))
     write_text(out_dir / "tables.tex", render.latex_tables(report))
     write_text(out_dir / "report.md", markdown_report(report))

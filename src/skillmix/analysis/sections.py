@@ -22,17 +22,17 @@ def _ci(ci: Sequence[float] | None, digits: int = 2) -> str:
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    lines += ["| " + " | ".join(str(c).replace("|", "\\|") for c in row) + " |" for row in rows]
     return "\n".join(lines) + "\n"
 
 
 def md_skills(a: dict[str, Any]) -> str:
-    rows = lambda items: [(r["skill"], _num(r["rate"]), _ci(r["ci"]), r["n"]) for r in items]  # noqa: E731
+    rows = lambda items: [(r["skill"], _num(r["rate"]), _ci(r["ci"]), r["n"]) for r in items]
     cats = [(c, _num(e["rate"]), _ci(e["ci"]), e["n"]) for c, e in a["per_category"].items()]
     return "\n".join([
         "## Per-skill profile\n",
-        f"Share of scored generations in which the skill's majority point is awarded (Wilson 95% CI); "
-        f"skills with n ≥ {a['min_support']}.\n",
+        (f"Share of scored generations in which the skill's majority point is awarded (Wilson 95% CI); "
+         f"skills with n ≥ {a['min_support']}.\n"),
         "**Hardest**\n", _table(("skill", "rate", "95% CI", "n"), rows(a["hardest"])),
         "**Easiest**\n", _table(("skill", "rate", "95% CI", "n"), rows(a["easiest"])),
         "**Per category** (n = skill slots)\n", _table(("category", "rate", "95% CI", "n"), cats),
@@ -60,9 +60,9 @@ def md_interactions(a: dict[str, Any]) -> str:
               _num(r["expected_both"]), f"{r['p_value_less']:.3g}") for r in inter["worst_skill_pairs"]]
     return "\n".join([
         "## Interactions\n",
-        f"Within-category pairs: {_num(inter['within']['log_odds'])} {_ci(inter['within']['ci'])}; "
-        f"across categories: {_num(inter['across']['log_odds'])} {_ci(inter['across']['ci'])} "
-        "(log-odds, < 0 = worse than independent).\n",
+        (f"Within-category pairs: {_num(inter['within']['log_odds'])} {_ci(inter['within']['ci'])}; "
+         f"across categories: {_num(inter['across']['log_odds'])} {_ci(inter['across']['ci'])} "
+         "(log-odds, < 0 = worse than independent).\n"),
         _table(("category", "category", "log-odds", "95% CI", "pairs"), cells),
         f"**Skill pairs that compose worst** (≥ {inter['min_support']} co-occurrences)\n",
         _table(("pair", "log-odds", "pairs", "both observed", "both expected", "p (less)"), worst),
@@ -93,9 +93,9 @@ def md_training(a: dict[str, Any]) -> str:
     return "\n".join([
         "## Leakage and novelty\n",
         _table(("k", "combinations", "seen whole", "pairs seen", "triples seen", "skill–topic seen"), rows),
-        f"Novelty: mean share of answer tokens inside a ≥ {nov['span_tokens']}-token training span "
-        f"{_num(nov['mean_covered_share'], 3)}; longest span {nov['max_span']} tokens; "
-        f"{nov['n_answers_with_span']} of {nov['n_answers']} answers contain one.\n",
+        (f"Novelty: mean share of answer tokens inside a ≥ {nov['span_tokens']}-token training span "
+         f"{_num(nov['mean_covered_share'], 3)}; longest span {nov['max_span']} tokens; "
+         f"{nov['n_answers_with_span']} of {nov['n_answers']} answers contain one.\n"),
     ])
 
 
@@ -107,3 +107,56 @@ def analysis_markdown(a: dict[str, Any], out_dir: Path) -> str:
         md_skills(a), md_gap(a), md_interactions(a), md_format(a), md_training(a),
         "## Plots\n\n" + plots + "\n" if plots else "",
     ])
+
+
+# --- as sections of ``skillmix report`` ---------------------------------------------
+
+PLOT_PREFIX = "composition_e"  # report plots/composition_e<i>_*.png, i = the evaluation's position
+
+
+def report_compute(inputs: Any) -> dict[str, Any]:
+    """One analysis per evaluation folder of a report (``report.json["composition"]``).
+
+    ``inputs`` is the report's ``ReportInputs``. Training data is every ``data.jsonl``
+    below the run folder (the run's D(k) sets), if any; folders without samples are skipped.
+    """
+    from skillmix.analysis.analyze import AnalyzeConfig, compute_analysis
+    from skillmix.analysis.evaldata import load_eval_dir
+
+    train = sorted({p.parent for p in Path(inputs.run_dir).rglob("data.jsonl")})
+    # At most 1000 resamples: every composition resample refits the baseline.
+    config = AnalyzeConfig(seed=inputs.seed, n_boot=min(max(inputs.resamples, 100), 1000), plots=False)
+    out = {}
+    for folder in inputs.folders:
+        if folder.has_samples:
+            result = compute_analysis([load_eval_dir(folder.path)], train, config)
+            if "novelty" in result:
+                result["novelty"].pop("per_answer")  # per-answer rows stay in analyze's analysis.json
+            out[f"{folder.label} ({folder.setting})"] = result
+    return out
+
+
+def report_markdown(report: dict[str, Any]) -> str:
+    analyses = report.get("composition") or {}
+    if not analyses:
+        return ""
+    parts = ["# Composition analytics\n",
+             "Per evaluation; `skillmix analyze EVAL_DIR` writes the same with plots (docs/analysis.md).\n"]
+    plots = [Path(p).name for p in (report.get("outputs") or {}).get("composition_plots", [])]
+    for i, (name, a) in enumerate(analyses.items(), start=1):
+        body = "\n".join([md_skills(a), md_gap(a), md_interactions(a), md_format(a), md_training(a)])
+        mine = [f"![{p}](plots/{p})" for p in plots if p.startswith(f"{PLOT_PREFIX}{i}_")]
+        parts += [f"## {name}\n", body.replace("\n## ", "\n### ").replace("## ", "### ", 1), "\n".join(mine) + "\n"]
+    return "\n".join(parts)
+
+
+def report_plots(report: dict[str, Any], plot_dir: Path) -> list[Path]:
+    """The analyze plots of every evaluation in the report, named by its position."""
+    from skillmix.analysis import analysis_plots as p
+
+    made = []
+    for i, a in enumerate((report.get("composition") or {}).values(), start=1):
+        made += [p.plot_per_skill(a["per_skill"], plot_dir / f"{PLOT_PREFIX}{i}_per_skill.png"),
+                 p.plot_gap(a["composition_gap"], plot_dir / f"{PLOT_PREFIX}{i}_composition_gap.png"),
+                 p.plot_interactions(a["interactions"], plot_dir / f"{PLOT_PREFIX}{i}_interactions.png")]
+    return [m for m in made if m is not None]

@@ -92,7 +92,7 @@ def skill_profile(data: Sequence[EvalData], min_support: int = MIN_SUPPORT) -> d
     return {
         "per_skill": per_skill,
         "by_k": nested(by(data, lambda d, g, s: (s, str(g.k)))),
-        "by_evaluation": nested(by(data, lambda d, g, s: (f"{d.label} | {d.setting}", s))),
+        "by_evaluation": nested(by(data, lambda d, g, s: (f"{d.label} ({d.setting})", s))),
         "per_category": by(data, lambda d, g, s: d.category(s)),
         "per_category_by_k": nested(by(data, lambda d, g, s: (d.category(s), str(g.k)))),
         "per_topic": by(data, lambda d, g, s: g.topic),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -14,14 +13,14 @@ from skillmix.cli._common import print_json
 @app.command("analyze")
 def analyze_cmd(
     eval_dirs: list[Path] = typer.Argument(..., help="Evaluation folders written by skillmix eval."),
-    train_data: Optional[list[Path]] = typer.Option(None, "--train-data", help="D(k) folder(s) of the run "
+    train_data: list[Path] | None = typer.Option(None, "--train-data", help="D(k) folder(s) of the run "
                                                     "(data.jsonl): adds leakage and novelty."),
     json_out: bool = typer.Option(False, "--json", help="Print analysis.json's content."),
-    emit_weights: Optional[Path] = typer.Option(None, "--emit-weights", help="Write per-skill sampling weights "
+    emit_weights: Path | None = typer.Option(None, "--emit-weights", help="Write per-skill sampling weights "
                                                 "for skillmix generate --skill-weights (beyond the paper)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the bootstrap intervals."),
     n_boot: int = typer.Option(1000, "--n-boot", help="Bootstrap resamples."),
-    out: Optional[Path] = typer.Option(None, "--out", help="Output folder (default: EVAL_DIR, or the folders' "
+    out: Path | None = typer.Option(None, "--out", help="Output folder (default: EVAL_DIR, or the folders' "
                                        "common parent/analysis for several)."),
 ) -> None:
     """Per-skill profile, composition gap, interactions, format status, leakage and novelty (no model calls)."""

@@ -11,9 +11,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from skillmix.protocol.catalog import Pool, check_pool, load_catalog, validate_file
 from skillmix.cli import app
 from skillmix.cli._common import print_json
+from skillmix.protocol.catalog import Pool, check_pool, load_catalog, validate_file
 from skillmix.protocol.sampling import sample_combinations
 
 catalog_app = typer.Typer(help="Inspect the skill and topic catalog.", no_args_is_help=True)

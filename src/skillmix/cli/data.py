@@ -10,8 +10,8 @@ from rich.console import Console
 from rich.table import Table
 
 from skillmix.cli import app
+from skillmix.cli._common import GRADER_TEMPERATURE_HELP, NAME_RULE_HELP, SENTENCES_HELP, parse_int_list, print_json
 from skillmix.engine.shard import parse_shard
-from skillmix.cli._common import GRADER_TEMPERATURE_HELP, NAME_RULE_HELP, SENTENCES_HELP, print_json, parse_int_list
 from skillmix.errors import SkillmixError
 
 MODEL_HELP = "Any inspect model id (openai/gpt-4, anthropic/..., openai-api/<service>/<model>) or 'local'."
@@ -69,10 +69,10 @@ def generate_cmd(
                                                  "weights of `skillmix analyze --emit-weights` (default: uniform)."),
 ) -> None:
     """Generate D_SKILL-MIX(k) with a teacher and a grader; re-running the same command resumes."""
-    from skillmix.engine.cost import estimate_cost
-    from skillmix.engine.teacher import DataConfig, generate_dataset
-    from skillmix.engine.evaluate import default_grader
     from skillmix.analysis.weights import read_weights
+    from skillmix.engine.cost import estimate_cost
+    from skillmix.engine.evaluate import default_grader
+    from skillmix.engine.teacher import DataConfig, generate_dataset
 
     config = DataConfig(
         teacher=teacher, grader=default_grader(grader, teacher, "teacher"), k=tuple(parse_int_list(k, "--k")), n=tuple(parse_int_list(n, "--n")),

@@ -12,8 +12,8 @@ from rich.console import Console
 from rich.table import Table
 
 from skillmix.cli import app
-from skillmix.engine.shard import parse_shard
 from skillmix.cli._common import GRADER_TEMPERATURE_HELP, NAME_RULE_HELP, SENTENCES_HELP, parse_int_list
+from skillmix.engine.shard import parse_shard
 
 MODEL_HELP = "Any inspect model id (openai/gpt-4o, anthropic/..., openai-api/<service>/<model>, hf/<path>, vllm/<path>) or 'local'."
 
@@ -64,9 +64,9 @@ def eval_cmd(
     out: Path = typer.Option(..., "--out", help="Output folder (results.json, samples.jsonl, logs/)."),
 ) -> None:
     """Evaluate a model with SKILL-MIX(k); re-running the same command resumes."""
-    from skillmix.protocol.catalog import check_pool
     from skillmix.engine.evaluate import EvalConfig, default_grader, failure_message, run_eval
     from skillmix.engine.model_check import check_models
+    from skillmix.protocol.catalog import check_pool
 
     config = EvalConfig(
         student=student, grader=default_grader(grader, student, "student"), k=tuple(parse_int_list(k, "--k")),

@@ -17,11 +17,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from skillmix.protocol.catalog import Pool
+from skillmix.engine.shard import SHARD_FILE, Shard, shard_info, shard_task_args
 from skillmix.errors import SkillmixError
+from skillmix.protocol.catalog import Pool
 from skillmix.protocol.metrics import aggregate, group_points
 from skillmix.protocol.sentences import NamePenaltyRule, SentenceRule
-from skillmix.engine.shard import SHARD_FILE, Shard, shard_info, shard_task_args
 
 LOCAL = "local"
 
@@ -60,7 +60,7 @@ class EvalConfig(BaseModel):
     grader_temperature: float | None = None
     grader_max_tokens: int = 1024
     max_connections: int = Field(16, ge=1)
-    max_retries: int = Field(3, ge=0)  # bounded: inspect retries forever by default (pitfall 3)
+    max_retries: int = Field(3, ge=0)  # bounded: inspect retries forever by default (docs/pitfalls.md #3)
     timeout: int = Field(120, ge=1)
     batch: bool = False
     cache: bool = True
@@ -294,11 +294,13 @@ def _engine_info(server) -> dict[str, Any]:
 
 def collect_results(config: EvalConfig, logs: list, out_dir: Path, engine: dict, complete: bool) -> dict[str, Any]:
     """Per-k metrics from the stored per-grading points; also writes samples.jsonl."""
+    from skillmix.formats.files import atomic_writer
     from skillmix.formats.samples import read_generation_records
+    from skillmix.formats.versions import FORMAT_VERSION_KEY, RESULTS_VERSION
 
     per_k: dict[str, Any] = {}
     usage: dict[str, dict[str, int]] = {}
-    with (out_dir / "samples.jsonl").open("w") as f:
+    with atomic_writer(out_dir / "samples.jsonl") as f:
         for log in sorted(logs, key=lambda lg: lg.eval.task_args.get("k", 0)):
             k = int(log.eval.task_args["k"])
             records = read_generation_records(log.location)
@@ -311,6 +313,7 @@ def collect_results(config: EvalConfig, logs: list, out_dir: Path, engine: dict,
                     acc[key] += int(getattr(u, key, 0) or 0)
     status = run_status(config, logs, per_k)
     return {
+        FORMAT_VERSION_KEY: RESULTS_VERSION,
         "complete": complete and status["complete"],
         "status": status,
         "config": config.model_dump(mode="json"),

@@ -9,7 +9,7 @@ runs possible offline; real runs use API teachers/graders and GPU students.
 
 Every result made with it records ``engine_info()`` (engine, version, model hash,
 chat format, threads, hardware): local inference is not reproducible by default
-(pitfalls §9).
+(docs/pitfalls.md #9).
 """
 
 from __future__ import annotations

@@ -23,14 +23,13 @@ from inspect_ai.model import CachePolicy, ChatMessageUser, GenerateConfig, Model
 from inspect_ai.scorer import Score, Target, mean, scorer, stderr
 from inspect_ai.solver import Generate, TaskState, solver
 
+from skillmix.engine.shard import shard_slice
 from skillmix.protocol.catalog import Pool, Skill, Topic, load_catalog
 from skillmix.protocol.metrics import METRICS, generation_metrics, majority_vote, panel_vote
 from skillmix.protocol.prompts import generation_turns, grading_prompt, rubric_items
 from skillmix.protocol.rubric import RUBRIC_VERSION, apply_checks, extract_answer, read_rubric, table_grammar
 from skillmix.protocol.sampling import Combination, sample_combinations
 from skillmix.protocol.sentences import NamePenaltyRule, SentenceRule
-from skillmix.engine.shard import shard_slice
-
 
 
 def combination_samples(combos: list[Combination], generation_prompt: str = "default") -> list[Sample]:

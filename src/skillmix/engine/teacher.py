@@ -31,17 +31,17 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from skillmix.protocol.catalog import Catalog, Pool, load_catalog
-from skillmix.errors import SkillmixError
 from skillmix.engine.evaluate import LOCAL, EvalConfig
 from skillmix.engine.shard import SHARD_FILE, Shard, shard_info
-from skillmix.formats.eval_folder import TEACHER_DATA
+from skillmix.errors import SkillmixError
 from skillmix.formats.dataset import DATA_FILE, FORMAT, STATS_FILE, keep_warning, write_rows
+from skillmix.formats.eval_folder import TEACHER_DATA
 from skillmix.formats.files import read_jsonl, write_json
 from skillmix.formats.versions import FORMAT_VERSION_KEY, STATS_VERSION
+from skillmix.protocol.catalog import Catalog, Pool, load_catalog
 from skillmix.protocol.metrics import generation_metrics, majority_vote
-from skillmix.protocol.sentences import NamePenaltyRule, SentenceRule
 from skillmix.protocol.sampling import num_combinations
+from skillmix.protocol.sentences import NamePenaltyRule, SentenceRule
 
 Keep = Literal["full_marks", "all_skills", "all"]
 CONFIG_FILE = "config.json"

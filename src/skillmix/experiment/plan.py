@@ -62,10 +62,14 @@ def read_marker(folder: Path) -> dict[str, Any] | None:
 
 
 def stage_status(stage: Stage, key: str) -> Literal["done", "stale", "todo"]:
+    """done: finished with this key; todo: not started, or started with this key (it resumes in place);
+    stale: its folder holds work of another key (set aside before the stage runs)."""
     marker = read_marker(stage.folder)
     if marker is None:
         return "todo"
-    return "done" if marker.get("key") == key else "stale"
+    if marker.get("key") != key:
+        return "stale"
+    return "todo" if marker.get("status") == "running" else "done"
 
 
 def data_folder(run_dir: Path, name: str) -> Path:

@@ -60,16 +60,16 @@ def set_aside(run_dir: Path, stage: Stage) -> Path:
     return target
 
 
-def write_marker(stage: Stage, key: str, seconds: float) -> None:
+def write_marker(stage: Stage, key: str, seconds: float, status: str = "done") -> None:
     from skillmix.formats.files import write_json
 
-    write_json(stage.folder / STAGE_FILE, {"stage": stage.name, "key": key, "seconds": round(seconds, 1),
-                                           "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S")})
+    write_json(stage.folder / STAGE_FILE, {"stage": stage.name, "key": key, "status": status,
+                                           "seconds": round(seconds, 1), "at": time.strftime("%Y-%m-%dT%H:%M:%S")})
 
 
 def run_finetune(config: ExperimentConfig, run_dir: Path, f: Finetune, out: Path) -> Any:
     from skillmix.train.loop import train
-    from skillmix.train.outputs import RECIPE_FILE
+    from skillmix.train.outputs import LOG_FILE, RECIPE_FILE
     from skillmix.train.recipe import apply_overrides, load_recipe, trainer_field_types
 
     recipe = load_recipe(recipe_file(f.recipe))
@@ -77,11 +77,12 @@ def run_finetune(config: ExperimentConfig, run_dir: Path, f: Finetune, out: Path
     if f.lora:
         overrides.setdefault("lora", "true")
     recipe = apply_overrides(recipe, overrides, trainer_field_types())
-    # Killed before its first checkpoint: the run record exists but there is nothing to resume
-    # from, so the folder is set aside by the caller's key check or simply started over here.
-    if (out / RECIPE_FILE).exists() and not any(out.glob("checkpoint-*")):
-        (out / RECIPE_FILE).unlink()
+    # Killed before its first checkpoint (same key, or the folder would have been set aside):
+    # nothing to resume from, so the run starts cleanly instead of refusing the folder.
     resume = any(out.glob("checkpoint-*"))
+    if not resume:
+        for partial in (out / RECIPE_FILE, out / LOG_FILE):
+            partial.unlink(missing_ok=True)
     return train([data_folder(run_dir, f.data)], config.models.student_base, out, recipe, resume=resume)
 
 
@@ -127,9 +128,15 @@ def execute(config: ExperimentConfig, run_dir: Path, stage: Stage, display: str)
 
 def run_stage(config: ExperimentConfig, run_dir: Path, stage: Stage, key: str, status: str, forced: bool,
               display: str, echo: Callable[[str], None]) -> None:
-    if stage.folder.exists() and (status == "stale" or forced):
+    # Stale or forced work is set aside; so is a half-written mix or report (cheap to redo, and
+    # a mix refuses to write over a folder it cannot recognise). Data, training and evaluation
+    # started with this same key resume in place.
+    partial = status == "todo" and stage.kind in ("mix", "report")
+    if stage.folder.exists() and (status == "stale" or forced or partial):
         echo(f"  moved the previous {stage.name} aside to {set_aside(run_dir, stage).relative_to(run_dir)}")
     started = time.time()
+    stage.folder.mkdir(parents=True, exist_ok=True)
+    write_marker(stage, key, 0.0, status="running")  # a re-run with the same key resumes this folder
     result = execute(config, run_dir, stage, display)
     if isinstance(result, dict) and not result.get("complete", True):
         raise IncompleteStage(f"{stage.name} did not complete ({stage_failure(result)}); "

@@ -129,10 +129,26 @@ def _derived_stats(kind: str, dirs: Sequence[Path | str], stats: list[dict], row
     }
 
 
+def derived_identity(stats: Mapping[str, Any]) -> dict[str, Any]:
+    """What makes a mixed or subsampled dataset what it is: its kind, its sources' contents, the draw."""
+    return {"kind": stats.get("kind"), "sources": [s.get("data_sha256") for s in stats.get("sources", [])],
+            "subsample": stats.get("subsample")}
+
+
+def refuse_different(out_dir: Path, new: Mapping[str, Any]) -> None:
+    """A dataset folder holds one dataset: a different one is never written over it (the same one is a re-run)."""
+    if not (out_dir / DATA_FILE).exists():
+        return
+    old = read_json(out_dir / STATS_FILE) if (out_dir / STATS_FILE).exists() else {}
+    if derived_identity(old) != derived_identity(new):
+        raise SkillmixError(f"{out_dir} already holds a different dataset; pick a new --out or move that folder away")
+
+
 def mix_datasets(dirs: Sequence[Path | str], out_dir: Path | str) -> dict[str, Any]:
     """The union of dataset folders (e.g. D(1,2) = D(1) ∪ D(2)) written to ``out_dir``; returns its stats."""
     out_dir = Path(out_dir)
     rows, stats = _sources(dirs, out_dir)
+    refuse_different(out_dir, _derived_stats("mix", dirs, stats, rows, {}))
     sha = write_rows(out_dir / DATA_FILE, rows)
     result = _derived_stats("mix", dirs, stats, rows, {"data_sha256": sha})
     write_json(out_dir / STATS_FILE, result)
@@ -149,8 +165,10 @@ def subsample_dataset(dirs: Sequence[Path | str], n: int, seed: int, out_dir: Pa
     # Canonical order first, so the draw does not depend on the order folders were given in.
     ordered = sorted(rows, key=lambda r: (r["k"], r["id"]))
     chosen = [ordered[i] for i in random.Random(seed).sample(range(len(ordered)), n)]
+    draw = {"subsample": {"n": n, "seed": seed, "from": len(rows)}}
+    refuse_different(out_dir, _derived_stats("subsample", dirs, stats, chosen, draw))
     sha = write_rows(out_dir / DATA_FILE, chosen)
-    extra = {"subsample": {"n": n, "seed": seed, "from": len(rows)}, "data_sha256": sha}
+    extra = {**draw, "data_sha256": sha}
     result = _derived_stats("subsample", dirs, stats, chosen, extra)
     write_json(out_dir / STATS_FILE, result)
     return result

@@ -14,8 +14,9 @@ import hashlib
 import json
 import os
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from skillmix.errors import SkillmixError
 
@@ -57,13 +58,28 @@ def read_json(path: Path | str, fix: str = DEFAULT_FIX) -> Any:
         raise SkillmixError(f"{path}: invalid JSON ({e.msg} at line {e.lineno}); {fix}") from None
 
 
-def write_text(path: Path | str, text: str) -> None:
-    """Write ``text`` atomically: a crash mid-write leaves the old file (or none), never half a file."""
+@contextmanager
+def atomic_writer(path: Path | str) -> Iterator[TextIO]:
+    """A text file to stream into that appears at ``path`` only once complete (never half a file).
+
+    On an exception the temporary file is removed and ``path`` keeps its old content (or stays absent).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
+    try:
+        with tmp.open("w", encoding="utf-8") as f:
+            yield f
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     os.replace(tmp, path)
+
+
+def write_text(path: Path | str, text: str) -> None:
+    """Write ``text`` atomically: a crash mid-write leaves the old file (or none), never half a file."""
+    with atomic_writer(path) as f:
+        f.write(text)
 
 
 def json_text(obj: Any) -> str:

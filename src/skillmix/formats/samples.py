@@ -1,4 +1,4 @@
-"""Reading inspect logs into flat per-generation records (pitfall 11).
+"""Reading inspect logs into flat per-generation records (docs/pitfalls.md #11).
 
 Logs are streamed sample by sample (never loaded whole) and each generation
 becomes one JSON-able record: the combination, the full conversation, the
@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from skillmix.formats.versions import FORMAT_VERSION_KEY, SAMPLES_VERSION
+
 
 def _messages(sample) -> list[dict[str, str]]:
     return [{"role": m.role, "content": m.text} for m in sample.messages if m.role in ("user", "assistant")]
@@ -21,6 +23,7 @@ def generation_record(sample) -> dict[str, Any]:
     meta = (score.metadata or {}) if score is not None else {}
     value = score.value if score is not None and isinstance(score.value, dict) else None
     return {
+        FORMAT_VERSION_KEY: SAMPLES_VERSION,
         "id": sample.id,
         "epoch": sample.epoch,
         "k": sample.metadata.get("k"),

@@ -19,6 +19,7 @@ RESULTS_VERSION = 1  # OUT/results.json of `skillmix eval`
 SAMPLES_VERSION = 1  # each record of OUT/samples.jsonl
 STATS_VERSION = 1  # stats.json of a dataset folder
 REPORT_VERSION = 1  # report.json of `skillmix report`
+AUDIT_VERSION = 1  # audit.json of `skillmix audit`
 UNVERSIONED = 1  # what a file written before versioning counts as
 
 

@@ -74,7 +74,7 @@ class Catalog:
         raise SkillmixError(f"unknown skill {name!r}; list them with `skillmix catalog skills`")
 
     def digest(self) -> str:
-        """Content hash of the catalog: part of every cache key (pitfall 4)."""
+        """Content hash of the catalog: part of every cache key (docs/pitfalls.md #4)."""
         h = hashlib.sha256()
         for s in self.skills:
             h.update("\x1f".join((s.name, s.category, s.definition, s.example, s.split)).encode())

@@ -1,7 +1,7 @@
-"""SKILL-MIX metrics from stored gradings (protocol §5) and grader agreement (pitfall 2).
+"""SKILL-MIX metrics from stored gradings (protocol §5) and grader agreement (docs/pitfalls.md #2).
 
 Input everywhere is ``points[c][g][j]``: for combination c, generation g and
-grading j, either ``None`` (an unscored grading, pitfall 1) or the k+3 criterion
+grading j, either ``None`` (an unscored grading, docs/pitfalls.md #1) or the k+3 criterion
 values with the checks of ``skillmix.protocol.rubric.apply_checks`` already applied.
 
 Pipeline: majority vote per criterion over the scored gradings -> Full Marks /
@@ -190,7 +190,7 @@ def reference_compatible(points: Points, k: int) -> dict[str, float | None]:
     }
 
 
-# --- grader agreement (pitfall 2) -------------------------------------------------
+# --- grader agreement (docs/pitfalls.md #2) ---------------------------------------
 
 
 def _binary_units(points: Points, k: int) -> list[list[list[bool]]]:

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Literal
 
 from skillmix.errors import SkillmixError
-from skillmix.protocol.sentences import num_sentences_limit
 from skillmix.protocol.sampling import Combination
+from skillmix.protocol.sentences import num_sentences_limit
 
 PromptKind = Literal["generation", "grade"]
 

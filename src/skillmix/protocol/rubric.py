@@ -4,7 +4,7 @@ docs/protocol.md "Reading the grading table" and "Sentence count and name penalt
 - ``extract_answer``: the student text that gets graded (§3, "What gets graded").
 - ``read_rubric`` / ``parse_rubric``: the k+3 criterion values of one grading, or
   unscored with a reason from ``UNSCORED_REASONS`` when the reply cannot be read
-  without doubt (§4 "Decision: no silent zeros", pitfall 1). Given the rubric lines,
+  without doubt (§4 "Decision: no silent zeros", docs/pitfalls.md #1). Given the rubric lines,
   rows are matched to criteria by their text, so a reordered table reads right.
 - ``apply_checks``: the sentence check [REF] and the skill-name penalty [P1] that
   overwrite grader points (§4); the rules themselves live in ``protocol.sentences``.
@@ -258,10 +258,11 @@ def _locator(col: int, width: int) -> int:
 
 def _column_kind(name: str) -> str:
     """'earned', 'maximum', 'points', 'label' or 'other', from a header cell. A
-    parenthesised note is not the name: "Score (max 1)" is a score column."""
-    name = re.sub(r"\([^)]*\)", " ", _plain(name))
-    if _EARNED.search(name):
+    parenthesised note does not make a maximum: "Score (max 1)" is a score column,
+    but "Points (earned)" is the earned one."""
+    if _EARNED.search(_plain(name)):
         return "earned"
+    name = re.sub(r"\([^)]*\)", " ", _plain(name))
     if _MAXIMUM.search(name):
         return "maximum"
     if _POINTS.search(name):
@@ -330,11 +331,10 @@ def _guess_locator(rows: list[list[str]], excluded: set[int]) -> int | str:
     return _pick_column(in_range, rows) if in_range else numeric[-1]
 
 
-def _row_label(row: Sequence[str], loc: int) -> str:
-    """The criterion text of a row: its first cell, besides the points, holding text."""
+def _row_texts(row: Sequence[str], loc: int) -> list[str]:
+    """The cells of a row, besides the points, that hold text (not a number)."""
     skip = loc % len(row) if row else 0
-    texts = [_label(c) for i, c in enumerate(row) if i != skip and _label(c) and parse_value(c) is None]
-    return texts[0] if texts else ""
+    return [_label(c) for i, c in enumerate(row) if i != skip and _label(c) and parse_value(c) is None]
 
 
 def read_rubric(reply: str, k: int, criteria: Sequence[str] | None = None) -> RubricReading:
@@ -344,7 +344,7 @@ def read_rubric(reply: str, k: int, criteria: Sequence[str] | None = None) -> Ru
     positional rule of [REF]). With ``criteria`` (the grading prompt's k+3 rubric
     lines, ``prompts.rubric_items``) each row is matched to its criterion by text.
     Total rows and blank spacer rows are ignored; nothing is ever padded, truncated
-    or turned into 0 (pitfall 1).
+    or turned into 0 (docs/pitfalls.md #1).
     """
     check_k(k)
     if criteria is not None and len(criteria) != k + 3:
@@ -356,14 +356,27 @@ def read_rubric(reply: str, k: int, criteria: Sequence[str] | None = None) -> Ru
     loc = _points_locator(header, body)
     if isinstance(loc, str):
         return _unscored(loc)
-    rows = [r for r in body if not _is_total(r)]
+    rows = _drop_unlabelled_total([r for r in body if not _is_total(r)], loc, k)
     if criteria is None:
         order: list[int] | str = list(range(len(rows))) if len(rows) == k + 3 else "row count"
     else:
-        rows, order = match_rows([_row_label(r, loc) for r in rows], rows, criteria)
+        rows, order = match_rows([_row_texts(r, loc) for r in rows], rows, criteria)
     if isinstance(order, str):
         return _unscored(order)
     return _read_values(rows, loc, order)
+
+
+def _drop_unlabelled_total(rows: list[list[str]], loc: int, k: int) -> list[list[str]]:
+    """Drop a last row ``| | 5 |`` that has no label: with k+3 rows above it, a number
+    above 1 or equal to their sum is their total."""
+    if len(rows) != k + 4 or _row_texts(rows[-1], loc):
+        return rows
+    values = [parse_value(c) if (c := _cell(r, loc)) is not None else None for r in rows]
+    last, above = values[-1], values[:-1]
+    if last is None or any(v is None for v in above):
+        return rows
+    is_total = last > 1.0 or abs(last - sum(v for v in above if v is not None)) < 1e-9
+    return rows[:-1] if is_total else rows
 
 
 def _read_values(rows: list[list[str]], loc: int, order: list[int]) -> RubricReading:
@@ -459,25 +472,32 @@ def _best_criterion(label: str, phrases: list[dict[str, int]], own_words: list[s
 
 
 def match_rows(
-    labels: Sequence[str], rows: list[list[str]], criteria: Sequence[str]
+    texts: Sequence[Sequence[str]], rows: list[list[str]], criteria: Sequence[str]
 ) -> tuple[list[list[str]], list[int] | str]:
     """(kept rows, criterion index of each kept row) or the unscored reason.
 
-    ``labels`` are the rows' criterion texts. A row whose only filled cell is a text
-    that names no criterion is a section heading and is dropped. A row with no text at all takes its position's criterion,
+    ``texts`` are each row's text cells: the first is the criterion's label; only if
+    it names nothing are all of them read together (a label split over two cells).
+    A row whose only filled cell is a text that names no criterion is a section
+    heading and is dropped. A row with no text at all takes its position's criterion,
     but only in a table whose named rows are all in rubric order.
     """
     phrases, own_words = _phrases(criteria, len(criteria) - 3), _own_words(criteria)
     kept: list[tuple[str, list[str], int | None]] = []
-    for label, row in zip(labels, rows):
+    for row_texts, row in zip(texts, rows):
+        label = row_texts[0] if row_texts else ""
         criterion = _best_criterion(label, phrases, own_words) if label else None
+        if criterion is None and len(row_texts) > 1:
+            criterion = _best_criterion(" ".join(row_texts), phrases, own_words)
         if criterion is None and label and sum(bool(_label(c)) for c in row) == 1:
             continue  # a heading such as "| **Skills** | |"
         kept.append((label, row, criterion))
     in_order = all(c is None or c == i for i, (_, _, c) in enumerate(kept))
     order: list[int] = []
     for i, (label, _, criterion) in enumerate(kept):
-        if criterion is None and not label and in_order and i < len(criteria):
+        if criterion is None and not label and in_order:
+            if i >= len(criteria):
+                return [], "row count"  # a row without text past the last criterion
             criterion = i
         if criterion is None:
             return [], "unmatched row"
@@ -485,6 +505,7 @@ def match_rows(
     if len(set(order)) != len(order):
         return [], "duplicate row"
     return [row for _, row, _ in kept], order if len(order) == len(criteria) else "row count"
+
 
 def _gbnf_literal(text: str) -> str:
     escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")

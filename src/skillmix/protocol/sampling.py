@@ -17,8 +17,8 @@ import random
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from skillmix.protocol.catalog import Catalog, Pool, Skill, Topic, check_pool
 from skillmix.errors import SkillmixError
+from skillmix.protocol.catalog import Catalog, Pool, Skill, Topic, check_pool
 
 
 @dataclass(frozen=True)

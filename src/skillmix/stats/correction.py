@@ -64,7 +64,7 @@ class Estimate:
 def _z(confidence: float) -> float:
     if not 0.0 < confidence < 1.0:
         raise SkillmixError(f"confidence must be strictly between 0 and 1, got {confidence}; use e.g. 0.95")
-    from scipy.stats import norm
+    from scipy.stats import norm  # type: ignore[import-untyped]
 
     return float(norm.ppf(0.5 + confidence / 2))
 
@@ -109,7 +109,8 @@ def rogan_gladen(positives: int, n: int, cal: Calibration, confidence: float = 0
     The point is the plain Rogan-Gladen estimate. The interval (Lee et al. 2025)
     evaluates the same formula and its delta-method variance at the adjusted
     proportions (x + z^2/2) / (size + z^2), with sizes n + z^2, m0 + z^2, m1 + z^2.
-    Value and interval are None when a calibration class is empty or q0 + q1 <= 1.
+    Value and interval are None when a calibration class is empty or q0 + q1 <= 1; the interval is
+    [0, 1] when only the adjusted proportions are no better than chance.
     """
     if not 0 <= positives <= n:
         raise SkillmixError(f"need 0 <= positives <= n, got {positives} of {n}")
@@ -119,10 +120,14 @@ def rogan_gladen(positives: int, n: int, cal: Calibration, confidence: float = 0
     value = rogan_gladen_point(positives / n, cal.tn / cal.m0, cal.tp / cal.m1)
     z2 = z * z
     adj = [(x + z2 / 2) / (size + z2) for x, size in ((positives, n), (cal.tn, cal.m0), (cal.tp, cal.m1))]
-    centre = rogan_gladen_point(*adj)
-    var = rogan_gladen_variance(*adj, n + z2, cal.m0 + z2, cal.m1 + z2, overlap)
-    if value is None or centre is None or var is None:
-        return Estimate(value, None, "rogan_gladen")
+    p_adj, q0_adj, q1_adj = adj
+    centre = rogan_gladen_point(p_adj, q0_adj, q1_adj)
+    var = rogan_gladen_variance(p_adj, q0_adj, q1_adj, n + z2, cal.m0 + z2, cal.m1 + z2, overlap)
+    if value is None:
+        return Estimate(None, None, "rogan_gladen")
+    if centre is None or var is None:
+        # The point exists but the adjusted grader is no better than chance: the data bound nothing.
+        return Estimate(value, (0.0, 1.0), "rogan_gladen")
     youden = adj[1] + adj[2] - 1.0
     raw_centre = (adj[0] + adj[1] - 1.0) / youden
     half = z * math.sqrt(var)

@@ -154,7 +154,7 @@ class FakeOpenAI:
 
     # -- lifecycle ---------------------------------------------------------
     def __enter__(self) -> FakeOpenAI:
-        server = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(self), bind_and_activate=False)
+        server = ThreadingHTTPServer(("127.0.0.1", 0), self.handler_class(), bind_and_activate=False)
         server.daemon_threads = True  # a stuck request must not keep pytest alive
         # The default listen backlog (5) drops bursts of concurrent connects, which then
         # retry after a second and would make latency look serial.
@@ -183,6 +183,10 @@ class FakeOpenAI:
             self._thread.join(timeout=5)
         self._server = None
         self._thread = None
+
+    def handler_class(self) -> type[BaseHTTPRequestHandler]:
+        """The request handler; subclasses (e.g. the Batch API fake) add routes."""
+        return make_handler(self)
 
     # -- what tests read ---------------------------------------------------
     @property

@@ -4,7 +4,7 @@ Nothing is downloaded: the tokenizer is a byte-level BPE trained in memory on a 
 built-in corpus (plus any texts the caller passes), so any string encodes and decodes
 back exactly. The chat template is Gemma-style, with ``<end_of_turn>`` as a special
 token, so training tests can check that the end-of-turn token is in the labels
-(pitfall 6).
+(docs/pitfalls.md #6).
 """
 
 from __future__ import annotations

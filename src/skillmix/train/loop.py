@@ -107,7 +107,7 @@ def lora_config(recipe: TrainRecipe) -> Any:
 
 
 def add_stop_tokens(model: Any, token_ids: Sequence[int]) -> None:
-    """Make generation stop at the end-of-turn token(s) the model was trained to emit (pitfall 6)."""
+    """Make generation stop at the end-of-turn token(s) the model was trained to emit (docs/pitfalls.md #6)."""
     current = model.generation_config.eos_token_id
     current = [] if current is None else [current] if isinstance(current, int) else list(current)
     model.generation_config.eos_token_id = sorted({*current, *token_ids})

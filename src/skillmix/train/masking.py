@@ -1,9 +1,9 @@
-"""Loss masks for D_SKILL-MIX conversations (protocol §6, pitfalls 6 and 7).
+"""Loss masks for D_SKILL-MIX conversations (protocol §6, docs/pitfalls.md #6 and #7).
 
 A training sample is the whole two-turn conversation PROMPT1, ANSWER1, PROMPT2,
 ANSWER2 rendered with the model's chat template; the loss is computed only on the two
 answers, each *including* its end-of-turn token, so that the fine-tuned model learns to
-stop (pitfall 6).
+stop (docs/pitfalls.md #6).
 
 The masks do not rely on ``{% generation %}`` markers, which most templates lack. We
 render the conversation prefix by prefix (``messages[:i]`` with the generation prompt,
@@ -199,7 +199,8 @@ def label_tokens(
         if first is None or eot is None:
             raise SkillmixError(
                 "the chat template puts no special end-of-turn token after the assistant's answer, so the model "
-                "would never learn to stop (pitfall 6); use chat_template=plain (ends answers with eos) or another"
+                "would never learn to stop (docs/pitfalls.md #6); use chat_template=plain (ends answers with eos) "
+                "or another"
             )
         for j in range(first, eot + 1):
             labels[j] = input_ids[j]
@@ -232,7 +233,7 @@ def encode_text(tokenizer: Tokenizer, text: str, max_length: int) -> Encoded:
 
 
 def check_encoded(example: Encoded, where: str) -> None:
-    """Pitfall 6: every example trains some tokens, and every answer's end-of-turn token."""
+    """docs/pitfalls.md #6: every example trains some tokens, and every answer's end-of-turn token."""
     if example.n_trained == 0:
         raise SkillmixError(f"{where}: no token is trained (all labels are masked)")
     for position in example.eot_positions:

@@ -124,6 +124,12 @@ def make_log_callback(path: Path, echo: Callable[[str], None]) -> Any:
             self.previous = records[-1] if records else None
             self.offset = resume_token_offset(records, state.global_step)
 
+        def on_step_end(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+            # The loss at the first and the last step is always logged, whatever logging_steps
+            # is: a short run would otherwise leave no train_log.jsonl at all.
+            if state.global_step in (1, state.max_steps):
+                control.should_log = True
+
         def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kw: Any) -> None:
             if not state.is_world_process_zero or not logs or "loss" not in logs:
                 return

@@ -227,7 +227,7 @@ def gradient_accumulation(recipe: TrainRecipe, world_size: int) -> int:
 
 @dataclass(frozen=True)
 class TrainPlan:
-    """Rows per optimizer step, and what that means in tokens and epochs (pitfall 8)."""
+    """Rows per optimizer step, and what that means in tokens and epochs (docs/pitfalls.md #8)."""
 
     world_size: int
     gradient_accumulation_steps: int

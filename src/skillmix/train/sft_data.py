@@ -100,7 +100,7 @@ class EncodeReport:
 def encode_all(
     tokenizer: Any, conversations: Sequence[Sequence[dict[str, str]]], template: str, max_length: int
 ) -> tuple[list[Encoded], int]:
-    """Masked examples, checked (pitfall 6); the second value counts those dropped for length."""
+    """Masked examples, checked (docs/pitfalls.md #6); the second value counts those dropped for length."""
     kept, dropped = [], 0
     for i, messages in enumerate(conversations):
         example = encode_conversation(tokenizer, messages, template)
@@ -148,7 +148,7 @@ def prepare(data_dirs: Sequence[Path], base_model: str, recipe: TrainRecipe) -> 
     source = resolve_base_model(base_model)
     tokenizer = load_tokenizer(source)
     template, template_source = resolve_chat_template(template_spec(recipe, source, tokenizer), tokenizer.chat_template)
-    tokenizer.chat_template = template  # saved with the model (pitfall 7)
+    tokenizer.chat_template = template  # saved with the model (docs/pitfalls.md #7)
     examples, dropped = encode_all(tokenizer, conversations, template, recipe.max_length)
     eots = tuple(sorted({e.input_ids[p] for e in examples for p in e.eot_positions}))
     data = [{"path": str(p.resolve()), "sha256": file_sha256(p)} for p in files]
@@ -164,7 +164,7 @@ def prepare(data_dirs: Sequence[Path], base_model: str, recipe: TrainRecipe) -> 
 
 def template_spec(recipe: TrainRecipe, source: BaseModelSource, tokenizer: Any) -> str | None:
     """The recipe's chat_template; for the embedded model (whose GGUF has none), Gemma's own format,
-    the same one the local llama.cpp server uses for evaluation (pitfall 7)."""
+    the same one the local llama.cpp server uses for evaluation (docs/pitfalls.md #7)."""
     if recipe.chat_template is None and source.spec == "local" and not tokenizer.chat_template:
         return "gemma"
     return recipe.chat_template

@@ -1,0 +1,103 @@
+"""`skillmix report` on a paper-size run folder (docs/performance.md "Reports at scale").
+
+Synthesizes (no model runs) 3 models x 3 settings x k=1..5 with 500 combinations each,
+3 generations and 3 gradings per generation: 9 evaluation folders, 67,500 generations,
+202,500 gradings, in the format `skillmix eval` writes (skillmix.testing.eval_folders).
+Then runs the real CLI `skillmix report RUN` in a subprocess and reports its wall time
+and peak RSS (targets: <= 30 s, <= 1 GB).
+
+    python benchmarks/bench_report_scale.py [--combinations 500] [--keep DIR] [--doc docs/performance.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+from skillmix.protocol.catalog import load_catalog
+from skillmix.testing.eval_folders import make_record, write_eval_folder
+
+MODELS = {"original": 0.35, "ft-D1": 0.5, "ft-D12": 0.6}  # chance each rubric point is awarded
+SETTINGS = {"I": ("train", "train"), "II": ("heldout", "heldout"), "III": ("all", "all")}
+KS, GENERATIONS, GRADINGS = (1, 2, 3, 4, 5), 3, 3
+ANSWER = "The river kept its counsel, and the town learned patience from it."
+
+
+def folder_records(model: str, setting: str, combinations: int, rng: random.Random) -> list[dict]:
+    catalog = load_catalog()
+    skills_pool, topics_pool = SETTINGS[setting]
+    skills = [s.name for s in catalog.skill_pool(skills_pool)]
+    topics = [t.name for t in catalog.topic_pool(topics_pool)]
+    p = MODELS[model]
+    records = []
+    for k in KS:
+        for c in range(combinations):
+            combo, topic = rng.sample(skills, k), rng.choice(topics)
+            for epoch in range(1, GENERATIONS + 1):
+                gradings = [[float(rng.random() < p) for _ in range(k + 3)] for _ in range(GRADINGS)]
+                records.append(make_record(f"k{k}-{c:04d}", epoch, combo, topic, ANSWER, gradings))
+    return records
+
+
+def synthesize(run: Path, combinations: int, seed: int) -> int:
+    rng, n = random.Random(seed), 0
+    for model in MODELS:
+        for setting, (skills, topics) in SETTINGS.items():
+            records = folder_records(model, setting, combinations, rng)
+            config = {"student": f"hf/{model}", "grader": "openai/gpt-4", "k": KS, "skills": skills, "topics": topics,
+                      "combinations": combinations, "generations": GENERATIONS, "gradings": GRADINGS}
+            write_eval_folder(run / "eval" / model / setting, records, config, {"model": model, "setting": setting})
+            n += len(records)
+    return n
+
+
+def time_report(run: Path) -> dict:
+    cmd = [sys.executable, "-c", "from skillmix.cli import main; main()", "report", str(run)]
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t0
+    err = proc.stderr.read().decode() if proc.stderr else ""
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"skillmix report failed: {err[-2000:]}")
+    return {"wall_s": round(wall, 1), "cpu_s": round(usage.ru_utime + usage.ru_stime, 1),
+            "peak_rss_mb": round(usage.ru_maxrss / 1024)}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--combinations", type=int, default=500)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--keep", type=Path, help="synthesize into this folder and keep it")
+    p.add_argument("--doc", type=Path, default=Path(__file__).resolve().parents[1] / "docs" / "performance.md")
+    p.add_argument("--no-doc", action="store_true")
+    args = p.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        run = args.keep or Path(tmp) / "run"
+        t0 = time.perf_counter()
+        n = synthesize(run, args.combinations, args.seed)
+        synth_s = time.perf_counter() - t0
+        result = {"folders": len(MODELS) * len(SETTINGS), "generations": n, "gradings": n * GRADINGS,
+                  "samples_mb": round(sum(f.stat().st_size for f in run.rglob("samples.jsonl")) / 2**20, 1),
+                  "synthesis_s": round(synth_s, 1), **time_report(run)}
+    print(json.dumps(result))
+    if not args.no_doc:
+        from bench_scale import write_doc  # the same marker-block writer
+
+        table = ("| folders | generations | gradings | samples.jsonl MB | report wall s | CPU s | peak RSS MB |\n"
+                 "|---:|---:|---:|---:|---:|---:|---:|\n"
+                 f"| {result['folders']} | {n:,} | {n * GRADINGS:,} | {result['samples_mb']} | {result['wall_s']} | "
+                 f"{result['cpu_s']} | {result['peak_rss_mb']} |\n")
+        write_doc(args.doc, "report", table)
+
+
+if __name__ == "__main__":
+    main()
