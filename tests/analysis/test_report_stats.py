@@ -325,3 +325,40 @@ def test_panel_generations_use_the_recorded_decision(tmp_path):
     e = build_report(tmp_path)["evaluations"][0]
     assert e["metrics"]["1"]["full_marks"] == 1.0  # both combinations: the panel's decisions
     assert e["checks"] == []  # same numbers as skillmix eval, and no vote mismatch reported
+
+
+# --- end to end: skillmix eval on a loopback server, then skillmix report ------------------
+
+
+@pytest.mark.slow
+def test_eval_then_report_end_to_end(run_cli, tmp_path):
+    from skillmix.stats.intervals import wilson_interval
+    from skillmix.testing.fake_openai import FakeOpenAI, content_digest, skillmix_reply
+
+    def reply(request: dict) -> str:
+        strict = request.get("model") == "g2" and content_digest(request) % 2 == 0
+        return skillmix_reply(request, answer="Bees hum like a choir.", points="0" if strict else "1")
+
+    run = tmp_path / "run"
+    with FakeOpenAI(reply_fn=reply) as fake:
+        env = {"FAKE_BASE_URL": fake.base_url, "FAKE_API_KEY": "k", "INSPECT_CACHE_DIR": str(tmp_path / "cache")}
+        for grader in ("g1", "g2"):
+            done = run_cli("eval", "--student", "openai-api/fake/s", "--grader", f"openai-api/fake/{grader}",
+                           "--k", "1,2", "--combinations", "4", "--generations", "1", "--gradings", "1",
+                           "--out", run / "eval" / grader, "--display", "none", env=env)
+            assert done.returncode == 0, done.stderr[-2000:]
+    done = run_cli("report", str(run), "--seed", "3", "--resamples", "200", "--json")
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = json.loads(done.stdout)
+    for e in report["evaluations"]:
+        for m in e["metrics"].values():
+            x = round(m["full_marks"] * m["n_scored"])
+            assert m["full_marks_ci"] == pytest.approx(list(wilson_interval(x, m["n_scored"])), abs=1e-9)
+        assert e["checks"] == []
+    (pair,) = report["cross_grader"]
+    assert pair["comparable"] is True and pair["differences"] == []
+    for s in pair["per_k"]:
+        assert s["n_matched_generations"] == 4 and "cohen_kappa" in s and "krippendorff_alpha" in s
+        for test in s["differences_b_minus_a"].values():
+            assert test["p_value"] is not None and "p_holm" in test
+    assert report["statistics"]["n_tests"] == 6

@@ -48,3 +48,16 @@ def test_a_split_panel_is_unscored_never_broken_by_order(run_cli, tmp_path):
         results, records = run(run_cli, tmp_path, order, order.replace("/", "_").replace(",", "+"))
         assert all(r["unscored"] and r["voted"] is None for r in records)
         assert results["metrics"]["1"]["n_scored"] == 0
+
+
+@pytest.mark.slow
+def test_generate_keeps_the_panels_full_marks(run_cli, tmp_path):
+    with FakeOpenAI(reply_fn=reply) as fake:
+        env = {"FAKE_BASE_URL": fake.base_url, "FAKE_API_KEY": "k", "INSPECT_CACHE_DIR": str(tmp_path / "cache")}
+        done = run_cli("generate", "--teacher", "openai-api/fake/s",
+                       "--grader", "openai-api/fake/g1,openai-api/fake/g2,openai-api/fake/g3",
+                       "--k", "1", "--n", "2", "--gradings", "1", "--skills", "all", "--topics", "all",
+                       "--out", tmp_path / "data", "--display", "none", env=env)
+        assert done.returncode == 0, done.stderr[-2000:]
+    rows = [json.loads(line) for line in (tmp_path / "data" / "data.jsonl").read_text().splitlines()]
+    assert len(rows) == 2  # 2 of 3 graders give full marks: every text is kept

@@ -101,8 +101,8 @@ def test_merged_eval_metrics_equal(runs):
     full, merged = (json.loads((d / "results.json").read_text()) for d in (runs / "eval-full", out))
     assert merged["metrics"] == full["metrics"]
     assert merged["config"] == full["config"]
-    key = lambda r: (r["k"], r["id"], r["epoch"])  # noqa: E731
-    rows = lambda d: sorted((json.loads(x) for x in (d / "samples.jsonl").read_text().splitlines()), key=key)  # noqa: E731
+    key = lambda r: (r["k"], r["id"], r["epoch"])
+    rows = lambda d: sorted((json.loads(x) for x in (d / "samples.jsonl").read_text().splitlines()), key=key)
     assert rows(out) == rows(runs / "eval-full")
 
 

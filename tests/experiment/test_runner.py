@@ -139,9 +139,10 @@ def test_killed_run_resumes_without_losing_finished_stages(tmp_path):
         proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         marker = run_dir / "data" / "D1" / ".skillmix-stage.json"
         deadline = time.time() + 120
-        while not marker.exists() and time.time() < deadline:
+        finished = lambda: marker.exists() and json.loads(marker.read_text())["status"] == "done"  # noqa: E731
+        while not finished() and time.time() < deadline:
             time.sleep(0.2)
-        assert marker.exists()
+        assert finished()
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
         first = marker.read_text()

@@ -303,6 +303,10 @@ def test_grading_agreement_hand_computed():
     # Over A, B: P_i = 1, 1/3, 1/3, 1, 1/3, 1, 1, 1/3 -> P_bar = 2/3; 18 of 24 ratings
     # awarded -> P_e = .75^2 + .25^2 = .625; kappa = (2/3 - .625)/(1 - .625) = 1/9.
     assert got["fleiss_kappa"] == pytest.approx(1 / 9)
+    # Krippendorff (nominal; unscored gradings missing, D's single grading unpairable): 32 pairable values,
+    # 7 zeros and 25 ones, disagreeing pairable weight 10 (pairs in 3-value units weigh 1/2, in 2-value units 1):
+    # D_o = 10/32, D_e = 2*7*25/(32*31); alpha = 1 - D_o/D_e = 4/35 by hand, and the krippendorff package agrees.
+    assert got["krippendorff_alpha"] == pytest.approx(4 / 35, abs=1e-12)
 
 
 def test_grading_agreement_perfect_and_degenerate():

@@ -189,11 +189,11 @@ def md_agreement(report: dict[str, Any]) -> str:
     for e in report["evaluations"]:
         for k, a in e["grader_agreement"].items():
             rows.append([e["label"], e["setting"], f"`{e['grader']}`", k, a["n_units"], num(a["overall_agreement"]),
-                         num(a["fleiss_kappa"]), a["n_kappa_units"],
+                         num(a["fleiss_kappa"]), a["n_kappa_units"], num(a.get("krippendorff_alpha")),
                          *criterion_summary(a["per_criterion_agreement"], int(k)),
                          e["metrics"][k].get("n_unscored_gradings", 0)])
     header = ["model", "setting", "grader", "k", "generations", "agreement", "Fleiss κ", "κ generations",
-              "skills (mean)", "topic", "sense", "length", "unscored gradings"]
+              "Krippendorff α", "skills (mean)", "topic", "sense", "length", "unscored gradings"]
     return "\n".join([
         "## Agreement between the J gradings\n",
         ("Fraction of generations whose scored gradings all agree, per criterion, on the grader's own values "

@@ -25,8 +25,9 @@ def rate_entry(successes: int, n: int) -> dict[str, Any]:
 
     if n == 0:
         return {"rate": None, "ci": None, "n": 0, "successes": 0}
-    lo, hi = wilson_interval(successes, n)
-    return {"rate": successes / n, "ci": [float(lo), float(hi)], "n": n, "successes": successes}
+    interval = wilson_interval(successes, n)
+    ci = None if interval is None else [float(interval[0]), float(interval[1])]
+    return {"rate": successes / n, "ci": ci, "n": n, "successes": successes}
 
 
 def slots(gens: Iterable[Gen]) -> Iterable[tuple[Gen, str, bool]]:
@@ -82,8 +83,9 @@ def paired_difference(before: EvalData, after: EvalData, seed: int, n_boot: int)
         diffs[key[2]].append(sum(a[key]) / len(a[key]) - sum(b[key]) / len(b[key]))
     out = {}
     for i, (skill, values) in enumerate(sorted(diffs.items())):
-        lo, hi = bootstrap_mean_ci(values, random.Random(seed + i), n_boot)
-        out[skill] = {"diff": sum(values) / len(values), "ci": [float(lo), float(hi)], "n_pairs": len(values)}
+        interval = bootstrap_mean_ci(values, random.Random(seed + i), n_boot)
+        ci = None if interval is None else [float(interval[0]), float(interval[1])]
+        out[skill] = {"diff": sum(values) / len(values), "ci": ci, "n_pairs": len(values)}
     return {"before": before.label, "after": after.label, "per_skill": out}
 
 

@@ -24,6 +24,9 @@ from skillmix.protocol.metrics import aggregate, group_points
 from skillmix.protocol.sentences import NamePenaltyRule, SentenceRule
 
 LOCAL = "local"
+# EvalConfig / DataConfig fields that change how a run goes, never what it produces: a re-run
+# may change them freely (resume), and no stage key of `skillmix run` includes them.
+OPERATIONAL = frozenset({"max_connections", "max_retries", "timeout", "batch", "cache", "display"})
 
 
 def panel_text(value: Any) -> Any:
@@ -174,9 +177,9 @@ TASK_FIELDS = frozenset({
 def build_tasks(config: EvalConfig) -> list:
     from skillmix.engine.tasks import skillmix_task
 
-    shared = config.model_dump(include=TASK_FIELDS)
+    shared: dict[str, Any] = config.model_dump(include=set(TASK_FIELDS))
     grammar = config.constrain_local_grader and config.grader == LOCAL
-    sharding = shard_task_args(config.shard)
+    sharding: dict[str, Any] = shard_task_args(config.shard)
     panel = config.graders if len(config.graders) > 1 else ()
     return [skillmix_task(k=k, grader_grammar=grammar, graders=panel, **shared, **sharding) for k in config.k]
 
@@ -194,6 +197,7 @@ def run_eval(
 
     out_dir = Path(out_dir)
     tasks = build_tasks(config)  # validates k, pools and catalog before --out or any model exists
+    refuse_different(config, out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     if config.shard is not None:
         (out_dir / SHARD_FILE).write_text(json.dumps(shard_info(config.shard), indent=2) + "\n")
@@ -226,6 +230,19 @@ def run_eval(
     if results["status"]["interrupted"]:
         raise KeyboardInterrupt  # inspect swallowed the user's Ctrl-C; results.json says complete: false
     return results
+
+
+def refuse_different(config: EvalConfig, out_dir: Path) -> None:
+    """An evaluation folder holds one evaluation: re-running it resumes, a different one is refused."""
+    path = out_dir / "results.json"
+    if not path.is_file():
+        return
+    before = json.loads(path.read_text()).get("config") or {}
+    now = config.model_dump(mode="json")
+    differ = sorted(k for k in set(before) | set(now) if k not in OPERATIONAL and before.get(k) != now.get(k))
+    if differ:
+        raise SkillmixError(f"{out_dir} already holds a different evaluation ({', '.join(differ)} differ); "
+                            "pick a new --out, or the same settings to resume")
 
 
 def latest_logs(log_dir: Path, ks: tuple[int, ...]) -> list:

@@ -165,8 +165,10 @@ def merge_datasets(out_dir: Path, dirs: Sequence[Path]) -> dict[str, Any]:
 
 def merge_status(statuses: Sequence[Mapping[str, Any] | None]) -> dict[str, Any] | None:
     """The run status of the whole run from its shards' (counts added, rate recomputed)."""
-    if not statuses or any(s is None for s in statuses):
+    present = [s for s in statuses if s is not None]
+    if not statuses or len(present) < len(statuses):
         return None
+    statuses = present
     total = {key: sum(int(s.get(key, 0)) for s in statuses) for key in ("n_planned", "n_errors", "n_not_run")}
     task_status = {k: v for s in statuses for k, v in s.get("task_status", {}).items()}
     return {

@@ -42,7 +42,7 @@ class _Frozen(BaseModel):
     model_config = FROZEN
 
 
-def section(name: str, source: type[BaseModel], exclude: frozenset[str], **extra: Any) -> type[BaseModel]:
+def section(name: str, source: type[BaseModel], exclude: frozenset[str], **extra: Any) -> Any:
     """A frozen model with ``source``'s fields (same types, defaults, bounds) minus ``exclude``."""
     fields: dict[str, Any] = {n: (f.annotation, f) for n, f in source.model_fields.items() if n not in exclude}
     return create_model(name, __config__=FROZEN, **fields, **extra)

@@ -14,8 +14,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-# Fields of EvalConfig / DataConfig that change how a stage runs, never what it produces.
-OPERATIONAL = frozenset({"max_connections", "max_retries", "timeout", "batch", "cache", "display"})
+from skillmix.engine.evaluate import OPERATIONAL
+
 FILE_FIELDS = ("skills_file", "topics_file")
 
 

@@ -69,7 +69,7 @@ def write_marker(stage: Stage, key: str, seconds: float, status: str = "done") -
 
 def run_finetune(config: ExperimentConfig, run_dir: Path, f: Finetune, out: Path) -> Any:
     from skillmix.train.loop import train
-    from skillmix.train.outputs import LOG_FILE, RECIPE_FILE
+    from skillmix.train.outputs import LOG_FILE, RECIPE_FILE, last_checkpoint
     from skillmix.train.recipe import apply_overrides, load_recipe, trainer_field_types
 
     recipe = load_recipe(recipe_file(f.recipe))
@@ -79,7 +79,7 @@ def run_finetune(config: ExperimentConfig, run_dir: Path, f: Finetune, out: Path
     recipe = apply_overrides(recipe, overrides, trainer_field_types())
     # Killed before its first checkpoint (same key, or the folder would have been set aside):
     # nothing to resume from, so the run starts cleanly instead of refusing the folder.
-    resume = any(out.glob("checkpoint-*"))
+    resume = last_checkpoint(out) is not None
     if not resume:
         for partial in (out / RECIPE_FILE, out / LOG_FILE):
             partial.unlink(missing_ok=True)

@@ -24,7 +24,7 @@ from collections.abc import Iterable, Sequence
 
 from skillmix.errors import SkillmixError
 from skillmix.protocol.catalog import check_k
-from skillmix.stats.agreement import fleiss_kappa
+from skillmix.stats.agreement import fleiss_kappa, krippendorff_alpha
 from skillmix.stats.intervals import bootstrap_mean_ci, wilson_interval
 
 METRICS = ("full_marks", "all_skills", "skill_fraction")
@@ -212,7 +212,10 @@ def grading_agreement(points: Points, k: int) -> dict:
     - ``fleiss_kappa``: over binary criterion values, subjects = (unit, criterion),
       raters = the J gradings, using only units whose J gradings are all scored
       (J = the largest number of gradings of any unit);
-    - ``n_units`` / ``n_kappa_units``: the units used by each.
+    - ``krippendorff_alpha``: nominal, raters = grading positions j, units = (unit,
+      criterion); unscored gradings are missing values, so every unit with >= 2
+      scored gradings counts;
+    - ``n_units`` / ``n_kappa_units``: the units used by fleiss_kappa and the agreement.
 
     Values are ``None`` where no unit qualifies. Pass values before ``apply_checks``
     to measure the grader alone: after it, the length criterion always agrees.
@@ -230,9 +233,23 @@ def grading_agreement(points: Points, k: int) -> dict:
         "per_criterion_agreement": per_criterion,
         "overall_agreement": statistics.fmean(per_criterion) if multi else None,  # type: ignore[arg-type]
         "fleiss_kappa": fleiss_kappa(counts),
+        "krippendorff_alpha": krippendorff_alpha(_rater_rows(points, n_gradings)) if multi else None,
         "n_units": len(multi),
         "n_kappa_units": len(full),
     }
+
+
+def _rater_rows(points: Points, n_gradings: int) -> list[list[float | None]]:
+    """Krippendorff's reliability data: row j = grading j, one column per (generation,
+    criterion), 1/0 = awarded or not, ``None`` where grading j is unscored or missing."""
+    rows: list[list[float | None]] = [[] for _ in range(n_gradings)]
+    for generations in points:
+        for gradings in generations:
+            width = max((len(g) for g in gradings if g is not None), default=0)
+            for j in range(n_gradings):
+                g = gradings[j] if j < len(gradings) else None
+                rows[j] += [None] * width if g is None else [1.0 if _awarded(v) else 0.0 for v in g]
+    return rows
 
 
 # --- a panel of graders (docs/grader-validity.md, "Panels") ------------------------

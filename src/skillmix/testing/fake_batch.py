@@ -24,7 +24,12 @@ from email.parser import BytesParser
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from skillmix.testing.fake_openai import FakeOpenAI, completion_json, error_json, make_handler
+from skillmix.testing.fake_openai import (
+    FakeOpenAI,
+    completion_json,
+    error_json,
+    make_handler,
+)
 
 BatchFailFn = Callable[[dict[str, Any]], bool]
 
@@ -46,7 +51,7 @@ class FakeOpenAIBatch(FakeOpenAI):
         super().__init__(*args, **kwargs)
         self.batch_latency = batch_latency
         self.batch_fail_when = batch_fail_when
-        self._batch_lock = threading.Lock()
+        self._batch_lock = threading.RLock()  # finish() adds files while holding it
         self.files: dict[str, bytes] = {}
         self.batches: dict[str, dict[str, Any]] = {}
         self.batch_requests: list[dict[str, Any]] = []
@@ -74,6 +79,17 @@ class FakeOpenAIBatch(FakeOpenAI):
                 "request_counts": {"total": 0, "completed": 0, "failed": 0}, "_started": time.monotonic(),
             }
             return self.public(self.batches[batch_id])
+
+    def in_progress_lines(self) -> list[dict[str, Any]]:
+        """The request bodies of the batches not answered yet (what a kill now would leave in flight)."""
+        with self._batch_lock:
+            files = [self.files[b["input_file_id"]] for b in self.batches.values() if b["status"] == "in_progress"]
+        return [json.loads(line)["body"] for data in files for line in data.decode().splitlines() if line.strip()]
+
+    def lines_finished_since(self, moment: float) -> int:
+        """Lines of the batches answered at or after ``moment`` (time.monotonic())."""
+        with self._batch_lock:
+            return sum(b["request_counts"]["total"] for b in self.batches.values() if b.get("_finished", -1) >= moment)
 
     @staticmethod
     def public(batch: dict[str, Any]) -> dict[str, Any]:
@@ -112,13 +128,14 @@ class FakeOpenAIBatch(FakeOpenAI):
         batch["request_counts"] = {"total": len(ok) + len(failed), "completed": len(ok), "failed": len(failed)}
         batch["status"] = "completed"
         batch["completed_at"] = int(time.time())
+        batch["_finished"] = time.monotonic()
 
 
 def make_batch_handler(fake: FakeOpenAIBatch) -> type[BaseHTTPRequestHandler]:
     base = make_handler(fake)
 
     class BatchHandler(base):  # type: ignore[valid-type, misc]
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             path = self.path.rstrip("/")
             if path.startswith("/v1/batches/"):
                 batch = fake.retrieve(path.rsplit("/", 1)[1])
@@ -136,7 +153,7 @@ def make_batch_handler(fake: FakeOpenAIBatch) -> type[BaseHTTPRequestHandler]:
             else:
                 super().do_GET()
 
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             path = self.path.rstrip("/")
             if path not in ("/v1/files", "/v1/batches"):
                 super().do_POST()

@@ -33,7 +33,10 @@ def prompt_k(prompt: str) -> int:
 
 
 def prompt_answer(prompt: str) -> str:
-    return re.search(r'The student\'s answer was: "(.*?)"\n', prompt, re.S).group(1)
+    match = re.search(r'The student\'s answer was: "(.*?)"\n', prompt, re.S)
+    if match is None:
+        raise ValueError("not a SKILL-MIX grading prompt: no 'The student's answer was:' line")
+    return match.group(1)
 
 
 def scripted_model(reply: Callable[[list[str], object], str]):

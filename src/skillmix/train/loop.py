@@ -21,6 +21,7 @@ from skillmix.train.outputs import (
     RECIPE_FILE,
     checkpoint_step,
     describe,
+    distributed_record,
     make_log_callback,
     peak_rss_mb,
     plot_loss,
@@ -149,7 +150,7 @@ def train(
         peft_config=lora_config(recipe),
         callbacks=[make_log_callback(out / LOG_FILE, echo)],
     )
-    plan = train_plan(recipe, state.num_processes, len(trainer.train_dataset), prepared.report.tokens)
+    plan = train_plan(recipe, state.num_processes, len(rows), prepared.report.tokens)
     record = run_record(recipe, prepared, plan) | {"status": "running", "resumed_from": str(checkpoint) if checkpoint else None}
     if state.is_main_process:
         out.mkdir(parents=True, exist_ok=True)
@@ -162,9 +163,11 @@ def train(
 
     started = time.time()
     result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    distributed = distributed_record(trainer)  # every rank, before a LoRA merge changes rank 0's weights
     save_model(trainer, prepared, recipe, out, state.is_main_process, echo)
     record |= {
         "status": "done",
+        "distributed": distributed,
         "global_step": trainer.state.global_step,
         "final_loss": result.training_loss,
         "train_seconds": time.time() - started,

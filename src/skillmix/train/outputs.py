@@ -35,10 +35,15 @@ _CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
 
 
 def last_checkpoint(out: Path) -> Path | None:
-    """The ``checkpoint-N`` folder of ``out`` with the largest N."""
+    """The complete ``checkpoint-N`` folder of ``out`` with the largest N.
+
+    The Trainer writes ``trainer_state.json`` last: a folder without it is a save cut
+    short by a kill, and resuming from it would fail.
+    """
     if not out.is_dir():
         return None
-    found = [(int(m.group(1)), p) for p in out.iterdir() if p.is_dir() and (m := _CHECKPOINT.match(p.name))]
+    found = [(int(m.group(1)), p) for p in out.iterdir()
+             if p.is_dir() and (m := _CHECKPOINT.match(p.name)) and (p / "trainer_state.json").is_file()]
     return max(found)[1] if found else None
 
 
@@ -170,6 +175,40 @@ def peak_rss_mb() -> float:
     """Peak resident memory of this process (Linux reports KiB, macOS bytes)."""
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return rss / (1024 * 1024) if sys.platform == "darwin" else rss / 1024
+
+
+def weights_sha256(model: Any) -> str:
+    """sha256 of the parameters this process holds: names, dtypes, shapes and bytes, in name order.
+
+    Under DDP every process holds the whole model, so equal digests show the replicas stayed in
+    step; under FSDP each holds a shard (``to_local``), so the digests differ by design.
+    """
+    import torch
+
+    digest = hashlib.sha256()
+    for name, param in sorted(model.named_parameters(), key=lambda item: item[0]):
+        tensor = param.detach()
+        tensor = tensor.to_local() if hasattr(tensor, "to_local") else tensor
+        digest.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)};".encode())
+        digest.update(tensor.cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def distributed_record(trainer: Any) -> dict[str, Any]:
+    """How the run was spread over processes, as accelerate actually set it up (call on every rank).
+
+    The type and mixed precision come from accelerate, not the recipe: an accelerate config's
+    ``mixed_precision`` wins over ``bf16=false``, and FSDP falls back to DDP without an accelerator.
+    """
+    from accelerate.utils import gather_object
+
+    accelerator = trainer.accelerator
+    return {
+        "type": str(accelerator.distributed_type.value),
+        "processes": accelerator.num_processes,
+        "mixed_precision": str(accelerator.mixed_precision),
+        "weights_sha256": gather_object([weights_sha256(trainer.model)]),  # one per rank, rank order
+    }
 
 
 # Settings that may change when resuming; anything else must match the first run.

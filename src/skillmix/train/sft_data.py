@@ -151,7 +151,7 @@ def prepare(data_dirs: Sequence[Path], base_model: str, recipe: TrainRecipe) -> 
     tokenizer.chat_template = template  # saved with the model (docs/pitfalls.md #7)
     examples, dropped = encode_all(tokenizer, conversations, template, recipe.max_length)
     eots = tuple(sorted({e.input_ids[p] for e in examples for p in e.eot_positions}))
-    data = [{"path": str(p.resolve()), "sha256": file_sha256(p)} for p in files]
+    data: list[dict[str, Any]] = [{"path": str(p.resolve()), "sha256": file_sha256(p)} for p in files]
     mixed: list[Encoded] = []
     if recipe.mix_dataset is not None and recipe.mix_ratio > 0:
         texts = sample_mix(read_mix_texts(recipe.mix_dataset), mix_count(len(examples), recipe.mix_ratio),
