@@ -25,12 +25,13 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from skillmix.testing.cli import CLI_COMMAND  # noqa: E402
 from skillmix.testing.fake_openai import FakeOpenAI, skillmix_reply  # noqa: E402
 
 
 def run_cli(out: Path, fake: FakeOpenAI, args: argparse.Namespace, cache: Path) -> tuple[float, float]:
     env = {**os.environ, "FAKE_BASE_URL": fake.base_url, "FAKE_API_KEY": "bench-key", "INSPECT_CACHE_DIR": str(cache)}
-    cmd = [sys.executable, "-c", "from skillmix.cli import main; main()", "eval",
+    cmd = [*CLI_COMMAND, "eval",
            "--student", "openai-api/fake/student", "--grader", "openai-api/fake/grader",
            "--k", "2,3", "--skills", "all", "--topics", "all", "--combinations", str(args.combinations),
            "--generations", "3", "--gradings", "3", "--max-connections", str(args.connections),

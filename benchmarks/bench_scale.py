@@ -32,6 +32,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+from skillmix.testing.cli import CLI_COMMAND
 from skillmix.testing.fake_openai import FakeOpenAI, skillmix_reply
 
 GRADINGS = 3
@@ -43,7 +44,7 @@ def tree_bytes(path: Path) -> int:
 
 
 def generate_cmd(out: Path, n: int, connections: int, extra: list[str]) -> list[str]:
-    return [sys.executable, "-c", "from skillmix.cli import main; main()", "generate",
+    return [*CLI_COMMAND, "generate",
             "--teacher", "openai-api/fake/teacher", "--grader", "openai-api/fake/grader",
             "--k", "2", "--n", str(n), "--gradings", str(GRADINGS), "--seed", "0",
             "--max-connections", str(connections), "--display", "none", "--json", "--out", str(out), *extra]

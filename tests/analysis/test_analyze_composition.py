@@ -116,3 +116,14 @@ def test_bootstrap_is_reproducible_from_the_seed() -> None:
     a = composition_analysis([eval_data(records)], seed=5, n_boot=150)
     b = composition_analysis([eval_data(records)], seed=5, n_boot=150)
     assert a == b
+
+
+def test_no_scored_pairs_and_nothing_scored_do_not_crash() -> None:
+    from skillmix.testing.eval_folders import make_record
+
+    only_k1 = [make_record("k1-0", 1, [SKILLS[0]], "t", "Text.", [[1, 1, 1, 1]]),
+               make_record("k2-0", 1, SKILLS[:2], "t", "Text.", [None])]
+    result = composition_analysis([eval_data(only_k1)], n_boot=100)
+    assert result["interactions"] is None and list(result["composition_gap"]) == ["1"]
+    nothing = composition_analysis([eval_data(only_k1[1:])], n_boot=100)
+    assert nothing == {"composition_gap": {}, "interactions": None, "baseline": None}

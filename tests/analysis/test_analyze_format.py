@@ -119,3 +119,29 @@ def test_delta_splits_exactly_into_format_and_substance() -> None:
     # hand-computed: Full Marks total 0.4 = substance 0.3 + format 0.1
     assert split["full_marks"]["substance"] == pytest.approx(0.30, abs=1e-12)
     assert split["full_marks"]["format"] == pytest.approx(0.10, abs=1e-12)
+
+
+def test_format_fix_shows_up_as_format_not_substance(tmp_path: Path) -> None:
+    from skillmix.analysis.analyze import AnalyzeConfig, analyze
+    from skillmix.protocol.rubric import extract_answer
+    from skillmix.testing.eval_folders import make_record, write_eval_folder
+
+    skills = ["metaphor", "simile"]
+
+    def folder(name: str, reply: str, model: str) -> Path:
+        answer = extract_answer(reply)
+        records = [{**make_record(f"k2-{i}", 1, skills, "tides", answer, [[1, 1, 1, 1, 1]]),
+                    "messages": [{"role": "user", "content": "task"}, {"role": "assistant", "content": reply}]}
+                   for i in range(4)]
+        return write_eval_folder(tmp_path / name, records, config={"gradings": 1, "skills": "all", "topics": "all"},
+                                 meta={"model": model, "setting": "III"})
+
+    before = folder("before", "Answer: The tide is a thief. This text illustrates both skills.", "original")
+    after = folder("after", "Answer: The tide is a thief.\nExplanation: both skills.", "ft")
+    result = analyze([before, after], out_dir=tmp_path / "out", config=AnalyzeConfig(n_boot=100, plots=False))
+    assert result["format_status_by_evaluation"]["original (III)"]["bleed"] == 4
+    assert result["format_status_by_evaluation"]["ft (III)"]["ok"] == 4
+    strict_lenient = result["strict_lenient"]["original (III)"]["2"]
+    assert (strict_lenient["strict"]["full_marks"], strict_lenient["lenient"]["full_marks"]) == (0.0, 1.0)
+    delta = result["format_deltas"][0]["per_k"]["2"]["full_marks"]
+    assert delta == {"total": 1.0, "substance": 0.0, "format": 1.0}

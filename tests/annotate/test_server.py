@@ -13,8 +13,9 @@ import pytest
 
 from skillmix.annotate.server import build_app, is_loopback
 from skillmix.annotate.session import open_session
+from skillmix.testing.cli import CLI_COMMAND
 
-CLI = [sys.executable, "-m", "skillmix"]
+CLI = list(CLI_COMMAND)
 
 
 @pytest.fixture

@@ -539,14 +539,12 @@ def test_cli_dry_run_audit_show_mix(run_cli, tmp_path):
 
 
 @pytest.mark.local_model
-def test_tiny_real_run_with_the_local_model(tmp_path):
+def test_tiny_real_run_with_the_local_model(run_cli, tmp_path):
     """Teacher and grader are the embedded model; `--keep all` keeps every scored text (demo rule)."""
     out = tmp_path / "d"
-    done = subprocess.run(
-        [sys.executable, "-c", "from skillmix.cli import main; main()", "generate", "--teacher", "local",
-         "--grader", "local", "--k", "1,2", "--n", "2,2", "--keep", "all", "--gradings", "1",
-         "--teacher-max-tokens", "48", "--grader-max-tokens", "96", "--display", "none", "--out", str(out)],
-        capture_output=True, text=True, timeout=1500, env={**os.environ, "INSPECT_CACHE_DIR": str(tmp_path / "c")})
+    done = run_cli("generate", "--teacher", "local", "--grader", "local", "--k", "1,2", "--n", "2,2", "--keep", "all",
+                   "--gradings", "1", "--teacher-max-tokens", "48", "--grader-max-tokens", "96", "--display", "none",
+                   "--out", out, timeout=1500, env={"INSPECT_CACHE_DIR": str(tmp_path / "c")})
     assert done.returncode == 0, done.stderr[-2000:]
     assert "looser than the paper" in done.stdout + done.stderr
     stats = json.loads((out / "stats.json").read_text())

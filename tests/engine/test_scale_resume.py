@@ -11,12 +11,12 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
+from skillmix.testing.cli import CLI_COMMAND
 from skillmix.testing.fake_openai import FakeOpenAI, varied_reply
 
 N, GRADINGS, TURNS = 60, 3, 2
@@ -27,7 +27,7 @@ SRC = Path(__file__).resolve().parents[2] / "src"
 def generate(out: Path, fake: FakeOpenAI, cache: Path) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(SRC), "FAKE_BASE_URL": fake.base_url, "FAKE_API_KEY": "x",
            "INSPECT_CACHE_DIR": str(cache)}
-    cmd = [sys.executable, "-c", "from skillmix.cli import main; main()", "generate",
+    cmd = [*CLI_COMMAND, "generate",
            "--teacher", "openai-api/fake/t", "--grader", "openai-api/fake/g", "--k", "2", "--n", str(N),
            "--gradings", str(GRADINGS), "--max-connections", "8", "--display", "none", "--json", "--out", str(out)]
     return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)

@@ -19,9 +19,10 @@ from pathlib import Path
 
 import yaml
 
+from skillmix.testing.cli import CLI_COMMAND
 from skillmix.testing.fake_openai import FakeOpenAI, is_grader_request, skillmix_reply
 
-CLI = [sys.executable, "-c", "from skillmix.cli import main; main()"]
+CLI = list(CLI_COMMAND)
 EVAL = ["eval", "--student", "openai-api/fake/s", "--grader", "openai-api/fake/g", "--k", "1,2",
         "--combinations", "3", "--generations", "2", "--gradings", "1", "--display", "none"]
 

@@ -10,7 +10,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -19,6 +18,7 @@ import yaml
 
 from skillmix.errors import SkillmixError
 from skillmix.experiment import ExperimentConfig, load_config, run_experiment
+from skillmix.testing.cli import CLI_COMMAND
 from skillmix.testing.fake_openai import FakeOpenAI, skillmix_reply
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -110,7 +110,7 @@ def test_unknown_stage_and_bad_config(tmp_path):
 def test_invalid_config_is_one_line_exit_2(tmp_path, patch, message):
     path = tmp_path / "bad.yaml"
     path.write_text(yaml.safe_dump({**CONFIG, **patch}))
-    out = subprocess.run([sys.executable, "-c", "from skillmix.cli import main; main()", "run", str(path), "--dry-run"],
+    out = subprocess.run([*CLI_COMMAND, "run", str(path), "--dry-run"],
                          capture_output=True, text=True, check=False, timeout=120)
     assert out.returncode == 2 and message in out.stderr and len(out.stderr.strip().splitlines()) == 1, out.stderr
     if "keep" in message:
@@ -134,7 +134,7 @@ def test_killed_run_resumes_without_losing_finished_stages(tmp_path):
         path = tmp_path / "tiny.yaml"
         path.write_text(yaml.safe_dump(CONFIG))
         run_dir = tmp_path / "run"
-        cmd = [sys.executable, "-c", "from skillmix.cli import main; main()", "run", str(path), "--out", str(run_dir),
+        cmd = [*CLI_COMMAND, "run", str(path), "--out", str(run_dir),
                "--display", "none"]
         proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         marker = run_dir / "data" / "D1" / ".skillmix-stage.json"

@@ -111,6 +111,7 @@ def test_reference_format_drops_statuses():
         ("category,skill,definition\nliterary,metaphor,x\n", "missing column(s) example"),
         ("category,skill,definition,example\nliterary,metaphor,,ex\n", "empty field(s) definition"),
         ("category,skill,definition,example,split\nliterary,metaphor,d.,e,test\n", "unknown split 'test'"),
+        ("category,skill,definition,example\nliterary,metaphor,a, b,c\n", "skills.csv:2: more cells than columns"),
     ],
 )
 def test_bad_skills_csv(text, message):

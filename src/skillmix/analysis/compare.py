@@ -41,7 +41,7 @@ def differences(a: Mapping[str, Any], b: Mapping[str, Any], varied: str) -> list
     """The metric-changing config fields (besides ``varied``) on which two results.json differ."""
     ca, cb = a.get("config") or {}, b.get("config") or {}
     out = [f for f in METRIC_FIELDS if f != varied and ca.get(f) != cb.get(f)]
-    digest_a, digest_b = (a.get("meta") or {}).get("catalog_digest"), (b.get("meta") or {}).get("catalog_digest")
+    digest_a, digest_b = (r.get("catalog_digest") or (r.get("meta") or {}).get("catalog_digest") for r in (a, b))
     if digest_a != digest_b and "catalog_digest" not in out:
         out.append("catalog_digest")
     return out

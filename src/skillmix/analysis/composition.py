@@ -190,7 +190,7 @@ def log_odds_interaction(o: np.ndarray | float, e: np.ndarray | float, n: np.nda
 
 def within_across(stats: dict[str, np.ndarray], cells: tuple[tuple[str, str], ...]) -> np.ndarray:
     """log-odds interaction of within-category and across-category pairs, pooled."""
-    within = np.array([a == b for a, b in cells])
+    within = np.array([a == b for a, b in cells], dtype=bool)
     out = []
     for mask in (within, ~within):
         n = stats["pair_n"][mask].sum()

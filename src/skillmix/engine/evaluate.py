@@ -200,7 +200,9 @@ def run_eval(
     refuse_different(config, out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     if config.shard is not None:
-        (out_dir / SHARD_FILE).write_text(json.dumps(shard_info(config.shard), indent=2) + "\n")
+        from skillmix.formats.files import write_json
+
+        write_json(out_dir / SHARD_FILE, shard_info(config.shard))
     with ExitStack() as stack:
         student, grader, server = resolve_models(config, stack, out_dir, student_model, grader_model)
         ok, logs = eval_set(
@@ -239,7 +241,8 @@ def refuse_different(config: EvalConfig, out_dir: Path) -> None:
         return
     before = json.loads(path.read_text()).get("config") or {}
     now = config.model_dump(mode="json")
-    differ = sorted(k for k in set(before) | set(now) if k not in OPERATIONAL and before.get(k) != now.get(k))
+    # Fields only one side has are new settings at their default: not a difference.
+    differ = sorted(k for k in set(before) & set(now) if k not in OPERATIONAL and before[k] != now[k])
     if differ:
         raise SkillmixError(f"{out_dir} already holds a different evaluation ({', '.join(differ)} differ); "
                             "pick a new --out, or the same settings to resume")
@@ -334,6 +337,8 @@ def collect_results(config: EvalConfig, logs: list, out_dir: Path, engine: dict,
         "complete": complete and status["complete"],
         "status": status,
         "config": config.model_dump(mode="json"),
+        # The catalog's content, not its file names, decides what a skill means: reports compare it.
+        "catalog_digest": next((d for lg in logs if (d := (lg.eval.metadata or {}).get("catalog"))), None),
         "metrics": per_k,
         "token_usage": usage,
         "engine": engine,

@@ -116,6 +116,10 @@ def parse_skills_csv(text: str, source: str = "skills.csv") -> tuple[Skill, ...]
         )
     skills = []
     for line_no, raw in enumerate(reader, start=2):
+        if None in raw:  # DictReader files surplus cells under the key None, as a list
+            raise SkillmixError(
+                f"{source}:{line_no}: more cells than columns; quote fields that contain commas (\"a, b\")"
+            )
         row = {(k or "").strip().lower(): (v or "").strip() for k, v in raw.items()}
         if row.get("status", "").lower() in DROPPED_STATUSES:
             continue
