@@ -53,6 +53,7 @@ def test_a_good_config_passes():
         (with_models(grader="openai/gpt-4"), ENV, "grader model 'openai/gpt-4' needs OPENAI_API_KEY set"),
         (with_models(grader="openai-api/other/m"), ENV, "needs OTHER_BASE_URL set"),
         (BASE, {}, "needs FAKE_API_KEY set"),
+        (with_models(grader="openai-api/fake/g,opnai/x"), ENV, "grader 2 model 'opnai/x': unknown provider"),
         ({**BASE, "generation": {"gradings": 1, "skills_file": "/nope/skills.csv"}}, ENV, "data:D1"),
     ],
 )

@@ -14,7 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from skillmix.testing.fake_openai import FakeOpenAI, first_user_text, is_grader_request, skillmix_reply
+from skillmix.testing.fake_openai import (
+    FakeOpenAI,
+    first_user_text,
+    is_grader_request,
+    skillmix_reply,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 SMALL = {
@@ -29,7 +34,7 @@ SMALL = {
 def pipeline_block() -> list[str]:
     text = (ROOT / "README.md").read_text()
     section = text.split("## The pipeline, one command per stage")[1].split("\n## ")[0]
-    block = re.findall(r"```bash\n(.*?)\n```", section, re.S)[0]
+    block = re.findall(r"```bash\n(.*?)\n```", section, re.DOTALL)[0]
     return [line.split("  #")[0].strip() for line in block.splitlines() if line.strip()]
 
 

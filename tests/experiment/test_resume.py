@@ -95,7 +95,7 @@ def test_sigkill_at_every_stage_then_the_same_command_finishes(tmp_path):
         assert not done(run_dir, "data/D1")
 
         # 2. training started, no checkpoint yet
-        started = lambda: (run_dir / "train" / "ft-D12" / "skillmix_train.json").exists()  # noqa: E731
+        started = lambda: (run_dir / "train" / "ft-D12" / "skillmix_train.json").exists()
         kill_when(start(cmd, env), started)
         finished = {f: marker(run_dir, f) for f in ("data/D1", "data/D2", "data/D12")}
         assert all(m and m["status"] == "done" for m in finished.values())

@@ -139,7 +139,7 @@ def test_killed_run_resumes_without_losing_finished_stages(tmp_path):
         proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         marker = run_dir / "data" / "D1" / ".skillmix-stage.json"
         deadline = time.time() + 120
-        finished = lambda: marker.exists() and json.loads(marker.read_text())["status"] == "done"  # noqa: E731
+        finished = lambda: marker.exists() and json.loads(marker.read_text())["status"] == "done"
         while not finished() and time.time() < deadline:
             time.sleep(0.2)
         assert finished()

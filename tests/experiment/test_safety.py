@@ -100,6 +100,6 @@ def test_eval_refuses_a_different_evaluation_and_resumes_the_same(run_cli, tmp_p
         same = run_cli(*args, "--combinations", "2", "--max-connections", "3", env=env)  # operational: a resume
         assert same.returncode == 0 and server.calls == calls, same.stderr
         other = run_cli(*args, "--combinations", "3", env=env)
-    assert other.returncode == 2 and other.stderr.strip().splitlines() == [
-        f"error: {tmp_path / 'out'} already holds a different evaluation (combinations differ); "
-        "pick a new --out, or the same settings to resume"]
+    expected = (f"error: {tmp_path / 'out'} already holds a different evaluation (combinations differ); "
+                "pick a new --out, or the same settings to resume")
+    assert other.returncode == 2 and other.stderr.strip().splitlines() == [expected]

@@ -54,8 +54,9 @@ def plot_gap(gap: dict[str, dict[str, Any]], path: Path) -> Path | None:
     for key, style in (("observed", "o-"), ("predicted", "s--")):
         ys = [gap[str(k)][key] for k in ks]
         cis = [gap[str(k)].get(f"{key}_ci") or [y, y] for k, y in zip(ks, ys)]
-        ax.errorbar(ks, ys, yerr=[[y - c[0] for y, c in zip(ys, cis)], [c[1] - y for y, c in zip(ys, cis)]],
-                    fmt=style, capsize=3, label=key + (" (independence)" if key == "predicted" else ""))
+        line = ax.plot(ks, ys, style, label=key + (" (independence)" if key == "predicted" else ""))[0]
+        # Drawn as segments, not error bars: a bootstrap percentile interval need not contain its point.
+        ax.vlines(ks, [c[0] for c in cis], [c[1] for c in cis], color=line.get_color())
     ax.set_xticks(ks)
     ax.set_xlabel("k")
     ax.set_ylabel("share of generations with all k skill points")

@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from skillmix.errors import SkillmixError
+
 
 def _num(v: float | None, digits: int = 2) -> str:
     return "–" if v is None else f"{v:.{digits}f}"
@@ -128,11 +130,17 @@ def report_compute(inputs: Any) -> dict[str, Any]:
     config = AnalyzeConfig(seed=inputs.seed, n_boot=min(max(inputs.resamples, 100), 1000), plots=False)
     out = {}
     for folder in inputs.folders:
-        if folder.has_samples:
-            result = compute_analysis([load_eval_dir(folder.path)], train, config)
-            if "novelty" in result:
-                result["novelty"].pop("per_answer")  # per-answer rows stay in analyze's analysis.json
-            out[f"{folder.label} ({folder.setting})"] = result
+        if not folder.has_samples:
+            continue
+        try:
+            data = load_eval_dir(folder.path)
+        except SkillmixError as e:  # e.g. its recorded catalog file is gone: say so, keep the rest of the report
+            out[f"{folder.label} ({folder.setting})"] = {"error": str(e)}
+            continue
+        result = compute_analysis([data], train, config)
+        if "novelty" in result:
+            result["novelty"].pop("per_answer")  # per-answer rows stay in analyze's analysis.json
+        out[f"{folder.label} ({folder.setting})"] = result
     return out
 
 
@@ -144,6 +152,9 @@ def report_markdown(report: dict[str, Any]) -> str:
              "Per evaluation; `skillmix analyze EVAL_DIR` writes the same with plots (docs/analysis.md).\n"]
     plots = [Path(p).name for p in (report.get("outputs") or {}).get("composition_plots", [])]
     for i, (name, a) in enumerate(analyses.items(), start=1):
+        if "error" in a:
+            parts += [f"## {name}\n", f"Not analysed: {a['error']}\n"]
+            continue
         body = "\n".join([md_skills(a), md_gap(a), md_interactions(a), md_format(a), md_training(a)])
         mine = [f"![{p}](plots/{p})" for p in plots if p.startswith(f"{PLOT_PREFIX}{i}_")]
         parts += [f"## {name}\n", body.replace("\n## ", "\n### ").replace("## ", "### ", 1), "\n".join(mine) + "\n"]
@@ -156,6 +167,8 @@ def report_plots(report: dict[str, Any], plot_dir: Path) -> list[Path]:
 
     made = []
     for i, a in enumerate((report.get("composition") or {}).values(), start=1):
+        if "error" in a:
+            continue
         made += [p.plot_per_skill(a["per_skill"], plot_dir / f"{PLOT_PREFIX}{i}_per_skill.png"),
                  p.plot_gap(a["composition_gap"], plot_dir / f"{PLOT_PREFIX}{i}_composition_gap.png"),
                  p.plot_interactions(a["interactions"], plot_dir / f"{PLOT_PREFIX}{i}_interactions.png")]

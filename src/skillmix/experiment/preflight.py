@@ -54,8 +54,9 @@ def problems(config: ExperimentConfig, stages: list[Stage], env: Mapping[str, st
     """Every problem found, one line each, in config order."""
     out: list[str] = []
     providers = known_providers()
+    graders = [g.strip() for g in config.models.grader.split(",") if g.strip()]  # one grader or a panel
     roles: dict[str, Any] = {"teacher": config.models.teacher if config.datasets else None,
-                             "grader": config.models.grader,
+                             **{("grader" if i == 0 else f"grader {i + 1}"): g for i, g in enumerate(graders)},
                              "student": config.models.student if config.evaluation.evaluate_original else None}
     if config.finetunes:
         roles["fine-tuned student"] = f"{config.models.finetuned_engine}/checkpoint"
