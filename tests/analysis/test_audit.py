@@ -358,3 +358,21 @@ def test_panel_hook_without_annotations(tmp_path):
     assert panel["per_grader"]["a"]["2"]["full_marks"] == pytest.approx(fm, abs=1e-12)
     assert panel["per_grader"]["s"]["2"]["full_marks"] == 0.0
     assert panel_for(folder(tmp_path / "single")) is None
+
+
+def test_report_has_a_grader_validity_section_only_with_annotations(tmp_path):
+    from skillmix.analysis.report import build_report
+
+    ev = folder(tmp_path / "run" / "eval")
+    plain = build_report(tmp_path / "run", tmp_path / "plain")
+    assert plain["grader_validity"] == {}
+    assert "# Grader validity" not in (tmp_path / "plain" / "report.md").read_text()
+    (ev / "annotations").mkdir()
+    write_lines(ev / "annotations" / "alice.jsonl", annotation_lines(("alice",), (ALICE,)))
+    report = build_report(tmp_path / "run", tmp_path / "annotated")
+    (entry,) = report["grader_validity"].values()
+    alone = run_audit([ev], [], n_boot=entry["n_boot"])[0]
+    assert entry["per_k"]["2"]["kappa"] == pytest.approx(alone["per_k"]["2"]["kappa"], abs=1e-12)
+    assert str(tmp_path) not in json.dumps(entry)  # no absolute path: the report stays portable
+    md = (tmp_path / "annotated" / "report.md").read_text()
+    assert "# Grader validity" in md and "| 2 | full_marks |" in md

@@ -526,6 +526,14 @@ def test_cli_dry_run_audit_show_mix(run_cli, tmp_path):
                   "--grader", "openai/gpt-4")
     estimate = json.loads(dry.stdout)
     assert estimate["total"]["teacher_calls"] == 50000 and estimate["total"]["grader_calls"] == 75000
+    # Each grading re-sends the grading prompt; a panel of two graders doubles every grader figure.
+    one = estimate["per_k"]["2"]
+    panel = json.loads(run_cli("generate", "--dry-run", "--json", "--k", "1,2,3", "--n", "5000,10000,10000",
+                               "--teacher", "openai/gpt-4", "--grader", "openai/gpt-4,anthropic/claude-x").stdout)
+    two = panel["per_k"]["2"]
+    assert two["grader_calls"] == 2 * one["grader_calls"] == 2 * 3 * 10000
+    assert two["grader_input_tokens"] == 2 * one["grader_input_tokens"]
+    assert one["grader_input_tokens"] > 3 * 10000 * 300  # 3 gradings x 10,000 texts x a prompt of > 300 tokens
 
     d1, d2 = small_set(tmp_path, "d1", 1, 2), small_set(tmp_path, "d2", 2, 2)
     mixed = run_cli("data", "mix", f"{d1},{d2}", "--out", str(tmp_path / "mix"))

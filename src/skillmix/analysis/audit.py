@@ -750,3 +750,52 @@ def run_audit(eval_dirs: Sequence[Path], extra: Sequence[Path] = (), *, seed: in
         audit["outputs"] = [str(d / name) for name in (AUDIT_JSON, AUDIT_MD, *PLOT_FILES.values())]
         write_audit(audit, d)
     return audits
+
+
+# --- the report's "Grader validity" section (analysis/report.py SECTIONS) -----------------
+
+
+def report_compute(inputs: Any) -> dict[str, Any]:
+    """Per evaluation of a report: its audit when it has annotations, and its panel when it has several graders.
+
+    ``inputs`` is the report's ``ReportInputs``; seeds come from the report's ``--seed``.
+    """
+    out: dict[str, Any] = {}
+    for folder in inputs.folders:
+        if not folder.has_samples:
+            continue
+        results, texts = load_folder(folder.path)
+        texts = [t for t in texts if not t.errored]
+        name = f"{folder.label} ({folder.setting})"
+        if annotation_files(folder.path):
+            out[name] = dict(audit_folder(folder.path, results, texts, own_annotations(folder.path, texts),
+                                          seed=inputs.seed))
+            out[name].pop("eval_dir")  # an absolute path: reports stay portable
+        elif (panel := panel_for(folder.path)) is not None:
+            out[name] = {"panel": panel}
+    return out
+
+
+def report_markdown(report: Mapping[str, Any]) -> str:
+    validity = report.get("grader_validity") or {}
+    if not validity:
+        return ""
+    parts = ["# Grader validity\n", "Human annotations against the grader, bias-corrected metrics and grader panels "
+             "(docs/grader-validity.md).\n"]
+    for name, entry in validity.items():
+        parts.append(f"## {name}\n")
+        if "per_k" in entry:
+            parts.append(grader_validity_section(entry, heading="###") + "\n")
+        if entry.get("panel"):
+            parts.append(panel_markdown(entry["panel"]) + "\n")
+    return "\n".join(parts)
+
+
+def panel_markdown(panel: Mapping[str, Any]) -> str:
+    lines = [f"Panel of {len(panel['graders'])} graders: {', '.join(panel['graders'])}; "
+             f"Fleiss' kappa {_num(panel['fleiss_kappa'])} over {panel['n_fleiss_units']} (text, criterion) units; "
+             f"effective number of independent graders {_num(panel['effective_graders'])}.", ""]
+    lines += _table(["grader pair", "Cohen's kappa"], [[pair, _num(v)] for pair, v in panel["pairwise_kappa"].items()])
+    for role, model in (panel.get("roles_on_panel") or {}).items():
+        lines += ["", f"**Warning:** the {role} ({model}) sits on the grading panel and may favour its own texts."]
+    return "\n".join(lines)

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from skillmix.analysis import audit
 from skillmix.analysis import evaluation as ev
 from skillmix.analysis import render
 from skillmix.analysis.compare import compute_deltas, cross_grader
@@ -103,6 +104,7 @@ SECTIONS: tuple[Section, ...] = (
     Section("paper_numbers", lambda i: {"p1_prose_full_marks": list(PAPER_PROSE),
                                         "p2_leaderboard_gpt4": list(PAPER_LEADERBOARD)}, render.md_paper_numbers),
     Section("composition", report_compute, report_markdown),  # docs/analysis.md
+    Section("grader_validity", audit.report_compute, audit.report_markdown),  # docs/grader-validity.md
 )
 
 

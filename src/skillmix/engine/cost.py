@@ -44,6 +44,7 @@ def estimate_cost(config: DataConfig, sample_size: int = 200) -> dict[str, Any]:
     n_turns = len(load_template("generation", config.generation_prompt))
     answer = "x" * (CHARS_PER_TOKEN * ASSUMED_TOKENS["graded_answer"])
     per_k: dict[str, dict[str, int]] = {}
+    graders = [g for g in config.grader.split(",") if g.strip()]
     for k, n in zip(config.k, config.n):
         skills, topics = pools_for(config, k)
         rng = random.Random(data_draw_seed(config.seed))
@@ -52,16 +53,18 @@ def estimate_cost(config: DataConfig, sample_size: int = 200) -> dict[str, Any]:
             _teacher_input_tokens(generation_turns(c, config.generation_prompt)) for c in combos
         )
         grader_in = statistics.fmean(approx_tokens(grading_prompt(c, answer, config.grade_prompt)) for c in combos)
+        # Every grading of every panel member is its own request carrying the whole grading prompt.
+        gradings = config.gradings * len(graders)
         per_k[str(k)] = {
             "texts": n,
             "teacher_calls": n_turns * n,
-            "grader_calls": config.gradings * n,
+            "grader_calls": gradings * n,
             "teacher_input_tokens": round(n * teacher_in),
             "teacher_output_tokens": n_turns * n * ASSUMED_TOKENS["teacher_reply"],
-            "grader_input_tokens": round(n * grader_in),
-            "grader_output_tokens": config.gradings * n * ASSUMED_TOKENS["grader_reply"],
+            "grader_input_tokens": round(gradings * n * grader_in),
+            "grader_output_tokens": gradings * n * ASSUMED_TOKENS["grader_reply"],
             "teacher_output_tokens_max": n_turns * n * config.teacher_max_tokens,
-            "grader_output_tokens_max": config.gradings * n * config.grader_max_tokens,
+            "grader_output_tokens_max": gradings * n * config.grader_max_tokens,
             "sampled_combinations": len(combos),
         }
     keys = [key for key in next(iter(per_k.values())) if key != "sampled_combinations"]
