@@ -130,6 +130,10 @@ def test_failing_grader_marks_errors_not_zeros(tmp_path):
     results, records = run(tmp_path, grader, k=(1,), max_retries=0)
     m = results["metrics"]["1"]
     assert m["n_errors"] == 6 and m["n_scored"] == 0 and m["full_marks"] is None
+    # The errored generations made their combinations unscored, and results.json says so beside the counts.
+    assert m["n_unscored"] == 2 and m["n_unscored_gradings"] == 0
+    assert m["unscored_includes_errors"] == {"n_unscored": True, "n_unscored_generations": True,
+                                             "n_unscored_gradings": False}
     assert all(r["error"] and "grader is down" in r["error"] for r in records)
     assert (tmp_path / "out" / "results.json").exists()
 

@@ -27,10 +27,10 @@ from skillmix.protocol.metrics import (
     grading_agreement,
     group_points,
     majority_vote,
+    UNSCORED_INCLUDES_ERRORS,
     reference_compatible,
 )
 
-UNSCORED_INCLUDES_ERRORS = {"n_unscored": True, "n_unscored_generations": True, "n_unscored_gradings": False}
 # What apply_checks uses when results.json predates the rule options: the reference's rules.
 DEFAULT_RULES = {"name_penalty": True, "name_penalty_rule": "substring", "sentences": "reference"}
 

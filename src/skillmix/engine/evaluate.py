@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from skillmix.engine.shard import SHARD_FILE, Shard, shard_info, shard_task_args
 from skillmix.errors import SkillmixError
 from skillmix.protocol.catalog import Pool
-from skillmix.protocol.metrics import aggregate, group_points
+from skillmix.protocol.metrics import UNSCORED_INCLUDES_ERRORS, aggregate, group_points
 from skillmix.protocol.sentences import NamePenaltyRule, SentenceRule
 
 LOCAL = "local"
@@ -357,4 +357,4 @@ def metrics_for_k(records: list[dict[str, Any]], k: int, gradings: int) -> dict[
          for r in records), gradings)
     result = aggregate(points, k) if points else {"n_scored": 0, "n_unscored": 0}
     return {**result, "n_combinations": len(points), "n_generations": len(records), "n_errors": errors,
-            "n_unscored_gradings": unscored_gradings}
+            "n_unscored_gradings": unscored_gradings, "unscored_includes_errors": UNSCORED_INCLUDES_ERRORS}

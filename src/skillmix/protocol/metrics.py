@@ -150,6 +150,13 @@ def aggregate(points: Points, k: int, *, seed: int = DEFAULT_SEED, n_boot: int =
     return result
 
 
+# Which unscored counts include errored generations: ``group_points`` enters an errored
+# generation as J unscored gradings, so it can make a combination (and a generation)
+# unscored, while ``n_unscored_gradings`` counts only replies that could not be read.
+# results.json and report.json both state this next to the counts.
+UNSCORED_INCLUDES_ERRORS = {"n_unscored": True, "n_unscored_generations": True, "n_unscored_gradings": False}
+
+
 def group_points(
     generations: Iterable[tuple[str, int, Sequence[Grading] | None]], gradings: int
 ) -> tuple[list[list[list[Grading]]], int]:

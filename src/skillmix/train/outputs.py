@@ -190,7 +190,7 @@ def weights_sha256(model: Any) -> str:
         tensor = param.detach()
         tensor = tensor.to_local() if hasattr(tensor, "to_local") else tensor
         digest.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)};".encode())
-        digest.update(tensor.cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+        digest.update(tensor.cpu().contiguous().reshape(-1).view(torch.uint8).numpy())  # a view, no copy
     return digest.hexdigest()
 
 
