@@ -209,15 +209,95 @@ def resample_weights(design: Design, rng: np.random.Generator) -> np.ndarray:
     """Cluster (combination) weights of one bootstrap resample, stratified by k."""
     w = np.zeros(design.n_clusters)
     for ids in design.clusters_by_k.values():
-        np.add.at(w, ids[rng.integers(0, len(ids), len(ids))], 1.0)
+        # Clusters of different k are disjoint, so counting draws is adding 1.0 per draw.
+        w[ids] = np.bincount(rng.integers(0, len(ids), len(ids)), minlength=len(ids))
     return w
+
+
+def _bincount_rows(index: np.ndarray, weights: np.ndarray, m: int) -> np.ndarray:
+    """``np.bincount(index, weights[r], m)`` for every row r in one call. Each bin still adds
+    its weights in the order of ``index``, so every row is bit-identical to its own bincount."""
+    rows = weights.shape[0]
+    flat = (np.arange(rows)[:, None] * m + index[None, :]).ravel()
+    return np.bincount(flat, weights=weights.ravel(), minlength=rows * m).reshape(rows, m)
+
+
+def _per_cluster(design: Design, cluster: np.ndarray, index: np.ndarray, weights: np.ndarray, m: int) -> np.ndarray:
+    """Clusters x bins matrix of integer-valued ``weights`` summed by (cluster, bin)."""
+    return np.bincount(cluster * m + index, weights=weights, minlength=design.n_clusters * m).reshape(design.n_clusters, m)
+
+
+@dataclass(frozen=True)
+class ClusterCounts:
+    """The integer-valued sums of ``statistics`` per cluster. A resample's sum is then
+    ``weights @ counts``: integers below 2**53 add exactly in any order, so these match
+    the per-slot bincounts bit for bit (the float sums keep their bincount order)."""
+
+    at1: np.ndarray  # k = 1 slots per skill
+    at1_y: np.ndarray  # of which awarded
+    gens: np.ndarray  # generations per k
+    gens_all: np.ndarray  # of which with all k points
+    pairs: np.ndarray  # slot pairs per category cell
+    pairs_both: np.ndarray  # of which with both points
+
+
+def cluster_counts(design: Design) -> ClusterCounts:
+    slot_c = design.gen_cluster[design.slot_gen]
+    pair_c = slot_c[design.pair_a]
+    at1 = (design.slot_k == 1).astype(float)
+    k_ix = np.searchsorted(np.array(design.ks), design.gen_k)
+    m_s, m_k, m_c = len(design.skills), len(design.ks), len(design.cells)
+    both = design.slot_y[design.pair_a] * design.slot_y[design.pair_b]
+    return ClusterCounts(
+        _per_cluster(design, slot_c, design.slot_skill, at1, m_s),
+        _per_cluster(design, slot_c, design.slot_skill, at1 * design.slot_y, m_s),
+        _per_cluster(design, design.gen_cluster, k_ix, np.ones(len(k_ix)), m_k),
+        _per_cluster(design, design.gen_cluster, k_ix, design.gen_all, m_k),
+        _per_cluster(design, pair_c, design.pair_cell, np.ones(len(pair_c)), m_c),
+        _per_cluster(design, pair_c, design.pair_cell, both, m_c),
+    )
+
+
+def k1_baseline_rows(design: Design, w_cluster: np.ndarray, counts: ClusterCounts) -> np.ndarray:
+    """``k1_baseline`` for each row of cluster weights (rows x slots)."""
+    n, s = w_cluster @ counts.at1, w_cluster @ counts.at1_y
+    pooled = s.sum(axis=1, keepdims=True) / n.sum(axis=1, keepdims=True)
+    p = np.where(n > 0, s / np.where(n > 0, n, 1.0), pooled)
+    return p[:, design.slot_skill]
+
+
+def statistics_rows(design: Design, w_cluster: np.ndarray, method: Method,
+                    counts: ClusterCounts) -> list[dict[str, np.ndarray]]:
+    """``statistics`` for each row of cluster weights, vectorized over the rows (same numbers)."""
+    w_gen = w_cluster[:, design.gen_cluster]
+    if method == "k1":
+        q = k1_baseline_rows(design, w_cluster, counts)
+    else:  # a Newton fit per resample: no shared work to batch
+        q = np.stack([logistic_baseline(design, row) for row in w_gen[:, design.slot_gen]])
+    log_prod = _bincount_rows(design.slot_gen, np.log(np.clip(q, 1e-300, 1.0)), w_gen.shape[1])
+    k_ix = np.searchsorted(np.array(design.ks), design.gen_k)
+    n_k = w_cluster @ counts.gens
+    w_pair = w_gen[:, design.slot_gen[design.pair_a]]
+    observed = (w_cluster @ counts.gens_all) / n_k
+    predicted = _bincount_rows(k_ix, w_gen * np.exp(log_prod), len(design.ks)) / n_k
+    pair_o, pair_n = w_cluster @ counts.pairs_both, w_cluster @ counts.pairs
+    pair_e = _bincount_rows(design.pair_cell, w_pair * q[:, design.pair_a] * q[:, design.pair_b], len(design.cells))
+    return [{"observed": observed[r], "predicted": predicted[r], "pair_o": pair_o[r], "pair_e": pair_e[r],
+             "pair_n": pair_n[r], "q": q[r]} for r in range(w_cluster.shape[0])]
+
+
+_BATCH_SLOTS = 1 << 21  # slot weights held at once across a batch of resamples: bounds memory only
 
 
 def bootstrap(design: Design, method: Method, seed: int, n_boot: int) -> np.ndarray:
     """Percentile 95% bounds (2 × n_values) of ``summary_vector`` over ``n_boot`` resamples."""
     rng = np.random.default_rng(seed)
-    draws = np.array([summary_vector(design, statistics(design, resample_weights(design, rng), method))
-                      for _ in range(n_boot)])
+    weights = np.array([resample_weights(design, rng) for _ in range(n_boot)]).reshape(n_boot, design.n_clusters)
+    counts = cluster_counts(design)
+    batch = max(1, _BATCH_SLOTS // max(1, len(design.slot_gen), len(design.pair_a)))
+    draws = np.array([summary_vector(design, stats)
+                      for start in range(0, n_boot, batch)
+                      for stats in statistics_rows(design, weights[start:start + batch], method, counts)])
     import warnings
 
     with warnings.catch_warnings():  # a value with no pair in any resample (e.g. no across pair) has no interval

@@ -59,9 +59,10 @@ def report_cmd(
     console = Console()
     for setting in report["settings"]:
         console.print(full_marks_table(report, setting))
-    outputs = report["outputs"]
+    # report.json holds paths relative to the run folder (portable); the terminal wants usable ones.
+    outputs = {k: str(run_dir / report["outputs"][k]) for k in ("report_md", "results_csv", "tables_tex")}
     console.print(f"report: {outputs['report_md']}   csv: {outputs['results_csv']}   latex: {outputs['tables_tex']}")
-    console.print(f"plots: {', '.join(outputs['plots'])}")
-    console.print(f"browse samples: {report['view']}")
+    console.print(f"plots: {', '.join(str(run_dir / p) for p in report['outputs']['plots'])}")
+    console.print(f"browse samples: inspect view --log-dir {run_dir}")
     if report["teacher_data_only"]:
         console.print("note: only teacher-data runs were found; these grade the teacher's texts, not a model")

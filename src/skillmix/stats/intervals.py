@@ -11,6 +11,7 @@ statsmodels is imported inside the functions: ``import skillmix`` stays light.
 
 from __future__ import annotations
 
+import functools
 import math
 import random
 from collections.abc import Sequence
@@ -25,6 +26,7 @@ def _check_counts(successes: int, n: int, confidence: float) -> None:
         raise SkillmixError(f"confidence must be strictly between 0 and 1, got {confidence}; use e.g. 0.95")
 
 
+@functools.lru_cache(maxsize=8192)  # statsmodels costs ~1 ms a call; a report asks for the same counts many times
 def _proportion_interval(successes: int, n: int, confidence: float, method: str) -> tuple[float, float] | None:
     _check_counts(successes, n, confidence)
     if n == 0:
@@ -54,6 +56,26 @@ def percentile(sorted_values: Sequence[float], q: float) -> float:
     return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (pos - lo)
 
 
+_CHUNK_VALUES = 1 << 20  # resampled values held at once: bounds memory, never the numbers
+
+
+def _resampled_means(values: Sequence[float], rng: random.Random, n_boot: int) -> list[float]:
+    """``[fsum(rng.choices(values, k=n)) / n for each resample]``, with the draws vectorized
+    (``skillmix.stats.rng``): the same stream, the same correctly rounded sums."""
+    import numpy as np
+
+    from skillmix.stats.rng import choice_indices
+
+    n = len(values)
+    array = np.asarray(values, dtype=float)
+    rows = max(1, _CHUNK_VALUES // n)
+    means: list[float] = []
+    for start in range(0, n_boot, rows):
+        sample = array[choice_indices(rng, n, (min(rows, n_boot - start), n))]
+        means.extend(math.fsum(row) / n for row in sample.tolist())
+    return means
+
+
 def bootstrap_mean_ci(
     values: Sequence[float], rng: random.Random, n_boot: int, confidence: float = 0.95
 ) -> tuple[float, float] | None:
@@ -70,6 +92,6 @@ def bootstrap_mean_ci(
     n = len(values)
     if n == 0:
         return None
-    boot = sorted(math.fsum(rng.choices(values, k=n)) / n for _ in range(n_boot))
+    boot = sorted(_resampled_means(values, rng, n_boot))
     tail = (1.0 - confidence) / 2
     return percentile(boot, tail), percentile(boot, 1.0 - tail)
