@@ -6,7 +6,11 @@ Synthesizes (no model runs) 3 models x 3 settings x k=1..5 with 500 combinations
 Then runs the real CLI `skillmix report RUN` in a subprocess and reports its wall time
 and peak RSS (targets: <= 30 s, <= 1 GB).
 
-    python benchmarks/bench_report_scale.py [--combinations 500] [--keep DIR] [--doc docs/performance.md]
+    python benchmarks/bench_report_scale.py [--combinations 500] [--keep DIR] [--reuse] [--label after]
+                                            [--doc docs/performance.md]
+
+--reuse times an existing --keep folder again without re-synthesizing it (same seed: same folder).
+The table goes between the ``<!-- bench_scale:report-LABEL -->`` markers of the doc.
 """
 
 from __future__ import annotations
@@ -61,6 +65,7 @@ def synthesize(run: Path, combinations: int, seed: int) -> int:
 
 def time_report(run: Path) -> dict:
     cmd = [sys.executable, "-c", "from skillmix.cli import main; main()", "report", str(run)]
+    load = os.getloadavg()[0]
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(proc.pid, 0)
@@ -69,7 +74,7 @@ def time_report(run: Path) -> dict:
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"skillmix report failed: {err[-2000:]}")
     return {"wall_s": round(wall, 1), "cpu_s": round(usage.ru_utime + usage.ru_stime, 1),
-            "peak_rss_mb": round(usage.ru_maxrss / 1024)}
+            "peak_rss_mb": round(usage.ru_maxrss / 1024), "load_1min": round(load, 1)}
 
 
 def main() -> None:
@@ -79,11 +84,16 @@ def main() -> None:
     p.add_argument("--keep", type=Path, help="synthesize into this folder and keep it")
     p.add_argument("--doc", type=Path, default=Path(__file__).resolve().parents[1] / "docs" / "performance.md")
     p.add_argument("--no-doc", action="store_true")
+    p.add_argument("--reuse", action="store_true", help="time the existing --keep folder, do not synthesize")
+    p.add_argument("--label", default="after", help="doc marker: bench_scale:report-LABEL")
     args = p.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         run = args.keep or Path(tmp) / "run"
         t0 = time.perf_counter()
-        n = synthesize(run, args.combinations, args.seed)
+        if args.reuse and args.keep is not None and (run / "eval").is_dir():
+            n = sum(sum(1 for _ in f.open()) for f in run.rglob("samples.jsonl"))
+        else:
+            n = synthesize(run, args.combinations, args.seed)
         synth_s = time.perf_counter() - t0
         result = {"folders": len(MODELS) * len(SETTINGS), "generations": n, "gradings": n * GRADINGS,
                   "samples_mb": round(sum(f.stat().st_size for f in run.rglob("samples.jsonl")) / 2**20, 1),
@@ -92,11 +102,11 @@ def main() -> None:
     if not args.no_doc:
         from bench_scale import write_doc  # the same marker-block writer
 
-        table = ("| folders | generations | gradings | samples.jsonl MB | report wall s | CPU s | peak RSS MB |\n"
-                 "|---:|---:|---:|---:|---:|---:|---:|\n"
+        table = ("| folders | generations | gradings | samples.jsonl MB | report wall s | CPU s | peak RSS MB "
+                 "| load (1 min) |\n|---:|---:|---:|---:|---:|---:|---:|---:|\n"
                  f"| {result['folders']} | {n:,} | {n * GRADINGS:,} | {result['samples_mb']} | {result['wall_s']} | "
-                 f"{result['cpu_s']} | {result['peak_rss_mb']} |\n")
-        write_doc(args.doc, "report", table)
+                 f"{result['cpu_s']} | {result['peak_rss_mb']} | {result['load_1min']} |\n")
+        write_doc(args.doc, f"report-{args.label}", table)
 
 
 if __name__ == "__main__":

@@ -127,3 +127,33 @@ def test_no_scored_pairs_and_nothing_scored_do_not_crash() -> None:
     assert result["interactions"] is None and list(result["composition_gap"]) == ["1"]
     nothing = composition_analysis([eval_data(only_k1[1:])], n_boot=100)
     assert nothing == {"composition_gap": {}, "interactions": None, "baseline": None}
+
+
+@pytest.mark.parametrize("method", ["k1", "logistic"])
+def test_batched_resample_statistics_equal_one_at_a_time(method: str) -> None:
+    # The bootstrap computes many resamples at once (docs/performance.md): every array must be
+    # bit-identical to the one-resample ``statistics``.
+    from skillmix.analysis.composition import cluster_counts, resample_weights, statistics, statistics_rows
+
+    records = simulate_records([1, 2, 3], 40, skill_probability(MIXED), random.Random(1))
+    design = build_design([eval_data(records)])
+    rng = np.random.default_rng(7)
+    weights = np.array([resample_weights(design, rng) for _ in range(6)])
+    rows = statistics_rows(design, weights, method, cluster_counts(design))  # type: ignore[arg-type]
+    for w, got in zip(weights, rows, strict=True):
+        expected = statistics(design, w, method)  # type: ignore[arg-type]
+        assert set(got) == set(expected)
+        for key, value in expected.items():
+            assert np.array_equal(got[key], value), key
+
+
+def test_resample_weights_count_the_draws() -> None:
+    from skillmix.analysis.composition import resample_weights
+
+    design = build_design([eval_data(simulate_records([1, 2], 30, skill_probability(SKILLS), random.Random(2)))])
+    ref_rng, rng = np.random.default_rng(3), np.random.default_rng(3)
+    for _ in range(4):
+        expected = np.zeros(design.n_clusters)
+        for ids in design.clusters_by_k.values():
+            np.add.at(expected, ids[ref_rng.integers(0, len(ids), len(ids))], 1.0)
+        assert np.array_equal(resample_weights(design, rng), expected)

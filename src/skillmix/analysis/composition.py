@@ -222,9 +222,13 @@ def _bincount_rows(index: np.ndarray, weights: np.ndarray, m: int) -> np.ndarray
     return np.bincount(flat, weights=weights.ravel(), minlength=rows * m).reshape(rows, m)
 
 
-def _per_cluster(design: Design, cluster: np.ndarray, index: np.ndarray, weights: np.ndarray, m: int) -> np.ndarray:
-    """Clusters x bins matrix of integer-valued ``weights`` summed by (cluster, bin)."""
-    return np.bincount(cluster * m + index, weights=weights, minlength=design.n_clusters * m).reshape(design.n_clusters, m)
+def _per_cluster(design: Design, cluster: np.ndarray, index: np.ndarray, weights: np.ndarray, m: int) -> Any:
+    """Clusters x bins sparse matrix of integer-valued ``weights`` summed by (cluster, bin).
+    Sparse: each cluster touches a few bins, and a sparse product runs on one thread."""
+    from scipy.sparse import csr_array
+
+    dense = np.bincount(cluster * m + index, weights=weights, minlength=design.n_clusters * m)
+    return csr_array(dense.reshape(design.n_clusters, m))
 
 
 @dataclass(frozen=True)
@@ -233,12 +237,12 @@ class ClusterCounts:
     ``weights @ counts``: integers below 2**53 add exactly in any order, so these match
     the per-slot bincounts bit for bit (the float sums keep their bincount order)."""
 
-    at1: np.ndarray  # k = 1 slots per skill
-    at1_y: np.ndarray  # of which awarded
-    gens: np.ndarray  # generations per k
-    gens_all: np.ndarray  # of which with all k points
-    pairs: np.ndarray  # slot pairs per category cell
-    pairs_both: np.ndarray  # of which with both points
+    at1: Any  # k = 1 slots per skill (scipy.sparse, clusters x bins)
+    at1_y: Any  # of which awarded
+    gens: Any  # generations per k
+    gens_all: Any  # of which with all k points
+    pairs: Any  # slot pairs per category cell
+    pairs_both: Any  # of which with both points
 
 
 def cluster_counts(design: Design) -> ClusterCounts:

@@ -15,7 +15,7 @@ from skillmix.errors import SkillmixError
 PROVIDER_PACKAGES = {
     "openai": ("openai", "openai"),
     "openai-api": ("openai", "openai"),
-    "anthropic": ("anthropic", "anthropic"),
+    "anthropic": ("anthropic", "skillmix[anthropic]"),
     "google": ("google.genai", "google-genai"),
     "mistral": ("mistralai", "mistralai"),
     "groq": ("groq", "groq"),
@@ -51,25 +51,25 @@ def model_problems(role: str, model_id: str, env: Mapping[str, str], providers: 
         return [] if installed("llama_cpp") else [f"{role} 'local' needs llama-cpp-python: pip install 'skillmix[local]'"]
     provider, _, rest = model_id.partition("/")
     if not rest:
-        return [f"{role} model {model_id!r} has no provider; write provider/model, e.g. openai/gpt-4o, or 'local'"]
+        return [f"cannot use {role} model {model_id!r}: no provider; write provider/model, e.g. openai/gpt-4o, or 'local'"]
     if provider not in providers:
         import difflib
 
         close = difflib.get_close_matches(provider, sorted(providers), n=1)
         hint = f" (did you mean {close[0]}?)" if close else ""
-        return [f"{role} model {model_id!r}: unknown provider {provider!r}{hint}"]
+        return [f"cannot use {role} model {model_id!r}: unknown provider {provider!r}{hint}"]
     problems = []
     module, package = PROVIDER_PACKAGES.get(provider, (None, None))
     if module and not installed(module):
-        problems.append(f"{role} model {model_id!r} needs the {module} package: pip install '{package}'")
+        problems.append(f"cannot use {role} model {model_id!r}: needs the {module} package: pip install '{package}'")
     keys = PROVIDER_KEYS.get(provider)
     if provider == "openai-api":
         service = rest.partition("/")[0].upper().replace("-", "_")
         keys = f"{service}_API_KEY"
         if not env.get(f"{service}_BASE_URL"):
-            problems.append(f"{role} model {model_id!r} needs {service}_BASE_URL set to the server's URL")
+            problems.append(f"cannot use {role} model {model_id!r}: needs {service}_BASE_URL set to the server's URL")
     if keys and provider not in LOCAL_PREFIXES and not env.get(keys):
-        problems.append(f"{role} model {model_id!r} needs {keys} set")
+        problems.append(f"cannot use {role} model {model_id!r}: needs {keys} set")
     return problems
 
 
