@@ -27,7 +27,6 @@ from skillmix.protocol.metrics import (
     grading_agreement,
     group_points,
     majority_vote,
-    UNSCORED_INCLUDES_ERRORS,
     reference_compatible,
 )
 

@@ -20,9 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from skillmix.analysis import audit
+from skillmix.analysis import audit, render
 from skillmix.analysis import evaluation as ev
-from skillmix.analysis import render
 from skillmix.analysis.compare import compute_deltas, cross_grader
 from skillmix.analysis.overlap import run_overlap
 from skillmix.analysis.sections import report_compute, report_markdown, report_plots
@@ -39,7 +38,7 @@ from skillmix.formats.eval_folder import (  # parse_generation/read_results/sett
 )
 from skillmix.formats.files import write_json, write_text
 from skillmix.formats.versions import FORMAT_VERSION_KEY, REPORT_VERSION
-from skillmix.protocol.metrics import DEFAULT_N_BOOT, DEFAULT_SEED
+from skillmix.protocol.metrics import DEFAULT_N_BOOT, DEFAULT_SEED, UNSCORED_INCLUDES_ERRORS
 from skillmix.stats.paired import holm
 
 __all__ = ["SECTIONS", "Section", "build_report", "compute_report", "parse_generation", "read_results", "setting_of"]
@@ -135,7 +134,7 @@ def evaluation_summary(folder: EvalFolder, run_dir: Path, seed: int, resamples: 
         "token_usage": folder.results.get("token_usage") or {},
         "view": f"inspect view --log-dir {folder.path / 'logs'}",
         "metrics": {str(k): v for k, v in metrics.items()},
-        "unscored_includes_errors": ev.UNSCORED_INCLUDES_ERRORS,
+        "unscored_includes_errors": UNSCORED_INCLUDES_ERRORS,
         "checks": checks,
         "grader_agreement": {str(k): ev.within_grader_agreement(folder, k) for k in sampled},
         "unscored_reasons": {str(k): ev.unscored_reasons(folder, k) for k in sampled},

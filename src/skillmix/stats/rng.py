@@ -19,7 +19,7 @@ def uniforms(rng: random.Random, count: int) -> np.ndarray:
     """The next ``count`` values of ``rng.random()``, as an array; advances ``rng`` past them."""
     version, internal, gauss_next = rng.getstate()
     mt = np.random.RandomState()
-    mt.set_state(("MT19937", np.array(internal[:-1], dtype=np.uint32), internal[-1]))
+    mt.set_state(("MT19937", np.array(internal[:-1], dtype=np.uint32), int(internal[-1]), 0, 0.0))
     out = mt.random_sample(count)
     _, key, pos, _, _ = mt.get_state()
     rng.setstate((version, (*(int(x) for x in key), int(pos)), gauss_next))
