@@ -3,18 +3,42 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from skillmix.cli import app
-from skillmix.cli._common import GRADER_TEMPERATURE_HELP, NAME_RULE_HELP, SENTENCES_HELP, parse_int_list, print_json
-from skillmix.engine.shard import parse_shard
+from skillmix.cli._common import (
+    Batch,
+    Cache,
+    Display,
+    GenerationPrompt,
+    GradePrompt,
+    GraderMaxTokens,
+    GraderSeed,
+    GraderTemperature,
+    Gradings,
+    MaxConnections,
+    MaxRetries,
+    NamePenalty,
+    NamePenaltyRule,
+    Seed,
+    Sentences,
+    Shard,
+    SkillsFile,
+    Timeout,
+    TopicsFile,
+    given,
+    option,
+    parse_int_list,
+    print_json,
+)
 from skillmix.errors import SkillmixError
 
 MODEL_HELP = "Any inspect model id (openai/gpt-4, anthropic/..., openai-api/<service>/<model>) or 'local'."
+DATA = "skillmix.engine.teacher:DataConfig"
 POOL_HELP = "pool for every k: train, heldout or all (default: the paper's, D(1) all skills, D(k>=2) train skills)."
 
 data_app = typer.Typer(help="Inspect, audit, mix and subsample D_SKILL-MIX(k) dataset folders.", no_args_is_help=True)
@@ -36,35 +60,35 @@ def _pool(value: Optional[str], what: str):
 def generate_cmd(
     teacher: str = typer.Option("local", help=MODEL_HELP),
     grader: Optional[str] = typer.Option(None, help=MODEL_HELP + " Default: local when the teacher is local; otherwise required (the embedded demo model is no real grader)."),
-    k: str = typer.Option("1,2,3", "--k", help="Comma-separated k values."),
-    n: str = typer.Option("5000,10000,10000", "--n", help="Texts to generate per k (one value per k)."),
-    seed: int = typer.Option(0, help="Seed of the combination draw."),
+    k: Annotated[Optional[str], option("k", "Comma-separated k values.", "--k", config=DATA)] = None,
+    n: Annotated[Optional[str], option("n", "Texts to generate per k (one value per k).", "--n", config=DATA)] = None,
+    seed: Seed = None,
     out: Optional[Path] = typer.Option(None, "--out", help="Dataset folder (data.jsonl, stats.json, runs/)."),
     skills: Optional[str] = typer.Option(None, help="Skill " + POOL_HELP),
     topics: Optional[str] = typer.Option(None, help="Topic pool for every k (default: train)."),
-    keep: str = typer.Option("full_marks", help="Filter: full_marks (the paper's), all_skills, or all (demos)."),
+    keep: Annotated[Optional[str], option("keep", "Filter: full_marks (the paper's), all_skills, or all (demos).", config=DATA)] = None,
     dry_run: bool = typer.Option(False, "--dry-run", help="Count calls and estimate tokens; call no model."),
-    gradings: int = typer.Option(3, help="Gradings per text (majority vote)."),
-    grader_seed: int = typer.Option(0, help="Base seed of the gradings (grading j uses seed+j)."),
-    name_penalty: bool = typer.Option(True, "--name-penalty/--no-name-penalty", help="[P1] skill-name penalty."),
-    name_penalty_rule: str = typer.Option("substring", help=NAME_RULE_HELP),
-    sentences: str = typer.Option("reference", help=SENTENCES_HELP),
-    teacher_temperature: float = typer.Option(0.7, help="Teacher sampling temperature."),
-    teacher_max_tokens: int = typer.Option(512, help="Teacher max new tokens per reply."),
-    grader_temperature: Optional[float] = typer.Option(None, help=GRADER_TEMPERATURE_HELP),
-    grader_max_tokens: int = typer.Option(1024, help="Grader max new tokens per grading."),
-    max_connections: int = typer.Option(16, help="Concurrent model calls per model."),
-    max_retries: int = typer.Option(3, help="Retries per model call (bounded)."),
-    timeout: int = typer.Option(120, help="Seconds per model call."),
-    batch: bool = typer.Option(False, "--batch", help="Use the provider's Batch API where it has one."),
-    cache: bool = typer.Option(True, "--cache/--no-cache", help="inspect's model-call cache."),
-    generation_prompt: str = typer.Option("default", help="Generation prompt variant (name or .json path)."),
-    grade_prompt: str = typer.Option("default", help="Grading prompt variant (name or .json path)."),
-    skills_file: Optional[Path] = typer.Option(None, help="Your own skills CSV."),
-    topics_file: Optional[Path] = typer.Option(None, help="Your own topics file."),
-    display: str = typer.Option("rich", help="inspect display: full, rich, plain, none."),
+    gradings: Gradings = None,
+    grader_seed: GraderSeed = None,
+    name_penalty: NamePenalty = None,
+    name_penalty_rule: NamePenaltyRule = None,
+    sentences: Sentences = None,
+    teacher_temperature: Annotated[Optional[float], option("teacher_temperature", "Teacher sampling temperature.", config=DATA)] = None,
+    teacher_max_tokens: Annotated[Optional[int], option("teacher_max_tokens", "Teacher max new tokens per reply.", config=DATA)] = None,
+    grader_temperature: GraderTemperature = None,
+    grader_max_tokens: GraderMaxTokens = None,
+    max_connections: MaxConnections = None,
+    max_retries: MaxRetries = None,
+    timeout: Timeout = None,
+    batch: Batch = None,
+    cache: Cache = None,
+    generation_prompt: GenerationPrompt = None,
+    grade_prompt: GradePrompt = None,
+    skills_file: SkillsFile = None,
+    topics_file: TopicsFile = None,
+    display: Display = None,
     as_json: bool = typer.Option(False, "--json", help="Print the stats (or the dry-run estimate) as JSON."),
-    shard: Optional[str] = typer.Option(None, "--shard", help="i/n: run only the i-th of n slices of the same draw; join with `skillmix merge`."),
+    shard: Shard = None,
     skill_weights: Optional[Path] = typer.Option(None, "--skill-weights", help="Beyond the paper: draw skills with the "
                                                  "weights of `skillmix analyze --emit-weights` (default: uniform)."),
 ) -> None:
@@ -75,17 +99,16 @@ def generate_cmd(
     from skillmix.engine.teacher import DataConfig, generate_dataset
 
     config = DataConfig(
-        teacher=teacher, grader=default_grader(grader, teacher, "teacher"), k=tuple(parse_int_list(k, "--k")), n=tuple(parse_int_list(n, "--n")),
-        skills=_pool(skills, "skill pool"), topics=_pool(topics, "topic pool"), keep=keep,  # type: ignore[arg-type]
-        seed=seed, gradings=gradings, grader_seed=grader_seed, name_penalty=name_penalty,
-        teacher_temperature=teacher_temperature, teacher_max_tokens=teacher_max_tokens,
-        grader_temperature=grader_temperature, grader_max_tokens=grader_max_tokens,
-        max_connections=max_connections, max_retries=max_retries, timeout=timeout, batch=batch, cache=cache,
-        generation_prompt=generation_prompt, grade_prompt=grade_prompt,
-        skills_file=str(skills_file) if skills_file else None, topics_file=str(topics_file) if topics_file else None,
-        display=display,  # type: ignore[arg-type]
-        shard=parse_shard(shard), name_penalty_rule=name_penalty_rule, sentences=sentences,  # type: ignore[arg-type]
-        skill_weights=read_weights(skill_weights) if skill_weights else None,
+        teacher=teacher, grader=default_grader(grader, teacher, "teacher"),
+        skills=_pool(skills, "skill pool"), topics=_pool(topics, "topic pool"),
+        **given(k=k and tuple(parse_int_list(k, "--k")), n=n and tuple(parse_int_list(n, "--n")), keep=keep,
+                seed=seed, gradings=gradings, grader_seed=grader_seed, name_penalty=name_penalty,
+                name_penalty_rule=name_penalty_rule, sentences=sentences, teacher_temperature=teacher_temperature,
+                teacher_max_tokens=teacher_max_tokens, grader_temperature=grader_temperature,
+                grader_max_tokens=grader_max_tokens, max_connections=max_connections, max_retries=max_retries,
+                timeout=timeout, batch=batch, cache=cache, generation_prompt=generation_prompt,
+                grade_prompt=grade_prompt, skills_file=skills_file, topics_file=topics_file, display=display,
+                shard=shard, skill_weights=skill_weights and read_weights(skill_weights)),
     )
     if dry_run:
         estimate = estimate_cost(config)

@@ -5,15 +5,39 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from skillmix.cli import app
-from skillmix.cli._common import GRADER_TEMPERATURE_HELP, NAME_RULE_HELP, SENTENCES_HELP, parse_int_list
-from skillmix.engine.shard import parse_shard
+from skillmix.cli._common import (
+    Batch,
+    Cache,
+    Display,
+    GenerationPrompt,
+    GradePrompt,
+    GraderMaxTokens,
+    GraderSeed,
+    GraderTemperature,
+    Gradings,
+    MaxConnections,
+    MaxRetries,
+    NamePenalty,
+    NamePenaltyRule,
+    Seed,
+    Sentences,
+    Shard,
+    SkillsFile,
+    Timeout,
+    TopicsFile,
+    given,
+    option,
+    parse_int_list,
+)
+
+EVAL = "skillmix.engine.evaluate:EvalConfig"
 
 MODEL_HELP = "Any inspect model id (openai/gpt-4o, anthropic/..., openai-api/<service>/<model>, hf/<path>, vllm/<path>) or 'local'."
 
@@ -36,31 +60,34 @@ def results_table(results: dict) -> Table:
 def eval_cmd(
     student: str = typer.Option("local", help=MODEL_HELP),
     grader: Optional[str] = typer.Option(None, help=MODEL_HELP + " Default: local when the student is local; otherwise required (the embedded demo model is no real grader)."),
-    k: str = typer.Option("1,2,3,4,5", "--k", help="Comma-separated k values."),
-    skills: str = typer.Option("heldout", help="Skill pool: train, heldout or all."),
-    topics: str = typer.Option("heldout", help="Topic pool: train, heldout or all."),
-    combinations: int = typer.Option(100, help="Combinations per k."),
-    generations: int = typer.Option(3, help="Generations per combination (max is taken)."),
-    gradings: int = typer.Option(3, help="Gradings per generation (majority vote)."),
-    seed: int = typer.Option(0, help="Seed of the combination draw."),
-    grader_seed: int = typer.Option(0, help="Base seed of the gradings (grading j uses seed+j)."),
-    name_penalty: bool = typer.Option(True, "--name-penalty/--no-name-penalty", help="[P1] skill-name penalty."),
-    name_penalty_rule: str = typer.Option("substring", help=NAME_RULE_HELP),
-    sentences: str = typer.Option("reference", help=SENTENCES_HELP),
-    student_temperature: Optional[float] = typer.Option(None, help="Student sampling temperature (default 0.7 [P2])."),
-    grader_temperature: Optional[float] = typer.Option(None, help=GRADER_TEMPERATURE_HELP),
-    max_connections: int = typer.Option(16, help="Concurrent model calls per model."),
-    max_retries: int = typer.Option(3, help="Retries per model call (bounded)."),
-    timeout: int = typer.Option(120, help="Seconds per model call."),
-    batch: bool = typer.Option(False, "--batch", help="Use the provider's Batch API where it has one."),
-    cache: bool = typer.Option(True, "--cache/--no-cache", help="inspect's model-call cache."),
-    grade_prompt: str = typer.Option("default", help="Grading prompt variant (name or .json path)."),
-    generation_prompt: str = typer.Option("default", help="Generation prompt variant (name or .json path)."),
-    skills_file: Optional[Path] = typer.Option(None, help="Your own skills CSV."),
-    topics_file: Optional[Path] = typer.Option(None, help="Your own topics file."),
-    display: str = typer.Option("rich", help="inspect display: full, rich, plain, none."),
+    k: Annotated[Optional[str], option("k", "Comma-separated k values.", "--k", config=EVAL)] = None,
+    skills: Annotated[Optional[str], option("skills", "Skill pool: train, heldout or all.", config=EVAL)] = None,
+    topics: Annotated[Optional[str], option("topics", "Topic pool: train, heldout or all.", config=EVAL)] = None,
+    combinations: Annotated[Optional[int], option("combinations", "Combinations per k.", config=EVAL)] = None,
+    generations: Annotated[Optional[int], option("generations", "Generations per combination (max is taken).", config=EVAL)] = None,
+    student_temperature: Annotated[Optional[float], option("student_temperature", "Student sampling temperature [P2].",
+                                                  config=EVAL)] = None,
+    student_max_tokens: Annotated[Optional[int], option("student_max_tokens", "Student max new tokens per reply.", config=EVAL)] = None,
+    gradings: Gradings = None,
+    seed: Seed = None,
+    grader_seed: GraderSeed = None,
+    name_penalty: NamePenalty = None,
+    name_penalty_rule: NamePenaltyRule = None,
+    sentences: Sentences = None,
+    grader_temperature: GraderTemperature = None,
+    grader_max_tokens: GraderMaxTokens = None,
+    max_connections: MaxConnections = None,
+    max_retries: MaxRetries = None,
+    timeout: Timeout = None,
+    batch: Batch = None,
+    cache: Cache = None,
+    grade_prompt: GradePrompt = None,
+    generation_prompt: GenerationPrompt = None,
+    skills_file: SkillsFile = None,
+    topics_file: TopicsFile = None,
+    display: Display = None,
     max_error_rate: float = typer.Option(0.0, help="Exit 1 when more than this share of samples errored or did not run."),
-    shard: Optional[str] = typer.Option(None, "--shard", help="i/n: run only the i-th of n slices of the same draw; join with `skillmix merge`."),
+    shard: Shard = None,
     out: Path = typer.Option(..., "--out", help="Output folder (results.json, samples.jsonl, logs/)."),
 ) -> None:
     """Evaluate a model with SKILL-MIX(k); re-running the same command resumes."""
@@ -69,16 +96,15 @@ def eval_cmd(
     from skillmix.protocol.catalog import check_pool
 
     config = EvalConfig(
-        student=student, grader=default_grader(grader, student, "student"), k=tuple(parse_int_list(k, "--k")),
-        skills=check_pool(skills, "skill pool"), topics=check_pool(topics, "topic pool"),
-        combinations=combinations, generations=generations, gradings=gradings, seed=seed,
-        grader_seed=grader_seed, name_penalty=name_penalty, max_connections=max_connections,
-        max_retries=max_retries, timeout=timeout, batch=batch, cache=cache, grade_prompt=grade_prompt,
-        generation_prompt=generation_prompt, skills_file=str(skills_file) if skills_file else None,
-        topics_file=str(topics_file) if topics_file else None, display=display,  # type: ignore[arg-type]
-        shard=parse_shard(shard), name_penalty_rule=name_penalty_rule, sentences=sentences,  # type: ignore[arg-type]
-        grader_temperature=grader_temperature,
-        **({} if student_temperature is None else {"student_temperature": student_temperature}),
+        student=student, grader=default_grader(grader, student, "student"),
+        **given(k=k and tuple(parse_int_list(k, "--k")), skills=skills and check_pool(skills, "skill pool"), topics=topics and check_pool(topics, "topic pool"),
+                combinations=combinations, generations=generations, student_temperature=student_temperature,
+                student_max_tokens=student_max_tokens, gradings=gradings, seed=seed, grader_seed=grader_seed,
+                name_penalty=name_penalty, name_penalty_rule=name_penalty_rule, sentences=sentences,
+                grader_temperature=grader_temperature, grader_max_tokens=grader_max_tokens,
+                max_connections=max_connections, max_retries=max_retries, timeout=timeout, batch=batch, cache=cache,
+                grade_prompt=grade_prompt, generation_prompt=generation_prompt, skills_file=skills_file,
+                topics_file=topics_file, display=display, shard=shard),
     )
     graders = {("grader" if i == 0 else f"grader {i + 1}"): g for i, g in enumerate(config.graders)}
     check_models({"student": config.student, **graders}, os.environ)  # before --out or a server exists

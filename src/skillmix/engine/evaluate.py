@@ -34,20 +34,17 @@ def panel_text(value: Any) -> Any:
     return ",".join(str(v).strip() for v in value) if isinstance(value, (list, tuple)) else value
 
 
-class EvalConfig(BaseModel):
-    """Everything that defines a SKILL-MIX evaluation run (recorded in results.json)."""
+class GradingSettings(BaseModel):
+    """What ``skillmix eval`` and ``skillmix generate`` share: grading, rules, prompts, catalog and engine.
+
+    Declared once so the two commands (and the experiment config built on them) can never drift apart.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    student: str = LOCAL
     grader: str = LOCAL
-    k: tuple[int, ...] = (1, 2, 3, 4, 5)
-    skills: Pool = "heldout"
-    topics: Pool = "heldout"
-    combinations: int = Field(100, ge=1)
-    generations: int = Field(3, ge=1)
-    gradings: int = Field(3, ge=1)
     seed: int = 0
+    gradings: int = Field(3, ge=1)
     grader_seed: int = 0
     name_penalty: bool = True
     # The reference's rules by default; "word" / "unicode" are the documented alternatives.
@@ -55,13 +52,10 @@ class EvalConfig(BaseModel):
     sentences: SentenceRule = "reference"
     generation_prompt: str = "default"
     grade_prompt: str = "default"
-    # [P2]: student decoding at temperature 0.7 with 512 new tokens.
-    student_temperature: float = 0.7
-    student_max_tokens: int = 512
     # None sends no temperature, so the provider's default applies, as in [REF]'s grader
     # calls; a distinct seed per grading keeps the J gradings J real draws.
     grader_temperature: float | None = None
-    grader_max_tokens: int = 1024
+    grader_max_tokens: int = Field(1024, ge=1)
     max_connections: int = Field(16, ge=1)
     max_retries: int = Field(3, ge=0)  # bounded: inspect retries forever by default (docs/pitfalls.md #3)
     timeout: int = Field(120, ge=1)
@@ -71,9 +65,6 @@ class EvalConfig(BaseModel):
     skill_weights: dict[str, float] | None = None
     skills_file: str | None = None
     topics_file: str | None = None
-    # The embedded 270M base model cannot write a rubric table unaided: constrain it
-    # with a grammar (rubric.table_grammar). Never applied to any other grader.
-    constrain_local_grader: bool = True
     display: Literal["full", "rich", "plain", "none", "log"] = "rich"
     shard: Shard | None = None  # one slice of the same draw, merged later (skillmix.engine.shard)
 
@@ -83,6 +74,23 @@ class EvalConfig(BaseModel):
     def graders(self) -> tuple[str, ...]:
         """The grader ids: one, or a panel (docs/grader-validity.md, "Panels")."""
         return tuple(g.strip() for g in self.grader.split(",") if g.strip())
+
+
+class EvalConfig(GradingSettings):
+    """Everything that defines a SKILL-MIX evaluation run (recorded in results.json)."""
+
+    student: str = LOCAL
+    k: tuple[int, ...] = (1, 2, 3, 4, 5)
+    skills: Pool = "heldout"
+    topics: Pool = "heldout"
+    combinations: int = Field(100, ge=1)
+    generations: int = Field(3, ge=1)
+    # [P2]: student decoding at temperature 0.7 with 512 new tokens.
+    student_temperature: float = 0.7
+    student_max_tokens: int = Field(512, ge=1)
+    # The embedded 270M base model cannot write a rubric table unaided: constrain it
+    # with a grammar (rubric.table_grammar). Never applied to any other grader.
+    constrain_local_grader: bool = True
 
 
 def _model_config(config: EvalConfig, role: Literal["student", "grader"]):

@@ -29,10 +29,10 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
-from skillmix.engine.evaluate import LOCAL, EvalConfig
-from skillmix.engine.shard import SHARD_FILE, Shard, shard_info
+from skillmix.engine.evaluate import LOCAL, EvalConfig, GradingSettings
+from skillmix.engine.shard import SHARD_FILE, shard_info
 from skillmix.errors import SkillmixError
 from skillmix.formats.dataset import DATA_FILE, FORMAT, STATS_FILE, keep_warning, write_rows
 from skillmix.formats.eval_folder import TEACHER_DATA
@@ -41,57 +41,28 @@ from skillmix.formats.versions import FORMAT_VERSION_KEY, STATS_VERSION
 from skillmix.protocol.catalog import Catalog, Pool, load_catalog
 from skillmix.protocol.metrics import generation_metrics, majority_vote
 from skillmix.protocol.sampling import num_combinations
-from skillmix.protocol.sentences import NamePenaltyRule, SentenceRule
 
 Keep = Literal["full_marks", "all_skills", "all"]
 CONFIG_FILE = "config.json"
 
-# Fields handed unchanged to each per-k EvalConfig (same names, same defaults).
-SHARED_FIELDS = (
-    "gradings", "seed", "grader_seed", "name_penalty", "name_penalty_rule", "sentences", "generation_prompt", "grade_prompt",
-    "grader_temperature", "grader_max_tokens", "max_connections", "max_retries", "timeout",
-    "batch", "cache", "skills_file", "topics_file", "display", "shard", "skill_weights",
-)
+# The settings a D(k) build hands to each of its evaluations unchanged: all of GradingSettings.
+SHARED_FIELDS = tuple(GradingSettings.model_fields)
 # Changing these between runs into one folder changes no model output, so a resume may.
 OPERATIONAL_FIELDS = frozenset({"keep", "max_connections", "max_retries", "timeout", "batch", "cache", "display"})
 
 
-class DataConfig(BaseModel):
+class DataConfig(GradingSettings):
     """Everything that defines a D_SKILL-MIX(k) build (recorded in stats.json)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
     teacher: str = LOCAL
-    grader: str = LOCAL
     k: tuple[int, ...] = (1, 2, 3)
     n: tuple[int, ...] = (5000, 10000, 10000)  # texts generated per k [P1 §3.1]
     # None = the paper's pools: D(1) all skills, D(k>=2) train skills; train topics throughout.
     skills: Pool | None = None
     topics: Pool | None = None
     keep: Keep = "full_marks"
-    seed: int = 0
-    gradings: int = Field(3, ge=1)
-    grader_seed: int = 0
-    name_penalty: bool = True
-    name_penalty_rule: NamePenaltyRule = "substring"
-    sentences: SentenceRule = "reference"
-    generation_prompt: str = "default"
-    grade_prompt: str = "default"
     teacher_temperature: float = 0.7
     teacher_max_tokens: int = Field(512, ge=1)
-    grader_temperature: float | None = None  # None: the provider's default, as [REF]'s grader (docs/protocol.md)
-    grader_max_tokens: int = Field(1024, ge=1)
-    max_connections: int = Field(16, ge=1)
-    max_retries: int = Field(3, ge=0)
-    timeout: int = Field(120, ge=1)
-    batch: bool = False
-    cache: bool = True
-    # Beyond the paper (docs/analysis.md §6): weights from `skillmix analyze --emit-weights`; None = uniform.
-    skill_weights: dict[str, float] | None = None
-    skills_file: str | None = None
-    topics_file: str | None = None
-    display: Literal["full", "rich", "plain", "none", "log"] = "rich"
-    shard: Shard | None = None  # one slice of the same draw, merged later (skillmix.engine.shard)
 
     @model_validator(mode="after")
     def _one_n_per_k(self) -> DataConfig:
@@ -132,7 +103,7 @@ def eval_config(config: DataConfig, k: int) -> EvalConfig:
     n = config.n[config.k.index(k)]
     shared = config.model_dump(include=set(SHARED_FIELDS)) | {"seed": data_draw_seed(config.seed)}
     return EvalConfig(
-        student=config.teacher, grader=config.grader, k=(k,), skills=skills, topics=topics,
+        student=config.teacher, k=(k,), skills=skills, topics=topics,
         combinations=n, generations=1, student_temperature=config.teacher_temperature,
         student_max_tokens=config.teacher_max_tokens, **shared,
     )

@@ -16,7 +16,8 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -99,6 +100,28 @@ def finetuned_model(config: ExperimentConfig, run_dir: Path, stage: Stage) -> An
     return get_model(f"vllm/{folder}", config=gen, memoize=False)  # vllm takes no separate model path
 
 
+@contextmanager
+def hub_offline(on: bool) -> Iterator[None]:
+    """No Hugging Face Hub lookups while a run-local checkpoint is evaluated.
+
+    The checkpoint's run-relative name (``hf/train/ft-D12``) is also a valid hub repo id, and
+    transformers probes the hub for it during generation; without a network each probe is retried
+    for about 30 s. The weights always come from the run folder, so the hub is never needed. The
+    flag is read from ``huggingface_hub.constants`` at call time (the environment only at import).
+    """
+    if not on:
+        yield
+        return
+    import huggingface_hub.constants as hub
+
+    previous = hub.HF_HUB_OFFLINE
+    hub.HF_HUB_OFFLINE = True
+    try:
+        yield
+    finally:
+        hub.HF_HUB_OFFLINE = previous
+
+
 def execute(config: ExperimentConfig, run_dir: Path, stage: Stage, display: str) -> Any:
     """Run one stage; returns its result (stats or results dict with ``complete``) or None."""
     from skillmix.engine import teacher
@@ -120,7 +143,8 @@ def execute(config: ExperimentConfig, run_dir: Path, stage: Stage, display: str)
         student = None if model == ORIGINAL else finetuned_model(config, run_dir, stage)
         ec = stage.config.model_copy(update={"display": display})
         label = model if model == ORIGINAL else f"train/{model}"  # run-relative, as reports show it
-        return run_eval(ec, stage.folder, student_model=student, meta={"model": label, "setting": setting})
+        with hub_offline(student is not None):
+            return run_eval(ec, stage.folder, student_model=student, meta={"model": label, "setting": setting})
     from skillmix.analysis.report import build_report
 
     return build_report(run_dir, run_dir / "report")
