@@ -196,8 +196,10 @@ def test_trim_log_and_last_checkpoint(tmp_path):
     trim_log(log, 2)
     assert [r["step"] for r in read_log(log)] == [1, 2]
     assert last_checkpoint(tmp_path) is None
-    for name in ("checkpoint-2", "checkpoint-10", "checkpoint-9", "checkpoints"):
+    for name in ("checkpoint-2", "checkpoint-10", "checkpoint-9", "checkpoints", "checkpoint-11"):
         (tmp_path / name).mkdir()
+        if name != "checkpoint-11":  # a save cut short by a kill has no trainer_state.json: never resumed from
+            (tmp_path / name / "trainer_state.json").write_text("{}")
     assert last_checkpoint(tmp_path) == tmp_path / "checkpoint-10"
 
 
@@ -207,6 +209,7 @@ def test_check_resume_refuses_mismatches(tmp_path):
     with pytest.raises(SkillmixError, match="no checkpoint-N folder"):
         resume_checkpoint(tmp_path, resume=True, record=record)
     (tmp_path / "checkpoint-5").mkdir()
+    (tmp_path / "checkpoint-5" / "trainer_state.json").write_text("{}")
     (tmp_path / RECIPE_FILE).write_text(json.dumps(record))
     with pytest.raises(SkillmixError, match="already holds a training run; pass --resume"):
         resume_checkpoint(tmp_path, resume=False, record=record)

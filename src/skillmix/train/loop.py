@@ -150,7 +150,9 @@ def train(
         peft_config=lora_config(recipe),
         callbacks=[make_log_callback(out / LOG_FILE, echo)],
     )
-    plan = train_plan(recipe, state.num_processes, len(rows), prepared.report.tokens)
+    # Rows as the trainer sees them: with packing, fewer than the examples.
+    trained_rows: Any = trainer.train_dataset  # a datasets.Dataset (sized); torch's type says IterableDataset too
+    plan = train_plan(recipe, state.num_processes, len(trained_rows), prepared.report.tokens)
     record = run_record(recipe, prepared, plan) | {"status": "running", "resumed_from": str(checkpoint) if checkpoint else None}
     if state.is_main_process:
         out.mkdir(parents=True, exist_ok=True)
