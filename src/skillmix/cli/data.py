@@ -96,7 +96,7 @@ def generate_cmd(
     from skillmix.analysis.weights import read_weights
     from skillmix.engine.cost import estimate_cost
     from skillmix.engine.evaluate import default_grader
-    from skillmix.engine.teacher import DataConfig, generate_dataset
+    from skillmix.engine.teacher import DataConfig
 
     config = DataConfig(
         teacher=teacher, grader=default_grader(grader, teacher, "teacher"),
@@ -119,11 +119,18 @@ def generate_cmd(
         return
     if out is None:
         raise SkillmixError("--out is required (the dataset folder); or pass --dry-run to only count calls")
+    run_generate(config, out, as_json)
+
+
+def run_generate(config, out: Path, as_json: bool) -> None:
+    """Check the models, build the dataset, print its stats; exit 1 unless every sample finished."""
     import os
 
     from skillmix.engine.model_check import check_models
+    from skillmix.engine.teacher import generate_dataset
 
-    check_models({"teacher": config.teacher, "grader": config.grader}, os.environ)  # before --out or a server exists
+    graders = {("grader" if i == 0 else f"grader {i + 1}"): g for i, g in enumerate(config.graders)}
+    check_models({"teacher": config.teacher, **graders}, os.environ)  # before --out or a server exists
     stats = generate_dataset(config, out)
     if as_json:
         print_json(stats)
