@@ -8,29 +8,16 @@ from __future__ import annotations
 
 import math
 import os
-from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # before transformers is imported: no hub calls, ever
 
-from skillmix.testing.tiny_model import build_tiny_model, write_dataset
 from skillmix.train.outputs import LOG_FILE, make_log_callback, read_log
 
 # Full-batch steps on the 8 fixture conversations; no checkpoints unless a case asks for them.
 FAST = ["per_device_train_batch_size=8", "gradient_accumulation_steps=1", "learning_rate=3e-3", "warmup_steps=0",
         "bf16=false", "save_steps=1000", "dataloader_pin_memory=false"]
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory) -> Path:
-    pytest.importorskip("transformers", reason="needs skillmix[train]")
-    return build_tiny_model(tmp_path_factory.mktemp("tiny"))
-
-
-@pytest.fixture(scope="module")
-def data(tmp_path_factory) -> Path:
-    return write_dataset(tmp_path_factory.mktemp("data"))
 
 
 def recipe(*settings: str):

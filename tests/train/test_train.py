@@ -17,7 +17,7 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # before transformers is imported: no hub calls, ever
 
 from skillmix.errors import SkillmixError  # noqa: E402
-from skillmix.testing.tiny_model import build_tiny_model, fixture_conversations, write_dataset  # noqa: E402
+from skillmix.testing.tiny_model import fixture_conversations, write_dataset  # noqa: E402
 from skillmix.train.base_model import resolve_base_model  # noqa: E402
 from skillmix.train.outputs import (  # noqa: E402
     RECIPE_FILE,
@@ -53,17 +53,6 @@ def field_types():
     from skillmix.train.recipe import trainer_field_types
 
     return trainer_field_types()
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory) -> Path:
-    pytest.importorskip("transformers", reason="needs skillmix[train]")
-    return build_tiny_model(tmp_path_factory.mktemp("tiny"))
-
-
-@pytest.fixture(scope="module")
-def data(tmp_path_factory) -> Path:
-    return write_dataset(tmp_path_factory.mktemp("data"))
 
 
 def recipe_with(field_types, *settings: str) -> TrainRecipe:
