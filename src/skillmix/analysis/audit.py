@@ -559,8 +559,7 @@ def audit_folder(eval_dir: Path, results: Mapping[str, Any], texts: Sequence[Tex
     ks = sorted({t.k for t in texts})
     per_k = {str(k): per_k_block([t for t in texts if t.k == k], [a for a in annotations if a.k == k],
                                  checks, rng, n_boot) for k in ks}
-    meta = results.get("meta") or {}
-    roles = {"student": config.get("student") or meta.get("model"), "teacher": config.get("teacher") or meta.get("teacher")}
+    roles = roles_of(results)
     graders = graders_of(config)
     return versioned({
         "eval_dir": str(eval_dir), "graders": graders, "student": roles["student"],
@@ -640,11 +639,15 @@ def panel_for(eval_dir: Path | str) -> dict[str, Any] | None:
     """
     eval_dir = Path(eval_dir)
     results, texts = load_folder(eval_dir)
-    config = results.get("config") or {}
-    meta = results.get("meta") or {}
-    roles = {"student": config.get("student") or meta.get("model"), "teacher": config.get("teacher") or meta.get("teacher")}
     texts = [t for t in texts if not t.errored]
-    return panel_report(texts, own_annotations(eval_dir, texts), checks_of(config), roles)
+    return panel_report(texts, own_annotations(eval_dir, texts), checks_of(results.get("config") or {}),
+                        roles_of(results))
+
+
+def roles_of(results: Mapping[str, Any]) -> dict[str, str | None]:
+    """The student and teacher of an evaluation, for the warning when one of them grades."""
+    config, meta = results.get("config") or {}, results.get("meta") or {}
+    return {"student": config.get("student") or meta.get("model"), "teacher": config.get("teacher") or meta.get("teacher")}
 
 
 def markdown(audit: Mapping[str, Any]) -> str:
@@ -771,8 +774,8 @@ def report_compute(inputs: Any) -> dict[str, Any]:
             out[name] = dict(audit_folder(folder.path, results, texts, own_annotations(folder.path, texts),
                                           seed=inputs.seed))
             out[name].pop("eval_dir")  # an absolute path: reports stay portable
-        elif (panel := panel_for(folder.path)) is not None:
-            out[name] = {"panel": panel}
+        elif (panel := panel_report(texts, [], checks_of(results.get("config") or {}), roles_of(results))) is not None:
+            out[name] = {"panel": panel}  # same as panel_for, without reading the folder a second time
     return out
 
 
