@@ -161,7 +161,8 @@ def test_run_stage_interrupted_gets_no_marker_and_the_rerun_completes(tmp_path):
         proc = subprocess.Popen(run_cmd(tmp_path, CONFIG), env=env, start_new_session=True,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         evaluating = lambda: (tmp_path / "run" / "eval" / "original" / "II" / "logs").is_dir()
-        assert interrupt_when(proc, evaluating) == 130
+        code = interrupt_when(proc, evaluating)
+        assert code == 130, proc.stderr.read() if proc.stderr else ""
         assert status_of(marker) == "running"  # started, never marked done
         assert status_of(tmp_path / "run" / "data" / "D1" / ".skillmix-stage.json") == "done"
         rerun = subprocess.run(run_cmd(tmp_path, CONFIG), env=env, capture_output=True, text=True, check=False, timeout=300)

@@ -271,6 +271,9 @@ def latest_logs(log_dir: Path, ks: tuple[int, ...]) -> list:
     return [newest[k] for k in sorted(newest)]
 
 
+STOPPED = (None, "started", "cancelled")  # task statuses that mean the run was cut short
+
+
 def run_status(config: EvalConfig, logs: list, per_k: dict[str, Any]) -> dict[str, Any]:
     """Whether every sample of every k ran to a score (or a recorded unscored grading).
 
@@ -290,7 +293,9 @@ def run_status(config: EvalConfig, logs: list, per_k: dict[str, Any]) -> dict[st
     complete = not not_run and all(s == "success" for s in task_status.values()) and errors == 0 and missing == 0
     return {
         "complete": complete,
-        "interrupted": any(s == "cancelled" for s in task_status.values()),
+        # Called only after eval_set returned without raising, so a task with no log, or a
+        # log that never finished, was stopped by a swallowed Ctrl-C just as a cancelled one was.
+        "interrupted": any(s in STOPPED for s in task_status.values()),
         "task_status": task_status,
         "n_planned": planned,
         "n_errors": errors,
