@@ -7,48 +7,32 @@ server's own token counts), and a grammar-constrained grading request (the local
 
     python benchmarks/bench_local_server.py [--engines llama-cpp-python,xllamacpp] [--requests 8]
 
-xllamacpp is not a skillmix dependency: install it into the same venv to include it
-(``pip install xllamacpp``). Results go to stdout as a Markdown table; docs/local-model.md keeps them.
+Both engines must be installed (``pip install -e '.[local,llama-cpp]'``). Results go to stdout as a
+Markdown table; docs/local-model.md keeps them.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
-import sys
 import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from skillmix.engine.local_server import LocalServerConfig, free_port, gguf_path, server_command
+from skillmix.engine.local_server import LocalServerConfig, free_port, gguf_path, server_command, server_env
 
 PROMPT = "Write a short story about a lighthouse keeper who finds a message in a bottle."
 GRAMMAR = 'root ::= "| Criteria | Points Earned |\\n" ("| " [a-z ]+ " | " ("0" | "1") " |\\n"){3}'
 
-XLLAMACPP_LAUNCHER = """
-import signal, sys
-import xllamacpp as xlc
-p = xlc.CommonParams()
-p.model.path = sys.argv[1]
-p.port = int(sys.argv[2])
-p.n_parallel = int(sys.argv[3])
-p.n_ctx = 4096 * int(sys.argv[3])
-p.cpuparams.n_threads = 2
-p.cpuparams_batch.n_threads = 2
-p.model_alias = "gemma-3-270m"
-server = xlc.Server(p)
-signal.pause()
-"""
-
 
 def launch(engine: str, model: Path, port: int, slots: int) -> subprocess.Popen[bytes]:
-    if engine == "xllamacpp":
-        command = [sys.executable, "-c", XLLAMACPP_LAUNCHER, str(model), str(port), str(slots)]
-    else:
-        command = server_command(LocalServerConfig(model_path=model), port)
-    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    """The server exactly as skillmix starts it (engine/local_server.server_command)."""
+    config = LocalServerConfig(model_path=model, engine=engine, slots=slots)  # type: ignore[arg-type]
+    return subprocess.Popen(server_command(config, port), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env=server_env(os.environ, port, config.wait_policy), start_new_session=True)
 
 
 def post(url: str, body: dict) -> dict:

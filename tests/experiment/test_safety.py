@@ -81,13 +81,15 @@ def test_eval_and_generate_validate_before_creating_out(run_cli, tmp_path, args,
     assert not (tmp_path / "out").exists()
 
 
-def test_local_connections_are_clamped_to_the_server_slots():
-    from skillmix.engine.local_server import SERVER_SLOTS
+@pytest.mark.parametrize(("engine", "asked", "sent"), [
+    ("xllamacpp", 16, 4), ("xllamacpp", 2, 2), ("llama-cpp-python", 16, 1), ("llama-cpp-python", 1, 1)])
+def test_local_connections_are_clamped_to_the_server_slots(engine, asked, sent):
+    from skillmix.engine.local_server import LocalServerConfig
 
-    server = types.SimpleNamespace(model_id="llama-cpp-python/gemma", base_url="http://127.0.0.1:9/v1")
-    model = resolve_model("local", "student", EvalConfig(max_connections=16), server)
-    assert model.config.max_connections == SERVER_SLOTS == 1
-    assert resolve_model("local", "grader", EvalConfig(max_connections=1), server).config.max_connections == 1
+    server = types.SimpleNamespace(model_id="llama-cpp-python/gemma", base_url="http://127.0.0.1:9/v1",
+                                   config=LocalServerConfig(model_path="m.gguf", engine=engine))
+    model = resolve_model("local", "student", EvalConfig(max_connections=asked, local_engine=engine), server)
+    assert model.config.max_connections == sent
 
 
 def test_eval_refuses_a_different_evaluation_and_resumes_the_same(run_cli, tmp_path):

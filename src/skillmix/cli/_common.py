@@ -73,6 +73,8 @@ GenerationPrompt = Annotated[Optional[str], option("generation_prompt", "Generat
 GradePrompt = Annotated[Optional[str], option("grade_prompt", "Grading prompt variant (name or .json path).")]
 SkillsFile = Annotated[Optional[Path], option("skills_file", "Your own skills CSV.")]
 TopicsFile = Annotated[Optional[Path], option("topics_file", "Your own topics file.")]
+LocalEngine = Annotated[Optional[str], option(
+    "local_engine", "Server of the embedded `local` model: xllamacpp (parallel slots) or llama-cpp-python.")]
 Display = Annotated[Optional[str], option("display", "inspect display: full, rich, plain, none.")]
 Shard = Annotated[Optional[str], option(
     "shard", "i/n: run only the i-th of n slices of the same draw; join with `skillmix merge`.", "--shard")]

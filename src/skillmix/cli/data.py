@@ -64,6 +64,7 @@ def generate_cmd(
     skills_file: opt.SkillsFile = None,
     topics_file: opt.TopicsFile = None,
     display: opt.Display = None,
+    local_engine: opt.LocalEngine = None,
     as_json: bool = typer.Option(False, "--json", help="Print the stats (or the dry-run estimate) as JSON."),
     shard: opt.Shard = None,
     skill_weights: Optional[Path] = typer.Option(None, "--skill-weights", help="Beyond the paper: draw skills with the "
@@ -84,7 +85,7 @@ def generate_cmd(
                 teacher_max_tokens=teacher_max_tokens, grader_temperature=grader_temperature,
                 grader_max_tokens=grader_max_tokens, max_connections=max_connections, max_retries=max_retries,
                 timeout=timeout, batch=batch, cache=cache, generation_prompt=generation_prompt,
-                grade_prompt=grade_prompt, skills_file=skills_file, topics_file=topics_file, display=display,
+                grade_prompt=grade_prompt, skills_file=skills_file, topics_file=topics_file, display=display, local_engine=local_engine,
                 shard=shard, skill_weights=skill_weights and read_weights(skill_weights)),
     )
     if dry_run:
@@ -107,7 +108,7 @@ def run_generate(config, out: Path, as_json: bool) -> None:
     from skillmix.engine.teacher import generate_dataset
 
     graders = {("grader" if i == 0 else f"grader {i + 1}"): g for i, g in enumerate(config.graders)}
-    check_models({"teacher": config.teacher, **graders}, os.environ)  # before --out or a server exists
+    check_models({"teacher": config.teacher, **graders}, os.environ, config.local_engine)  # before --out or a server exists
     stats = generate_dataset(config, out)
     if as_json:
         print_json(stats)

@@ -64,6 +64,7 @@ def eval_cmd(
     skills_file: opt.SkillsFile = None,
     topics_file: opt.TopicsFile = None,
     display: opt.Display = None,
+    local_engine: opt.LocalEngine = None,
     max_error_rate: float = typer.Option(0.0, help="Exit 1 when more than this share of samples errored or did not run."),
     shard: opt.Shard = None,
     out: Path = typer.Option(..., "--out", help="Output folder (results.json, samples.jsonl, logs/)."),
@@ -82,10 +83,10 @@ def eval_cmd(
                 grader_temperature=grader_temperature, grader_max_tokens=grader_max_tokens,
                 max_connections=max_connections, max_retries=max_retries, timeout=timeout, batch=batch, cache=cache,
                 grade_prompt=grade_prompt, generation_prompt=generation_prompt, skills_file=skills_file,
-                topics_file=topics_file, display=display, shard=shard),
+                topics_file=topics_file, display=display, local_engine=local_engine, shard=shard),
     )
     graders = {("grader" if i == 0 else f"grader {i + 1}"): g for i, g in enumerate(config.graders)}
-    check_models({"student": config.student, **graders}, os.environ)  # before --out or a server exists
+    check_models({"student": config.student, **graders}, os.environ, config.local_engine)  # before --out or a server exists
     results = run_eval(config, out)
     console = Console()
     console.print(results_table(results))

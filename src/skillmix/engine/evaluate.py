@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from skillmix.engine.local_server import Engine
 from skillmix.engine.shard import SHARD_FILE, Shard, shard_info, shard_task_args
 from skillmix.errors import SkillmixError
 from skillmix.protocol.catalog import Pool
@@ -27,6 +28,9 @@ LOCAL = "local"
 # EvalConfig / DataConfig fields that change how a run goes, never what it produces: a re-run
 # may change them freely (resume), and no stage key of `skillmix run` includes them.
 OPERATIONAL = frozenset({"max_connections", "max_retries", "timeout", "batch", "cache", "display"})
+# Settings added after runs were first keyed, with the value every earlier run had in effect:
+# at that value a field stays out of stage keys, so upgrading skillmix marks no finished stage stale.
+KEYED_WHEN_CHANGED: dict[str, Any] = {"local_engine": "xllamacpp"}
 
 
 def panel_text(value: Any) -> Any:
@@ -66,6 +70,8 @@ class GradingSettings(BaseModel):
     skills_file: str | None = None
     topics_file: str | None = None
     display: Literal["full", "rich", "plain", "none", "log"] = "rich"
+    # Which llama.cpp server runs the embedded `local` model (docs/local-model.md, "Engines").
+    local_engine: Engine = "xllamacpp"
     shard: Shard | None = None  # one slice of the same draw, merged later (skillmix.engine.shard)
 
     _panel_as_text = field_validator("grader", mode="before")(classmethod(lambda cls, v: panel_text(v)))
@@ -108,11 +114,11 @@ def _model_config(config: EvalConfig, role: Literal["student", "grader"]):
     )
 
 
-def start_local_server(stack: ExitStack, out_dir: Path):
+def start_local_server(stack: ExitStack, out_dir: Path, engine: Engine):
     """Start the embedded model server; ``stack`` stops it on exit, errors and Ctrl-C."""
     from skillmix.engine.local_server import LocalServer, LocalServerConfig, gguf_path
 
-    config = LocalServerConfig(model_path=gguf_path(), log_path=out_dir / "local-server.log")
+    config = LocalServerConfig(model_path=gguf_path(), engine=engine, log_path=out_dir / "local-server.log")
     return stack.enter_context(LocalServer(config))
 
 
@@ -122,11 +128,11 @@ def resolve_model(model_id: str, role: Literal["student", "grader"], config: Eva
 
     gen_config = _model_config(config, role)
     if model_id == LOCAL:
-        from skillmix.engine.local_server import SERVER_SLOTS, local_model
+        from skillmix.engine.local_server import local_model, server_slots
 
         # More connections than the server has slots only queue inside it: no progress shows,
         # and the queue eats each call's timeout.
-        return local_model(server, gen_config.merge(_clamped(gen_config, SERVER_SLOTS)))
+        return local_model(server, gen_config.merge(_clamped(gen_config, server_slots(server.config))))
     try:
         return get_model(model_id, config=gen_config, memoize=False)
     except Exception as e:  # provider/key problems surface here: make them one user-facing line
@@ -163,7 +169,7 @@ def resolve_models(config: EvalConfig, stack: ExitStack, out_dir: Path, student_
     """(student, grader, local server or None); one embedded server serves both roles."""
     needs_local = (student_model is None and config.student == LOCAL) or (
         LOCAL in (config.graders[1:] if grader_model is not None else config.graders))
-    server = start_local_server(stack, out_dir) if needs_local else None
+    server = start_local_server(stack, out_dir, config.local_engine) if needs_local else None
     student = student_model or resolve_model(config.student, "student", config, server)
     grader = grader_model or resolve_model(config.graders[0], "grader", config, server)
     return student, grader, server

