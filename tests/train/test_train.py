@@ -76,6 +76,22 @@ def test_laptop_yaml_loads():
     assert laptop.lora and not laptop.bf16 and laptop.max_steps < 100
 
 
+@pytest.mark.parametrize("name", ["paper", "laptop"])
+def test_a_bare_recipe_name_is_the_shipped_recipe_from_any_folder(name, tmp_path, monkeypatch):
+    from skillmix.train.recipe import recipe_file
+
+    monkeypatch.chdir(tmp_path)  # no configs/ here: the name must resolve to package data
+    assert load_recipe(recipe_file(name)) == load_recipe(REPO / f"configs/train/{name}.yaml")
+
+
+def test_train_cli_names_an_unknown_recipe_in_one_line(run_cli, tmp_path):
+    done = run_cli("train", "--data", str(tmp_path), "--base-model", "local", "--out", str(tmp_path / "o"),
+                   "--recipe", "papr", cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stderr.strip() == "error: unknown recipe 'papr'; shipped recipes: laptop, paper, or give a YAML file"
+    assert not (tmp_path / "o").exists()
+
+
 def test_recipe_is_frozen_and_rejects_unknown_yaml_keys(tmp_path):
     with pytest.raises(Exception):
         TrainRecipe().max_steps = 3  # type: ignore[misc]
@@ -416,3 +432,17 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@pytest.mark.parametrize(("bf16", "mixed", "warns"), [
+    (False, "no", False), (True, "bf16", False), (True, "fp16", False),
+    (False, "bf16", True),  # a shipped accelerate config overriding the laptop recipe
+    (True, "no", True),
+])
+def test_precision_warning(bf16, mixed, warns):
+    from skillmix.train.outputs import precision_warning
+
+    warning = precision_warning(bf16, mixed)
+    assert (warning is not None) is warns
+    if warning:
+        assert f"mixed_precision={mixed}" in warning and "\n" not in warning

@@ -55,8 +55,9 @@ def train_cmd(
         None, "--base-model", help="HF model folder, hub id, .gguf file, or 'local' (embedded Gemma 3 270M GGUF)."
     ),
     out: Optional[Path] = typer.Option(None, "--out", help="Output folder: model, checkpoints, logs."),
-    config: Optional[Path] = typer.Option(
-        None, "--config", help="Recipe YAML (default: the paper recipe, configs/train/paper.yaml)."
+    config: Optional[str] = typer.Option(
+        None, "--config", "--recipe",
+        help="Recipe: a shipped name (paper, laptop) or a YAML file (default: the paper recipe).",
     ),
     lora: bool = typer.Option(False, "--lora", help="Train a LoRA adapter instead of all weights."),
     resume: bool = typer.Option(False, "--resume", help="Continue from the last checkpoint in --out."),
@@ -79,7 +80,7 @@ def train_cmd(
     from skillmix.train import recipe as recipes
     from skillmix.train import sft_data
 
-    recipe = recipes.load_recipe(config)
+    recipe = recipes.load_recipe(recipes.recipe_file(config) if config else None)
     overrides = recipes.parse_overrides(settings or [])
     if lora:
         overrides.setdefault("lora", "true")

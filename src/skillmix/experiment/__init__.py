@@ -12,7 +12,6 @@ from skillmix.experiment.config import (
     ExperimentConfig,
     config_yaml,
     load_config,
-    recipe_file,
 )
 from skillmix.experiment.plan import (
     STAGE_FILE,
@@ -24,6 +23,7 @@ from skillmix.experiment.plan import (
     stage_status,
 )
 from skillmix.experiment.runner import IncompleteStage, mark_done, run_experiment
+from skillmix.train.recipe import recipe_file
 
 __all__ = [
     "ORIGINAL", "STAGE_FILE", "ExperimentConfig", "IncompleteStage", "Stage", "config_yaml", "load_config",

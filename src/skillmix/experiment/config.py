@@ -12,7 +12,6 @@ a bare recipe name (``paper``, ``laptop``) is a recipe shipped with skillmix.
 
 from __future__ import annotations
 
-from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
@@ -112,25 +111,6 @@ class ExperimentConfig(_Frozen):
         if ORIGINAL in [f.name for f in self.finetunes]:
             raise ValueError(f"{ORIGINAL!r} is reserved for the untrained student")
         return self
-
-
-def shipped_recipes() -> list[str]:
-    folder = resources.files("skillmix").joinpath("resources", "configs", "train")
-    return sorted(p.name.removesuffix(".yaml") for p in folder.iterdir() if p.name.endswith(".yaml"))
-
-
-def recipe_file(recipe: str) -> Path:
-    """The YAML file of a recipe: a shipped name (``paper``) or a path; a one-line error if missing."""
-    if "/" not in recipe and not recipe.endswith((".yaml", ".yml")):
-        path = Path(str(resources.files("skillmix").joinpath("resources", "configs", "train", f"{recipe}.yaml")))
-        if not path.is_file():
-            raise SkillmixError(f"unknown recipe {recipe!r}; shipped recipes: {', '.join(shipped_recipes())}, "
-                                "or give a YAML file")
-        return path
-    if not Path(recipe).is_file():
-        raise SkillmixError(f"recipe {recipe} not found; give a path relative to the config file or a shipped "
-                            f"recipe name ({', '.join(shipped_recipes())})")
-    return Path(recipe)
 
 
 def _anchor(value: str | None, base: Path) -> str | None:

@@ -17,9 +17,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 from skillmix.errors import SkillmixError
-from skillmix.experiment.config import ORIGINAL, ExperimentConfig, Finetune, recipe_file
+from skillmix.experiment.config import ORIGINAL, ExperimentConfig, Finetune
 from skillmix.experiment.identity import config_identity, digest, file_digest, stage_key
 from skillmix.protocol.catalog import SETTING_POOLS
+from skillmix.train.recipe import recipe_file
 
 STAGE_FILE = ".skillmix-stage.json"
 PENDING = "pending"

@@ -13,8 +13,9 @@ from typing import Any
 
 from skillmix.engine.model_check import installed, known_providers, model_problems
 from skillmix.errors import SkillmixError
-from skillmix.experiment.config import ExperimentConfig, Finetune, recipe_file
+from skillmix.experiment.config import ExperimentConfig, Finetune
 from skillmix.experiment.plan import Stage
+from skillmix.train.recipe import recipe_file
 
 
 def recipe_problems(f: Finetune) -> list[str]:

@@ -26,7 +26,6 @@ from skillmix.experiment.config import (
     ExperimentConfig,
     Finetune,
     config_yaml,
-    recipe_file,
 )
 from skillmix.experiment.plan import (
     PENDING,
@@ -38,6 +37,7 @@ from skillmix.experiment.plan import (
     resolve_force,
     stage_keys,
 )
+from skillmix.train.recipe import recipe_file
 
 
 class IncompleteStage(RuntimeError):

@@ -25,6 +25,7 @@ from skillmix.train.outputs import (
     make_log_callback,
     peak_rss_mb,
     plot_loss,
+    precision_warning,
     read_log,
     resume_checkpoint,
     run_record,
@@ -158,6 +159,8 @@ def train(
         out.mkdir(parents=True, exist_ok=True)
         for line in describe(prepared.report, plan, recipe):
             echo(line)
+        if warning := precision_warning(recipe.bf16, str(trainer.accelerator.mixed_precision)):
+            echo(warning)
         if checkpoint is not None:
             trim_log(out / LOG_FILE, checkpoint_step(checkpoint))
             echo(f"resuming from {checkpoint}")

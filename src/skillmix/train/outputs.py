@@ -211,6 +211,15 @@ def distributed_record(trainer: Any) -> dict[str, Any]:
     }
 
 
+def precision_warning(recipe_bf16: bool, mixed_precision: str) -> str | None:
+    """A warning when accelerate's mixed precision is not the recipe's (its config wins, silently)."""
+    wanted = "bf16" if recipe_bf16 else "no"
+    if mixed_precision == wanted or (recipe_bf16 and mixed_precision == "fp16"):
+        return None
+    return (f"warning: accelerate trains with mixed_precision={mixed_precision}, the recipe says bf16={str(recipe_bf16).lower()}; "
+            f"accelerate's setting wins (pass `accelerate launch --mixed_precision {wanted}` to follow the recipe)")
+
+
 # Settings that may change when resuming; anything else must match the first run.
 RESUME_MUTABLE = {"max_steps", "save_steps", "logging_steps", "save_total_limit"}
 

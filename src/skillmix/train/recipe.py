@@ -14,6 +14,7 @@ import dataclasses
 import difflib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
@@ -102,6 +103,25 @@ EXCLUSIVE = {
     "gradient_accumulation_steps": "effective_batch_size",
     "effective_batch_size": "gradient_accumulation_steps",
 }
+
+
+def shipped_recipes() -> list[str]:
+    folder = resources.files("skillmix").joinpath("resources", "configs", "train")
+    return sorted(p.name.removesuffix(".yaml") for p in folder.iterdir() if p.name.endswith(".yaml"))
+
+
+def recipe_file(recipe: str) -> Path:
+    """The YAML file of a recipe: a shipped name (``paper``) or a path; a one-line error if missing."""
+    if "/" not in recipe and not recipe.endswith((".yaml", ".yml")):
+        path = Path(str(resources.files("skillmix").joinpath("resources", "configs", "train", f"{recipe}.yaml")))
+        if not path.is_file():
+            raise SkillmixError(f"unknown recipe {recipe!r}; shipped recipes: {', '.join(shipped_recipes())}, "
+                                "or give a YAML file")
+        return path
+    if not Path(recipe).is_file():
+        raise SkillmixError(f"recipe {recipe} not found; give a path relative to the config file or a shipped "
+                            f"recipe name ({', '.join(shipped_recipes())})")
+    return Path(recipe)
 
 
 def load_recipe(path: Path | None) -> TrainRecipe:
