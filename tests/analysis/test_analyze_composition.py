@@ -157,3 +157,33 @@ def test_resample_weights_count_the_draws() -> None:
         for ids in design.clusters_by_k.values():
             np.add.at(expected, ids[ref_rng.integers(0, len(ids), len(ids))], 1.0)
         assert np.array_equal(resample_weights(design, rng), expected)
+
+
+@pytest.mark.parametrize("method", ["k1", "logistic"])
+def test_bootstrap_batches_equal_one_resample_at_a_time(method: str) -> None:
+    # What bootstrap computes per batch (weights drawn for all resamples at once, summaries of a
+    # whole batch) must be bit-identical to one resample at a time (docs/performance.md).
+    from skillmix.analysis.composition import (
+        batch_statistics,
+        cluster_counts,
+        resample_weight_rows,
+        resample_weights,
+        statistics,
+        sum_order,
+        summary_rows,
+        summary_vector,
+    )
+
+    six = [s.name for c in sorted({x.category for x in CATALOG.skills})[:6]
+           for s in [x for x in CATALOG.skills if x.category == c][:3]]
+    records = simulate_records([1, 2, 3, 4], 40, skill_probability(six), random.Random(6))
+    design = build_design([eval_data(records)])
+    # >= 8 cells of a kind: their pooled sums take numpy's pairwise path, not a plain loop
+    assert sum(a == b for a, b in design.cells) >= 2 and sum(a != b for a, b in design.cells) >= 8
+    one_rng, rows_rng = np.random.default_rng(11), np.random.default_rng(11)
+    weights = np.array([resample_weights(design, one_rng) for _ in range(7)])
+    assert np.array_equal(resample_weight_rows(design, rows_rng, 7), weights)
+    assert one_rng.integers(0, 1 << 30) == rows_rng.integers(0, 1 << 30)  # the streams end in the same state
+    batch = batch_statistics(design, weights, method, cluster_counts(design), sum_order(design, method))  # type: ignore[arg-type]
+    expected = np.array([summary_vector(design, statistics(design, w, method)) for w in weights])  # type: ignore[arg-type]
+    assert np.array_equal(summary_rows(design, batch), expected, equal_nan=True)

@@ -410,3 +410,9 @@ def test_real_server_stopped_after_exception(real_config: LocalServerConfig) -> 
             pids.append(server.process.pid)
             raise RuntimeError("inside the context")
     assert process_gone(pids[0])
+
+
+def test_each_engine_has_its_own_port_so_caches_never_mix() -> None:
+    # inspect's call cache keys on the base URL: one port per engine keeps their replies apart.
+    assert local.PREFERRED_PORTS["xllamacpp"] != local.PREFERRED_PORTS["llama-cpp-python"]
+    assert set(local.PREFERRED_PORTS) == set(local.ENGINE_MODULES)

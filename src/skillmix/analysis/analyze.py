@@ -81,7 +81,7 @@ def compute_analysis(data: Sequence[EvalData], train_data: Sequence[Path], confi
         "composition_gap": comp["composition_gap"],
         "composition_baseline": comp["baseline"],
         "interactions": comp["interactions"],
-        **format_analysis(data, config.seed, config.n_boot),
+        **format_analysis(data),
     }
     if train_data:
         result.update(train_analyses(data, train_data))

@@ -765,7 +765,9 @@ def report_compute(inputs: Any) -> dict[str, Any]:
     """
     out: dict[str, Any] = {}
     for folder in inputs.folders:
-        if not folder.has_samples:
+        # No annotations and no generation graded by a panel: nothing to audit, so the
+        # texts (raw grader replies included) are never read.
+        if not folder.has_samples or not (annotation_files(folder.path) or any(g.panel for g in folder.generations)):
             continue
         results, texts = load_folder(folder.path)
         texts = [t for t in texts if not t.errored]

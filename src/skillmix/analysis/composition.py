@@ -205,6 +205,20 @@ def summary_vector(design: Design, stats: dict[str, np.ndarray]) -> np.ndarray:
                            np.atleast_1d(cells), within_across(stats, design.cells)])
 
 
+def summary_rows(design: Design, stats: dict[str, np.ndarray]) -> np.ndarray:
+    """``summary_vector`` of every row of a ``statistics_rows`` batch (rows x values), the same numbers:
+    elementwise steps run on the whole batch, the pooled sums row by row as ``within_across`` adds them."""
+    cells = log_odds_interaction(stats["pair_o"], stats["pair_e"], stats["pair_n"]).reshape(
+        len(stats["observed"]), len(design.cells))
+    within = np.array([a == b for a, b in design.cells], dtype=bool)
+    pooled = []
+    for mask in (within, ~within):
+        o, e, n = ([row[mask].sum() for row in stats[key]] for key in ("pair_o", "pair_e", "pair_n"))
+        pooled.append([log_odds_interaction(*one) if one[2] else np.nan for one in zip(o, e, n)])
+    return np.concatenate([stats["observed"] - stats["predicted"], stats["observed"], stats["predicted"], cells,
+                           np.array(pooled, dtype=float).T], axis=1)
+
+
 def resample_weights(design: Design, rng: np.random.Generator) -> np.ndarray:
     """Cluster (combination) weights of one bootstrap resample, stratified by k."""
     w = np.zeros(design.n_clusters)
@@ -214,12 +228,20 @@ def resample_weights(design: Design, rng: np.random.Generator) -> np.ndarray:
     return w
 
 
-def _bincount_rows(index: np.ndarray, weights: np.ndarray, m: int) -> np.ndarray:
-    """``np.bincount(index, weights[r], m)`` for every row r in one call. Each bin still adds
-    its weights in the order of ``index``, so every row is bit-identical to its own bincount."""
-    rows = weights.shape[0]
-    flat = (np.arange(rows)[:, None] * m + index[None, :]).ravel()
-    return np.bincount(flat, weights=weights.ravel(), minlength=rows * m).reshape(rows, m)
+def resample_weight_rows(design: Design, rng: np.random.Generator, n_boot: int) -> np.ndarray:
+    """``resample_weights`` ``n_boot`` times (n_boot x clusters): the same draws in the same order,
+    counted per k for all resamples at once."""
+    ks = list(design.clusters_by_k.values())
+    draws = [np.empty((n_boot, len(ids)), dtype=np.int64) for ids in ks]
+    for r in range(n_boot):
+        for ids, drawn in zip(ks, draws):
+            drawn[r] = rng.integers(0, len(ids), len(ids))
+    w = np.zeros((n_boot, design.n_clusters))
+    for ids, drawn in zip(ks, draws):
+        m = len(ids)
+        flat = (np.arange(n_boot)[:, None] * m + drawn).ravel()
+        w[:, ids] = np.bincount(flat, minlength=n_boot * m).reshape(n_boot, m)
+    return w
 
 
 def _per_cluster(design: Design, cluster: np.ndarray, index: np.ndarray, weights: np.ndarray, m: int) -> Any:
@@ -262,32 +284,92 @@ def cluster_counts(design: Design) -> ClusterCounts:
     )
 
 
-def k1_baseline_rows(design: Design, w_cluster: np.ndarray, counts: ClusterCounts) -> np.ndarray:
-    """``k1_baseline`` for each row of cluster weights (rows x slots)."""
+def k1_rates_rows(w_cluster: np.ndarray, counts: ClusterCounts) -> np.ndarray:
+    """The per-skill rates of ``k1_baseline`` for each row of cluster weights (rows x skills)."""
     n, s = w_cluster @ counts.at1, w_cluster @ counts.at1_y
     pooled = s.sum(axis=1, keepdims=True) / n.sum(axis=1, keepdims=True)
-    p = np.where(n > 0, s / np.where(n > 0, n, 1.0), pooled)
-    return p[:, design.slot_skill]
+    return np.where(n > 0, s / np.where(n > 0, n, 1.0), pooled)
+
+
+def k1_baseline_rows(design: Design, w_cluster: np.ndarray, counts: ClusterCounts) -> np.ndarray:
+    """``k1_baseline`` for each row of cluster weights (rows x slots)."""
+    return k1_rates_rows(w_cluster, counts)[:, design.slot_skill]
+
+
+@dataclass(frozen=True)
+class SumOrder:
+    """The non-integer sums of ``statistics``, term by term in its order.
+
+    ``np.bincount`` adds each bin's terms one after the other in index order; these index
+    arrays let a batch of resamples add the same terms in the same order (so every sum is
+    bit-identical) without building and bincounting a rows x slots index. Baseline values
+    are looked up in ``columns`` of the baseline matrix: per skill (``k1``) or per slot (``logistic``).
+    """
+
+    slot_columns: tuple[tuple[np.ndarray, np.ndarray], ...]  # per slot position j: (generations, their j-th slot's column)
+    gens_by_k: tuple[tuple[np.ndarray, np.ndarray], ...]  # per k: (its generations, their clusters), in order
+    pairs_by_cell: tuple[tuple[np.ndarray, np.ndarray, np.ndarray], ...]  # per cell: clusters, columns a, b
+
+
+def sum_order(design: Design, method: Method) -> SumOrder:
+    column = design.slot_skill if method == "k1" else np.arange(len(design.slot_gen))
+    n_gens = len(design.gen_k)
+    n_slots = np.bincount(design.slot_gen, minlength=n_gens)
+    first = np.searchsorted(design.slot_gen, np.arange(n_gens))  # slots are stored generation by generation
+    positions = []
+    for j in range(int(n_slots.max(initial=0))):
+        gens = np.flatnonzero(n_slots > j)
+        positions.append((gens, column[first[gens] + j]))
+    k_ix = np.searchsorted(np.array(design.ks), design.gen_k)
+    by_k = [(g, design.gen_cluster[g]) for g in (np.flatnonzero(k_ix == i) for i in range(len(design.ks)))]
+    pair_cluster = design.gen_cluster[design.slot_gen[design.pair_a]]
+    by_cell = [(pair_cluster[i], column[design.pair_a[i]], column[design.pair_b[i]])
+               for i in (np.flatnonzero(design.pair_cell == c) for c in range(len(design.cells)))]
+    return SumOrder(tuple(positions), tuple(by_k), tuple(by_cell))
+
+
+def _in_order(terms: np.ndarray) -> np.ndarray:
+    """Row sums adding the columns one after the other (as ``np.bincount`` does), not pairwise."""
+    if terms.shape[1] == 0:
+        return np.zeros(terms.shape[0])
+    return np.cumsum(terms, axis=1)[:, -1]
+
+
+def baseline_rows(design: Design, w_cluster: np.ndarray, method: Method, counts: ClusterCounts) -> np.ndarray:
+    """The baseline of each row of cluster weights: rows x skills (``k1``) or rows x slots (``logistic``)."""
+    if method == "k1":
+        return k1_rates_rows(w_cluster, counts)
+    # a Newton fit per resample: no shared work to batch
+    return np.stack([logistic_baseline(design, row[design.gen_cluster][design.slot_gen]) for row in w_cluster])
+
+
+def batch_statistics(design: Design, w_cluster: np.ndarray, method: Method, counts: ClusterCounts,
+                     order: SumOrder) -> dict[str, np.ndarray]:
+    """``statistics`` of every row of cluster weights as rows x values arrays (same numbers; no ``q``).
+    ``order`` is ``sum_order(design, method)``."""
+    base = baseline_rows(design, w_cluster, method, counts)
+    logs = np.log(np.clip(base, 1e-300, 1.0))
+    log_prod = np.zeros((w_cluster.shape[0], len(design.gen_k)))
+    for gens, columns in order.slot_columns:
+        log_prod[:, gens] += logs[:, columns]
+    weighted = w_cluster[:, design.gen_cluster] * np.exp(log_prod)
+    n_k = w_cluster @ counts.gens
+    predicted = np.stack([_in_order(weighted[:, gens]) for gens, _ in order.gens_by_k], axis=1) / n_k
+    pair_e = np.zeros((w_cluster.shape[0], len(design.cells)))
+    for c, (clusters, a, b) in enumerate(order.pairs_by_cell):
+        pair_e[:, c] = _in_order(w_cluster[:, clusters] * base[:, a] * base[:, b])
+    return {"observed": (w_cluster @ counts.gens_all) / n_k, "predicted": predicted,
+            "pair_o": w_cluster @ counts.pairs_both, "pair_e": pair_e, "pair_n": w_cluster @ counts.pairs,
+            "baseline": base}
 
 
 def statistics_rows(design: Design, w_cluster: np.ndarray, method: Method,
                     counts: ClusterCounts) -> list[dict[str, np.ndarray]]:
     """``statistics`` for each row of cluster weights, vectorized over the rows (same numbers)."""
-    w_gen = w_cluster[:, design.gen_cluster]
-    if method == "k1":
-        q = k1_baseline_rows(design, w_cluster, counts)
-    else:  # a Newton fit per resample: no shared work to batch
-        q = np.stack([logistic_baseline(design, row) for row in w_gen[:, design.slot_gen]])
-    log_prod = _bincount_rows(design.slot_gen, np.log(np.clip(q, 1e-300, 1.0)), w_gen.shape[1])
-    k_ix = np.searchsorted(np.array(design.ks), design.gen_k)
-    n_k = w_cluster @ counts.gens
-    w_pair = w_gen[:, design.slot_gen[design.pair_a]]
-    observed = (w_cluster @ counts.gens_all) / n_k
-    predicted = _bincount_rows(k_ix, w_gen * np.exp(log_prod), len(design.ks)) / n_k
-    pair_o, pair_n = w_cluster @ counts.pairs_both, w_cluster @ counts.pairs
-    pair_e = _bincount_rows(design.pair_cell, w_pair * q[:, design.pair_a] * q[:, design.pair_b], len(design.cells))
-    return [{"observed": observed[r], "predicted": predicted[r], "pair_o": pair_o[r], "pair_e": pair_e[r],
-             "pair_n": pair_n[r], "q": q[r]} for r in range(w_cluster.shape[0])]
+    batch = batch_statistics(design, w_cluster, method, counts, sum_order(design, method))
+    q = batch["baseline"][:, design.slot_skill] if method == "k1" else batch["baseline"]
+    keys = ("observed", "predicted", "pair_o", "pair_e", "pair_n")
+    return [{**{key: batch[key][r] for key in keys}, "q": q[r]} for r in range(w_cluster.shape[0])]
 
 
 _BATCH_SLOTS = 1 << 21  # slot weights held at once across a batch of resamples: bounds memory only
@@ -296,12 +378,12 @@ _BATCH_SLOTS = 1 << 21  # slot weights held at once across a batch of resamples:
 def bootstrap(design: Design, method: Method, seed: int, n_boot: int) -> np.ndarray:
     """Percentile 95% bounds (2 × n_values) of ``summary_vector`` over ``n_boot`` resamples."""
     rng = np.random.default_rng(seed)
-    weights = np.array([resample_weights(design, rng) for _ in range(n_boot)]).reshape(n_boot, design.n_clusters)
-    counts = cluster_counts(design)
+    weights = resample_weight_rows(design, rng, n_boot)
+    counts, order = cluster_counts(design), sum_order(design, method)
     batch = max(1, _BATCH_SLOTS // max(1, len(design.slot_gen), len(design.pair_a)))
-    draws = np.array([summary_vector(design, stats)
-                      for start in range(0, n_boot, batch)
-                      for stats in statistics_rows(design, weights[start:start + batch], method, counts)])
+    draws = np.concatenate([summary_rows(design, batch_statistics(design, weights[start:start + batch], method,
+                                                                  counts, order))
+                            for start in range(0, n_boot, batch)])
     import warnings
 
     with warnings.catch_warnings():  # a value with no pair in any resample (e.g. no across pair) has no interval

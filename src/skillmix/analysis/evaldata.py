@@ -2,9 +2,12 @@
 
 One folder is what ``skillmix eval`` writes: ``results.json`` (its ``config`` names
 the catalog files) and ``samples.jsonl`` (one record per generation). Records are
-validated by the shared reader (``formats.eval_folder.parse_generation``); on top of
-that we keep the raw second-turn reply, which the format analysis needs, and the
-skill categories of the catalog recorded in the folder (protocol §1).
+validated by the shared reader (``formats.eval_folder.parse_generation``), which also
+keeps the raw second-turn reply the format analysis needs; on top of that we keep
+the skill categories of the catalog recorded in the folder (protocol §1).
+
+``load_eval_dir`` reads a folder; ``eval_data_of`` builds the same from a folder the
+report has already read (``formats.eval_folder.EvalFolder``), without reading it again.
 """
 
 from __future__ import annotations
@@ -14,11 +17,19 @@ from pathlib import Path
 from typing import Any
 
 from skillmix.errors import SkillmixError
-from skillmix.formats.eval_folder import parse_generation, read_results, setting_of
-from skillmix.formats.files import iter_jsonl
-from skillmix.formats.versions import SAMPLES_VERSION, format_version
+from skillmix.formats.eval_folder import (
+    EvalFolder,
+    Generation,
+    iter_generations,
+    last_reply,
+    parse_generation,
+    read_results,
+    setting_of,
+)
 from skillmix.protocol.catalog import Catalog, load_catalog
 from skillmix.protocol.metrics import majority_vote
+
+__all__ = ["EvalData", "Gen", "eval_data_of", "gen_from_generation", "gen_from_record", "last_reply", "load_eval_dir"]
 
 UNKNOWN_CATEGORY = "unknown"
 
@@ -69,27 +80,20 @@ class EvalData:
         return bool(self.config.get("name_penalty", True))
 
 
-def last_reply(messages: Any) -> str | None:
-    replies = [m.get("content") for m in messages or [] if isinstance(m, dict) and m.get("role") == "assistant"]
-    return replies[-1] if replies and isinstance(replies[-1], str) else None
-
-
-def gen_from_record(record: dict[str, Any], where: str) -> Gen:
-    g = parse_generation(record, where)
+def gen_from_generation(g: Generation) -> Gen:
     voted = g.voted if g.voted is not None else majority_vote(list(g.points)) if g.points else None
     if g.error is not None:
         voted = None  # an errored sample is reported, never scored (docs/pitfalls.md #3)
     return Gen(g.id, g.epoch, g.k, g.combination[0], g.combination[1], None if voted is None else tuple(voted),
-               g.points, g.parsed, g.answer, last_reply(record.get("messages")), g.error)
+               g.points, g.parsed, g.answer, g.reply, g.error)
+
+
+def gen_from_record(record: dict[str, Any], where: str) -> Gen:
+    return gen_from_generation(parse_generation(record, where))
 
 
 def read_gens(path: Path) -> tuple[Gen, ...]:
-    gens = []
-    for where, record in iter_jsonl(path, "re-export it with skillmix eval"):
-        if isinstance(record, dict):
-            format_version(record, SAMPLES_VERSION, where)
-        gens.append(gen_from_record(record, where))
-    return tuple(gens)
+    return tuple(gen_from_generation(g) for g in iter_generations(path))
 
 
 def folder_catalog(config: dict[str, Any]) -> Catalog:
@@ -106,8 +110,16 @@ def load_eval_dir(path: Path | str) -> EvalData:
     results = read_results(results_path)
     if results is None:
         raise SkillmixError(f"{results_path} is not an evaluation's results.json; pass a folder written by skillmix eval")
+    return _eval_data(path, results, read_gens(samples_path))
+
+
+def eval_data_of(folder: EvalFolder) -> EvalData:
+    """``load_eval_dir(folder.path)`` from the folder as the report read it (no second read)."""
+    return _eval_data(folder.path, folder.results, tuple(gen_from_generation(g) for g in folder.generations))
+
+
+def _eval_data(path: Path, results: dict[str, Any], gens: tuple[Gen, ...]) -> EvalData:
     config = results.get("config") or {}
     catalog = folder_catalog(config)
     model = str((results.get("meta") or {}).get("model") or config.get("student", "?"))
-    return EvalData(path, model, setting_of(results), config, {s.name: s.category for s in catalog.skills},
-                    read_gens(samples_path))
+    return EvalData(path, model, setting_of(results), config, {s.name: s.category for s in catalog.skills}, gens)

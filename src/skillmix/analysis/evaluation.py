@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from skillmix.formats.eval_folder import EvalFolder, Generation
@@ -134,14 +134,56 @@ def rules_used(folder: EvalFolder) -> dict[str, Any]:
     return {key: config.get(key, default) for key, default in DEFAULT_RULES.items()}
 
 
+def answer_checks(answer: str, skill_names: Sequence[str], k: int, name_penalty: bool = True,
+                  name_penalty_rule: str = "substring", sentences: str = "reference") -> Callable[[Sequence[float]], list[float]]:
+    """``values -> apply_checks(values, answer, skill_names, k, ...)`` with the checks run once.
+
+    The name penalty and the length check depend on the answer only: ``apply_checks``
+    on a probe of ones says which skill points it zeroes and what length point it
+    gives, and every grading of that answer then gets the same treatment.
+    """
+    from skillmix.protocol.rubric import apply_checks
+
+    probe = apply_checks([1.0] * (k + 3), answer, skill_names, k, name_penalty,
+                         name_penalty_rule, sentences)  # type: ignore[arg-type]
+    zeroed, length = [i for i in range(k) if probe[i] == 0.0], probe[-1]
+
+    def checked(values: Sequence[float]) -> list[float]:
+        if len(values) != k + 3:
+            raise ValueError(f"apply_checks: expected {k + 3} criterion values for k={k}, got {len(values)}")
+        out = [float(v) for v in values]
+        for i in zeroed:
+            out[i] = 0.0
+        out[-1] = length
+        return out
+
+    return checked
+
+
+def _rule_differences(g: Generation) -> tuple[int, int]:
+    """``protocol.rubric.rule_differences`` summed over the gradings of one generation."""
+    if g.answer is None or all(p is None for p in g.parsed):
+        return 0, 0  # no scored grading: nothing to check (and nothing is checked)
+    skills = list(g.combination[0])
+    by_substring = answer_checks(g.answer, skills, g.k, True, "substring", "reference")
+    by_word = answer_checks(g.answer, skills, g.k, True, "word", "unicode")
+    names = sentences = 0
+    for parsed in g.parsed:
+        if parsed is None:
+            continue
+        a, b = by_substring(parsed), by_word(parsed)
+        names += sum(x != y for x, y in zip(a[:g.k], b[:g.k]))
+        sentences += int(a[-1] != b[-1])
+    return names, sentences
+
+
 def rule_changes(folder: EvalFolder, k: int) -> dict[str, int]:
     """Points the alternative name-penalty and sentence rules would change, summed over the scored gradings."""
-    from skillmix.protocol.rubric import rule_differences
-
-    total = Counter({"name_penalty": 0, "sentences": 0})
+    total = {"name_penalty": 0, "sentences": 0}
     for g in folder.generations:
         if g.k != k or g.error is not None or g.answer is None:
             continue
-        for parsed in g.parsed:
-            total.update(rule_differences(g.answer, list(g.combination[0]), k, None if parsed is None else list(parsed)))
-    return dict(total)
+        names, sentences = _rule_differences(g)
+        total["name_penalty"] += names
+        total["sentences"] += sentences
+    return total

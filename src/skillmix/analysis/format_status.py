@@ -25,6 +25,7 @@ the lenient metric) plus format (the change of the strict-minus-lenient gap).
 
 from __future__ import annotations
 
+import math
 import re
 from collections import Counter
 from collections.abc import Sequence
@@ -32,8 +33,9 @@ from typing import Any, Literal, get_args
 
 from skillmix.analysis.data_audit import tokens
 from skillmix.analysis.evaldata import EvalData, Gen
-from skillmix.protocol.metrics import METRICS, aggregate
-from skillmix.protocol.rubric import apply_checks, extract_answer
+from skillmix.analysis.evaluation import answer_checks
+from skillmix.protocol.metrics import METRICS, combination_metrics
+from skillmix.protocol.rubric import extract_answer
 from skillmix.protocol.sentences import within_sentence_limit
 
 Status = Literal["ok", "no_answer", "bleed", "over_limit", "degenerate", "refusal"]
@@ -124,10 +126,11 @@ def lenient_points(g: Gen, data: EvalData) -> list[list[float] | None]:
     """The graders' parsed values with the folder's checks re-run on the lenient answer."""
     if g.reply is None:
         return [list(p) if p is not None else None for p in g.points]
-    answer = lenient_answer(g.reply)
+    if all(p is None for p in g.parsed):
+        return [None] * len(g.parsed)
     rules = {key: data.config[key] for key in ("name_penalty_rule", "sentences") if key in data.config}
-    return [None if p is None else apply_checks(p, answer, g.skills, g.k, data.name_penalty, **rules)
-            for p in g.parsed]
+    checked = answer_checks(lenient_answer(g.reply), g.skills, g.k, data.name_penalty, **rules)
+    return [None if p is None else checked(p) for p in g.parsed]
 
 
 def gen_statuses(data: EvalData) -> list[tuple[Gen, str]]:
@@ -149,15 +152,22 @@ def _combos(gens: Sequence[Gen], points_of) -> dict[int, list]:
     return {k: list(c.values()) for k, c in by_k.items()}
 
 
-def strict_lenient_metrics(data: EvalData, seed: int, n_boot: int) -> dict[str, dict[str, Any]]:
+def point_metrics(combos: Sequence[Sequence[Sequence[Any]]], k: int) -> tuple[dict[str, float | None], int]:
+    """The three metrics of ``protocol.metrics.aggregate`` (its point values, no interval) and ``n_scored``."""
+    per_combination = [combination_metrics(generations, k) for generations in combos]
+    scored = [m for m in per_combination if m is not None]
+    # aggregate's mean (protocol.metrics.mean_stderr): fsum / n, None without a scored combination.
+    return {m: math.fsum(c[m] for c in scored) / len(scored) if scored else None for m in METRICS}, len(scored)
+
+
+def strict_lenient_metrics(data: EvalData) -> dict[str, dict[str, Any]]:
     """Per k: Full Marks, All Skills, Skill Fraction, strict and lenient (protocol §5)."""
-    strict = _combos(data.gens, lambda g: [list(p) if p is not None else None for p in g.points])
+    strict = _combos(data.gens, lambda g: list(g.points))
     lenient = _combos(data.gens, lambda g: lenient_points(g, data))
     out = {}
     for k in sorted(strict):
-        s, le = aggregate(strict[k], k, seed=seed, n_boot=n_boot), aggregate(lenient[k], k, seed=seed, n_boot=n_boot)
-        out[str(k)] = {"strict": {m: s[m] for m in METRICS}, "lenient": {m: le[m] for m in METRICS},
-                       "n_scored": s["n_scored"]}
+        (s, n_scored), (le, _) = point_metrics(strict[k], k), point_metrics(lenient[k], k)
+        out[str(k)] = {"strict": s, "lenient": le, "n_scored": n_scored}
     return out
 
 
@@ -174,11 +184,14 @@ def split_delta(before: dict[str, Any], after: dict[str, Any]) -> dict[str, dict
     return out
 
 
-def format_analysis(data: Sequence[EvalData], seed: int = 0, n_boot: int = 1000) -> dict[str, Any]:
-    """Status counts (pooled, per k, per evaluation), strict/lenient metrics, and deltas vs the first folder."""
+def format_analysis(data: Sequence[EvalData]) -> dict[str, Any]:
+    """Status counts (pooled, per k, per evaluation), strict/lenient metrics, and deltas vs the first folder.
+
+    Only point values are reported, so nothing here is resampled (no seed, no bootstrap).
+    """
     per_folder = [gen_statuses(d) for d in data]
     pooled = [pair for pairs in per_folder for pair in pairs]
-    metrics = {f"{d.label} ({d.setting})": strict_lenient_metrics(d, seed, n_boot) for d in data}
+    metrics = {f"{d.label} ({d.setting})": strict_lenient_metrics(d) for d in data}
     names = list(metrics)
     deltas = []
     for i in range(1, len(data)):

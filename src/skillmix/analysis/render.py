@@ -11,7 +11,8 @@ from __future__ import annotations
 import csv
 import io
 import statistics
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -418,5 +419,10 @@ def plot_metric(report: dict[str, Any], name: str, path: Path) -> Path:
     return path
 
 
+def plot_metric_jobs(report: dict[str, Any], plots_dir: Path) -> list[Callable[[], Path]]:
+    """``plot_metrics`` as calls to make, one per metric."""
+    return [partial(plot_metric, report, name, Path(plots_dir) / f"{name}.png") for name in METRICS]
+
+
 def plot_metrics(report: dict[str, Any], plots_dir: Path) -> list[Path]:
-    return [plot_metric(report, name, Path(plots_dir) / f"{name}.png") for name in METRICS]
+    return [job() for job in plot_metric_jobs(report, plots_dir)]

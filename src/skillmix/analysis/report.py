@@ -17,6 +17,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,8 @@ from skillmix.analysis import audit, render
 from skillmix.analysis import evaluation as ev
 from skillmix.analysis.compare import compute_deltas, cross_grader
 from skillmix.analysis.overlap import run_overlap
-from skillmix.analysis.sections import report_compute, report_markdown, report_plots
+from skillmix.analysis.parallel import fork_map
+from skillmix.analysis.sections import report_compute, report_markdown, report_plot_jobs
 from skillmix.errors import SkillmixError
 from skillmix.formats.eval_folder import (  # parse_generation/read_results/setting_of: re-exported for readers
     ORIGINAL,
@@ -173,14 +175,25 @@ def add_holm(report: dict[str, Any]) -> int:
     return sum(t["p_value"] is not None for t in tests)
 
 
+def preload() -> None:
+    """Import the libraries the per-folder work imports on first use, here, before workers are
+    forked: they inherit them instead of each importing them again (``skillmix.analysis.parallel``)."""
+    import scipy.sparse  # noqa: F401  (composition)
+    import scipy.special  # noqa: F401
+    import scipy.stats  # noqa: F401
+    import statsmodels.stats.inter_rater  # noqa: F401  (agreement)
+    import statsmodels.stats.proportion  # noqa: F401  (Wilson intervals)
+
+
 def compute_report(run_dir: Path, baseline: str | None = None, *, seed: int = DEFAULT_SEED,
                    resamples: int = DEFAULT_N_BOOT) -> dict[str, Any]:
     """The whole report as one JSON-able dict (what ``report.json`` holds)."""
     run_dir = Path(run_dir)
-    found = discover(run_dir)
+    found = discover(run_dir, fork_map)  # each samples.jsonl read once, shared by every section
+    preload()
     baseline = default_baseline(found.folders, baseline)
     folders = order_folders(found.folders, baseline)
-    evaluations = [evaluation_summary(f, run_dir, seed, resamples) for f in folders]
+    evaluations = fork_map(partial(evaluation_summary, run_dir=run_dir, seed=seed, resamples=resamples), folders)
     metrics = {f.path: {int(k): m for k, m in e["metrics"].items()} for f, e in zip(folders, evaluations)}
     inputs = ReportInputs(run_dir, folders, metrics, baseline, seed, resamples)
     report: dict[str, Any] = {
@@ -221,6 +234,20 @@ def markdown_report(report: dict[str, Any]) -> str:
     return "\n".join(part for part in (s.render(report) for s in SECTIONS) if part)
 
 
+def _draw(job: Callable[[], Path | None]) -> Path | None:
+    return job()
+
+
+def draw_plots(report: dict[str, Any], plot_dir: Path) -> tuple[list[Path], list[Path]]:
+    """The metric plots and the composition plots, drawn in parallel (each job writes one PNG)."""
+    from skillmix.analysis.analysis_plots import _pyplot
+
+    _pyplot()  # imported once here, not in every worker
+    metric_jobs = render.plot_metric_jobs(report, plot_dir)
+    made = fork_map(_draw, [*metric_jobs, *report_plot_jobs(report, plot_dir)])
+    return [p for p in made[:len(metric_jobs)] if p is not None], [p for p in made[len(metric_jobs):] if p is not None]
+
+
 def build_report(run_dir: Path, out: Path | None = None, baseline: str | None = None, *,
                  seed: int = DEFAULT_SEED, resamples: int = DEFAULT_N_BOOT) -> dict[str, Any]:
     """Compute the report of every evaluation below ``run_dir`` and write it to ``out``
@@ -232,13 +259,13 @@ def build_report(run_dir: Path, out: Path | None = None, baseline: str | None = 
     report = portable(compute_report(run_dir, baseline, seed=seed, resamples=resamples), run_dir)
     report["run_dir"] = Path(run_dir).resolve().name  # its name, never where it happens to be
     out_dir.mkdir(parents=True, exist_ok=True)
-    plots = render.plot_metrics(report, out_dir / "plots")
+    plots, composition_plots = draw_plots(report, out_dir / "plots")
     report["outputs"] = portable({
         "report_md": str(out_dir / "report.md"), "report_json": str(out_dir / "report.json"),
         "results_csv": str(out_dir / "results.csv"), "tables_tex": str(out_dir / "tables.tex"),
         "plots": [str(p) for p in plots],
     }, run_dir)
-    report["outputs"]["composition_plots"] = portable([str(p) for p in report_plots(report, out_dir / "plots")], run_dir)
+    report["outputs"]["composition_plots"] = portable([str(p) for p in composition_plots], run_dir)
     write_text(out_dir / "results.csv", render.results_csv(report))
     write_text(out_dir / "tables.tex", render.latex_tables(report))
     write_text(out_dir / "report.md", markdown_report(report))

@@ -7,7 +7,8 @@ append the same text (docs/analysis.md explains every number).
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -121,27 +122,32 @@ def report_compute(inputs: Any) -> dict[str, Any]:
 
     ``inputs`` is the report's ``ReportInputs``. Training data is every ``data.jsonl``
     below the run folder (the run's D(k) sets), if any; folders without samples are skipped.
+    The folders are analysed in parallel (``skillmix.analysis.parallel``): each seeds its own bootstrap.
     """
-    from skillmix.analysis.analyze import AnalyzeConfig, compute_analysis
-    from skillmix.analysis.evaldata import load_eval_dir
+    from skillmix.analysis.analyze import AnalyzeConfig
+    from skillmix.analysis.parallel import fork_map
 
     train = sorted({p.parent for p in Path(inputs.run_dir).rglob("data.jsonl")})
     # At most 1000 resamples: every composition resample refits the baseline.
     config = AnalyzeConfig(seed=inputs.seed, n_boot=min(max(inputs.resamples, 100), 1000), plots=False)
-    out = {}
-    for folder in inputs.folders:
-        if not folder.has_samples:
-            continue
-        try:
-            data = load_eval_dir(folder.path)
-        except SkillmixError as e:  # e.g. its recorded catalog file is gone: say so, keep the rest of the report
-            out[f"{folder.label} ({folder.setting})"] = {"error": str(e)}
-            continue
-        result = compute_analysis([data], train, config)
-        if "novelty" in result:
-            result["novelty"].pop("per_answer")  # per-answer rows stay in analyze's analysis.json
-        out[f"{folder.label} ({folder.setting})"] = result
-    return out
+    folders = [f for f in inputs.folders if f.has_samples]
+    results = fork_map(partial(folder_analysis, train=train, config=config), folders)
+    return {f"{folder.label} ({folder.setting})": result for folder, result in zip(folders, results)}
+
+
+def folder_analysis(folder: Any, train: Sequence[Path], config: Any) -> dict[str, Any]:
+    """``compute_analysis`` of one report folder (an ``EvalFolder``), from the report's own read of it."""
+    from skillmix.analysis.analyze import compute_analysis
+    from skillmix.analysis.evaldata import eval_data_of
+
+    try:
+        data = eval_data_of(folder)
+    except SkillmixError as e:  # e.g. its recorded catalog file is gone: say so, keep the rest of the report
+        return {"error": str(e)}
+    result = compute_analysis([data], train, config)
+    if "novelty" in result:
+        result["novelty"].pop("per_answer")  # per-answer rows stay in analyze's analysis.json
+    return result
 
 
 def report_markdown(report: dict[str, Any]) -> str:
@@ -161,15 +167,21 @@ def report_markdown(report: dict[str, Any]) -> str:
     return "\n".join(parts)
 
 
-def report_plots(report: dict[str, Any], plot_dir: Path) -> list[Path]:
-    """The analyze plots of every evaluation in the report, named by its position."""
+def report_plot_jobs(report: dict[str, Any], plot_dir: Path) -> list[Callable[[], Path | None]]:
+    """The analyze plots of every evaluation in the report, named by its position, as calls to make
+    (each returns its path, or None when there is nothing to draw)."""
     from skillmix.analysis import analysis_plots as p
 
-    made = []
+    jobs: list[Callable[[], Path | None]] = []
     for i, a in enumerate((report.get("composition") or {}).values(), start=1):
         if "error" in a:
             continue
-        made += [p.plot_per_skill(a["per_skill"], plot_dir / f"{PLOT_PREFIX}{i}_per_skill.png"),
-                 p.plot_gap(a["composition_gap"], plot_dir / f"{PLOT_PREFIX}{i}_composition_gap.png"),
-                 p.plot_interactions(a["interactions"], plot_dir / f"{PLOT_PREFIX}{i}_interactions.png")]
-    return [m for m in made if m is not None]
+        jobs += [partial(p.plot_per_skill, a["per_skill"], plot_dir / f"{PLOT_PREFIX}{i}_per_skill.png"),
+                 partial(p.plot_gap, a["composition_gap"], plot_dir / f"{PLOT_PREFIX}{i}_composition_gap.png"),
+                 partial(p.plot_interactions, a["interactions"], plot_dir / f"{PLOT_PREFIX}{i}_interactions.png")]
+    return jobs
+
+
+def report_plots(report: dict[str, Any], plot_dir: Path) -> list[Path]:
+    """The analyze plots of every evaluation in the report, named by its position."""
+    return [m for m in (job() for job in report_plot_jobs(report, plot_dir)) if m is not None]

@@ -90,14 +90,17 @@ def paired_difference(before: EvalData, after: EvalData, seed: int, n_boot: int)
 
 
 def skill_profile(data: Sequence[EvalData], min_support: int = MIN_SUPPORT) -> dict[str, Any]:
-    per_skill = by(data, lambda d, g, s: s)
+    # Every slot once, with what the tallies key on: (skill, k, evaluation, category, topic), awarded.
+    rows = [((skill, str(g.k), f"{d.label} ({d.setting})", d.category(skill), g.topic), ok)
+            for d in data for g, skill, ok in slots(d.gens)]
+    per_skill = tally((key[0], ok) for key, ok in rows)
     return {
         "per_skill": per_skill,
-        "by_k": nested(by(data, lambda d, g, s: (s, str(g.k)))),
-        "by_evaluation": nested(by(data, lambda d, g, s: (f"{d.label} ({d.setting})", s))),
-        "per_category": by(data, lambda d, g, s: d.category(s)),
-        "per_category_by_k": nested(by(data, lambda d, g, s: (d.category(s), str(g.k)))),
-        "per_topic": by(data, lambda d, g, s: g.topic),
+        "by_k": nested(tally(((key[0], key[1]), ok) for key, ok in rows)),
+        "by_evaluation": nested(tally(((key[2], key[0]), ok) for key, ok in rows)),
+        "per_category": tally((key[3], ok) for key, ok in rows),
+        "per_category_by_k": nested(tally(((key[3], key[1]), ok) for key, ok in rows)),
+        "per_topic": tally((key[4], ok) for key, ok in rows),
         "hardest": ranked(per_skill, min_support, hardest=True),
         "easiest": ranked(per_skill, min_support, hardest=False),
         "min_support": min_support,

@@ -53,9 +53,10 @@ ENGINE_HINTS = {"xllamacpp": LOCAL_EXTRA_HINT,
 DEFAULT_ALIAS = "gemma-3-270m"
 HOST = "127.0.0.1"
 # inspect's model-call cache keys on the base URL, so a port that changed on every
-# run would miss the cache when an interrupted run is resumed. We prefer this fixed
-# port and fall back to any free port when it is taken (e.g. two runs at once).
-PREFERRED_PORT = 38417
+# run would miss the cache when an interrupted run is resumed. We prefer a fixed port
+# and fall back to any free port when it is taken (e.g. two runs at once). Each engine
+# has its own port, so a reply one engine made is never served from the cache as the other's.
+PREFERRED_PORTS: dict[str, int] = {"llama-cpp-python": 38417, "xllamacpp": 38418}
 
 # The base model has no instruction tuning: left alone it echoes the prompt, writes the
 # next user turn itself or rambles until max_tokens. Gemma's turn markers end a turn.
@@ -91,7 +92,7 @@ class LocalServerConfig(BaseModel):
     startup_timeout: float = Field(default=120.0, gt=0)
     stop_grace: float = Field(default=5.0, gt=0)
     log_path: Path | None = None  # None: a fresh file in the system temp dir
-    port: int = Field(default=PREFERRED_PORT, gt=0, lt=65536)  # taken -> any free port
+    port: int | None = Field(default=None, gt=0, lt=65536)  # None: the engine's own; taken -> any free port
 
 
 # -- the model file -------------------------------------------------------------
@@ -306,7 +307,7 @@ class LocalServer:
         self._install_sigterm_handler()
         try:
             try:
-                self._launch(pick_port(self.config.port))
+                self._launch(pick_port(self.config.port or PREFERRED_PORTS[self.config.engine]))
             except SkillmixError:
                 if not self._lost_port_race():
                     raise

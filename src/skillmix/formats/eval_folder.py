@@ -11,7 +11,7 @@ unless nothing else is there.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -27,7 +27,11 @@ ORIGINAL = "original"  # the label (and eval/<label>/ folder) of the untrained s
 
 @dataclass(frozen=True)
 class Generation:
-    """The part of one ``samples.jsonl`` record a report needs (no raw replies kept)."""
+    """The part of one ``samples.jsonl`` record a report needs (no grader raw replies kept).
+
+    ``reply`` is the graded (last assistant) message, which the format analysis of the
+    report reads: keeping it here lets every section share this one parse of the file.
+    """
 
     id: str
     epoch: int
@@ -40,6 +44,7 @@ class Generation:
     error: str | None
     unscored_reasons: tuple[str | None, ...] = ()  # per grading; None for a scored grading
     panel: bool = False  # graded by a panel (gradings name their grader): ``voted`` is the decision
+    reply: str | None = None  # the last assistant message: the graded (second-turn) reply
 
 
 @dataclass(frozen=True)
@@ -60,7 +65,13 @@ def _vector(value: Any, k: int, where: str) -> tuple[float, ...] | None:
         return None
     if not isinstance(value, list) or len(value) != k + 3:
         raise SkillmixError(f"{where}: expected null or a list of k+3={k + 3} criterion values, got {value!r}")
-    return tuple(float(v) for v in value)
+    return tuple(map(float, value))
+
+
+def last_reply(messages: Any) -> str | None:
+    """The last assistant message's text, or None (none, or not a string)."""
+    replies = [m.get("content") for m in messages or [] if isinstance(m, dict) and m.get("role") == "assistant"]
+    return replies[-1] if replies and isinstance(replies[-1], str) else None
 
 
 def _reason(grading: dict[str, Any]) -> str | None:
@@ -87,6 +98,7 @@ def parse_generation(record: dict[str, Any], where: str) -> Generation:
             error=record.get("error"),
             unscored_reasons=tuple(_reason(g) for g in gradings),
             panel=any("grader" in g for g in gradings),
+            reply=last_reply(record.get("messages")),
         )
     except (KeyError, TypeError, ValueError, AttributeError) as e:
         if isinstance(e, SkillmixError):
@@ -172,8 +184,20 @@ class Discovery:
     teacher_data_only: bool  # nothing but teacher-data runs was found, so they are what is reported
 
 
-def discover(run_dir: Path) -> Discovery:
-    """Every evaluation folder below ``run_dir`` (recursively), labelled."""
+FolderMap = Callable[[Callable[[tuple[Path, dict[str, Any]]], EvalFolder], Sequence[tuple[Path, dict[str, Any]]]],
+                    list[EvalFolder]]
+
+
+def _load(found: tuple[Path, dict[str, Any]]) -> EvalFolder:
+    return load_folder(*found)
+
+
+def discover(run_dir: Path, map_folders: FolderMap | None = None) -> Discovery:
+    """Every evaluation folder below ``run_dir`` (recursively), labelled.
+
+    ``map_folders(load, found)`` reads the folders (default: one after the other); a
+    report passes one that reads them in parallel (``skillmix.analysis.parallel.fork_map``).
+    """
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise SkillmixError(
@@ -192,5 +216,6 @@ def discover(run_dir: Path) -> Discovery:
     evaluations = evaluations or found
     kept = {p for p, _ in evaluations}
     skipped = [relative(p.parent, run_dir) for p, _ in found if p not in kept]
-    folders = assign_labels([load_folder(p, r) for p, r in evaluations], run_dir)
+    loaded = map_folders(_load, evaluations) if map_folders is not None else [_load(e) for e in evaluations]
+    folders = assign_labels(loaded, run_dir)
     return Discovery(folders, skipped, only_teacher)

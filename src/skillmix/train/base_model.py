@@ -5,6 +5,7 @@ torch/transformers are imported inside functions.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,30 +48,78 @@ def load_tokenizer(source: BaseModelSource) -> Any:
     from transformers import AutoTokenizer
 
     try:
-        return AutoTokenizer.from_pretrained(source.path, gguf_file=source.gguf_file)
+        return AutoTokenizer.from_pretrained(hf_folder(source))
     except OSError as e:
         raise SkillmixError(f"cannot load the tokenizer of base model {source.spec!r}: {first_line(e)}") from None
 
 
 def load_model(source: BaseModelSource, recipe: TrainRecipe) -> Any:
     import torch
-    from transformers import AutoModelForCausalLM, GgufConfig
+    from transformers import AutoModelForCausalLM
 
-    gguf: dict[str, Any] = {}
-    if source.gguf_file is not None:
-        # Unpack the GGUF blocks into dense weights. Without dequantize=True, transformers
-        # marks the model as GGUF-quantized even when it has unpacked every weight, and the
-        # Trainer then refuses to train it ("quantization method do not support training").
-        gguf = {"gguf_file": source.gguf_file, "quantization_config": GgufConfig(dequantize=True)}
     try:
         return AutoModelForCausalLM.from_pretrained(
-            source.path,
+            hf_folder(source),
             dtype=getattr(torch, recipe.model_dtype),
             attn_implementation=recipe.attn_implementation,
-            **gguf,
         )
     except OSError as e:
         raise SkillmixError(f"cannot load base model {source.spec!r}: {first_line(e)}") from None
+
+
+def hf_folder(source: BaseModelSource, cache_dir: Path | None = None) -> str:
+    """Where transformers loads ``source`` from: its folder or hub id, or a GGUF's converted copy."""
+    if source.gguf_file is None:
+        return source.path
+    return str(gguf_as_hf(Path(source.path) / source.gguf_file, cache_dir))
+
+
+def gguf_as_hf(gguf: Path, cache_dir: Path | None = None) -> Path:
+    """The GGUF's dense weights and tokenizer as a Hugging Face folder, converted once per file content.
+
+    transformers reads a GGUF's metadata with gguf-py, element by element: for Gemma's 262k-token
+    vocabulary that takes tens of seconds, and the tokenizer and the model each read it again. The
+    converted folder (float32, exactly the dequantized weights) loads in seconds. It is written under a
+    temporary name and renamed, so a killed conversion never leaves a half folder behind.
+    """
+    import shutil
+
+    from skillmix.engine.local_server import default_cache_dir
+    from skillmix.formats.files import file_sha256
+
+    target = (cache_dir or default_cache_dir()) / "hf-from-gguf" / file_sha256(gguf)[:16]
+    if (target / "config.json").is_file():
+        return target
+    partial = target.with_name(f"{target.name}.{os.getpid()}.partial")
+    try:
+        convert_gguf(gguf, partial)
+        try:
+            os.replace(partial, target)
+        except OSError:  # another process (a second rank) finished the same conversion first
+            if not (target / "config.json").is_file():
+                raise
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
+    return target
+
+
+def convert_gguf(gguf: Path, out: Path) -> None:
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer, GgufConfig
+
+    # Unpack the GGUF blocks into dense weights. Without dequantize=True, transformers marks
+    # the model as GGUF-quantized even when it has unpacked every weight, and the Trainer then
+    # refuses to train it ("quantization method do not support training").
+    try:
+        model = AutoModelForCausalLM.from_pretrained(
+            gguf.parent, gguf_file=gguf.name, dtype=torch.float32, quantization_config=GgufConfig(dequantize=True))
+        tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    except OSError as e:
+        raise SkillmixError(f"cannot read GGUF base model {gguf}: {first_line(e)}") from None
+    # The copy holds plain dense weights: it must not say it is quantized.
+    model.config.__dict__.pop("quantization_config", None)
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
 
 
 def first_line(error: BaseException) -> str:
