@@ -85,6 +85,20 @@ def test_a_result_setting_marks_its_stages(tmp_path):
     assert stale == {s for s in stale if s.startswith("eval:")} | {"report"} and len(stale) == 13
 
 
+def test_the_local_engine_keys_a_stage_only_when_changed(tmp_path):
+    from skillmix.engine.evaluate import EvalConfig
+    from skillmix.experiment.identity import config_identity
+
+    default = EvalConfig().model_dump(mode="json")
+    assert "local_engine" not in config_identity(default)  # keys made before the field existed still match
+    assert config_identity({**default, "local_engine": "llama-cpp-python"})["local_engine"] == "llama-cpp-python"
+    raw = paper_raw()
+    finished_run(tmp_path / "run", config_of(raw))
+    raw["evaluation"] = {**raw["evaluation"], "local_engine": "llama-cpp-python"}
+    stale = stale_after(tmp_path / "run", config_of(raw))
+    assert stale == {s for s in stale if s.startswith("eval:")} | {"report"} and len(stale) == 13
+
+
 def test_moving_the_run_folder_marks_nothing_stale(tmp_path):
     config = config_of(paper_raw())
     finished_run(tmp_path / "run", config)

@@ -15,6 +15,8 @@ from __future__ import annotations
 import argparse
 import signal
 
+REPEAT_PENALTY = 1.1
+
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m skillmix.engine.xllamacpp_serve")
@@ -47,6 +49,9 @@ def main(argv: list[str] | None = None) -> None:
     # built-in Gemma turn format by name (the same turns llama-cpp-python's "gemma" writes).
     params.use_jinja = False
     params.chat_template = args.chat_template
+    # llama-cpp-python's server penalises repeats (1.1) where llama.cpp's does not (1.0); the base
+    # model echoes its prompt readily, so both engines keep the penalty it was first run with.
+    params.sampling.penalty_repeat = REPEAT_PENALTY
     server = xllamacpp.Server(params)  # loads the model, then serves HTTP on its own threads
     signal.signal(signal.SIGTERM, lambda *_: raise_exit())
     try:
