@@ -174,6 +174,10 @@ def free_port(host: str = HOST) -> int:
 def pick_port(preferred: int, host: str = HOST) -> int:
     """``preferred`` if it is free on ``host``, else a free port the OS picks."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        # Both servers bind with SO_REUSEADDR, so connections of a just-stopped server still in
+        # TIME_WAIT do not keep them off the port; without the same option here we would fall back
+        # to a random port, and a quick re-run would miss inspect's cache (keyed on the URL).
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((host, preferred))
         except OSError:
