@@ -71,3 +71,28 @@ def test_the_converted_embedded_model_equals_the_direct_gguf_load(tmp_path):
     texts = ["Hello world", "<start_of_turn>user\nWrite.<end_of_turn>\n<start_of_turn>model\nAnswer: ok", "Ünïcödé “q” 12"]
     assert [tok_direct(t)["input_ids"] for t in texts] == [tok_converted(t)["input_ids"] for t in texts]
     assert (tok_direct.eos_token, tok_direct.chat_template) == (tok_converted.eos_token, tok_converted.chat_template)
+
+
+def test_gguf_read_once_shares_one_reader_and_restores_the_class(tmp_path):
+    gguf = pytest.importorskip("gguf")
+    from skillmix.train.base_model import gguf_read_once
+
+    original = gguf.GGUFReader
+    calls: list[str] = []
+
+    class Reader:
+        def __init__(self, path):
+            calls.append(str(path))
+
+    gguf.GGUFReader = Reader
+    try:
+        with gguf_read_once():
+            assert gguf.GGUFReader("a.gguf") is gguf.GGUFReader("a.gguf")
+            assert gguf.GGUFReader("b.gguf") is not gguf.GGUFReader("a.gguf")
+        assert calls == ["a.gguf", "b.gguf"] and gguf.GGUFReader is Reader
+        with pytest.raises(RuntimeError):
+            with gguf_read_once():
+                raise RuntimeError("conversion failed")
+        assert gguf.GGUFReader is Reader
+    finally:
+        gguf.GGUFReader = original

@@ -5,7 +5,10 @@ torch/transformers are imported inside functions.
 
 from __future__ import annotations
 
+import functools
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -103,6 +106,24 @@ def gguf_as_hf(gguf: Path, cache_dir: Path | None = None) -> Path:
     return target
 
 
+@contextmanager
+def gguf_read_once() -> Iterator[None]:
+    """Within the block, ``gguf.GGUFReader`` parses a file once and hands out that reader again.
+
+    transformers builds a new reader (``from gguf import GGUFReader`` inside ``load_gguf_checkpoint``)
+    for the tokenizer and again for the model; the reader is read-only (a memory map), so sharing it
+    changes nothing but the time. Restored on exit, errors included.
+    """
+    import gguf
+
+    original = gguf.GGUFReader
+    gguf.GGUFReader = functools.lru_cache(maxsize=4)(original)  # type: ignore[misc,assignment]
+    try:
+        yield
+    finally:
+        gguf.GGUFReader = original  # type: ignore[misc]
+
+
 def convert_gguf(gguf: Path, out: Path) -> None:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer, GgufConfig
@@ -111,9 +132,10 @@ def convert_gguf(gguf: Path, out: Path) -> None:
     # the model as GGUF-quantized even when it has unpacked every weight, and the Trainer then
     # refuses to train it ("quantization method do not support training").
     try:
-        model = AutoModelForCausalLM.from_pretrained(
-            gguf.parent, gguf_file=gguf.name, dtype=torch.float32, quantization_config=GgufConfig(dequantize=True))
-        tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        with gguf_read_once():
+            model = AutoModelForCausalLM.from_pretrained(
+                gguf.parent, gguf_file=gguf.name, dtype=torch.float32, quantization_config=GgufConfig(dequantize=True))
+            tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
     except OSError as e:
         raise SkillmixError(f"cannot read GGUF base model {gguf}: {first_line(e)}") from None
     # The copy holds plain dense weights: it must not say it is quantized.
