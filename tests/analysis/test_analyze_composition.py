@@ -187,3 +187,46 @@ def test_bootstrap_batches_equal_one_resample_at_a_time(method: str) -> None:
     batch = batch_statistics(design, weights, method, cluster_counts(design), sum_order(design, method))  # type: ignore[arg-type]
     expected = np.array([summary_vector(design, statistics(design, w, method)) for w in weights])  # type: ignore[arg-type]
     assert np.array_equal(summary_rows(design, batch), expected, equal_nan=True)
+
+
+def _design_by_loops(data: list[EvalData]) -> dict:
+    """build_design as it was first written, slot by slot and pair by pair (the reference)."""
+    from itertools import combinations
+
+    def index(values: list) -> tuple[tuple, dict]:
+        ordered = tuple(sorted(set(values)))
+        return ordered, {v: i for i, v in enumerate(ordered)}
+
+    gens = [(d, di, g) for di, d in enumerate(data) for g in d.gens if g.scored]
+    skill_ix = index([s for _, _, g in gens for s in g.skills])[1]
+    cells, cell_ix = index([tuple(sorted((d.category(a), d.category(b))))
+                            for d, _, g in gens for a, b in combinations(g.skills, 2)])
+    skill_pairs, sp_ix = index([tuple(sorted(p)) for _, _, g in gens for p in combinations(g.skills, 2)])
+    out: dict[str, list] = {k: [] for k in ("slot_gen", "slot_skill", "slot_y", "pair_a", "pair_b", "pair_cell",
+                                              "pair_skills")}
+    for gi, (d, _, g) in enumerate(gens):
+        first = len(out["slot_gen"])
+        for i, s in enumerate(g.skills):
+            out["slot_gen"].append(gi)
+            out["slot_skill"].append(skill_ix[s])
+            out["slot_y"].append(float(g.awarded(i)))
+        for i, j in combinations(range(g.k), 2):
+            a, b = g.skills[i], g.skills[j]
+            out["pair_a"].append(first + i)
+            out["pair_b"].append(first + j)
+            out["pair_cell"].append(cell_ix[tuple(sorted((d.category(a), d.category(b))))])
+            out["pair_skills"].append(sp_ix[tuple(sorted((a, b)))])
+    return {**out, "cells": cells, "skill_pairs": skill_pairs}
+
+
+def test_design_equals_the_slot_by_slot_reference() -> None:
+    records = simulate_records([1, 2, 3, 5], 25, skill_probability(MIXED + SKILLS[:5]), random.Random(8), generations=2)
+    other = simulate_records([2, 4], 20, skill_probability(SKILLS), random.Random(9))
+    renamed = EvalData(Path("."), "m2", "s", {}, {s: "elsewhere" for s in SKILLS[:3]},  # other categories, "unknown"
+                       tuple(gen_from_record(r, f"record {i}") for i, r in enumerate(other)))
+    for data in ([eval_data(records)], [eval_data(records), renamed]):
+        design, expected = build_design(data), _design_by_loops(data)
+        for key, value in expected.items():
+            got = getattr(design, key)
+            assert (got == value) if isinstance(value, tuple) else np.array_equal(got, np.array(value)), key
+    assert build_design([]).n_clusters == 0

@@ -112,13 +112,38 @@ def _fail(x: int) -> int:
     return x
 
 
+def _pid(_: int) -> int:
+    import os
+
+    return os.getpid()
+
+
 def test_fork_map_is_the_loop_in_order() -> None:
+    import os
+
+    if not parallel.can_fork():
+        pytest.skip("another thread runs in this test process: fork_map stays in process")
+    assert os.getpid() not in parallel.fork_map(_pid, range(4), workers=2)  # type: ignore[arg-type]
     items = list(range(7))
     assert parallel.fork_map(_square, items, workers=2) == [x * x for x in items]
     assert parallel.fork_map(_square, items, workers=1) == [x * x for x in items]
     assert parallel.fork_map(_square, [], workers=2) == []
     with pytest.raises(ValueError, match="three"):
         parallel.fork_map(_fail, items, workers=2)
+
+
+def test_fork_map_stays_in_process_beside_other_threads() -> None:
+    import threading
+
+    stop = threading.Event()
+    thread = threading.Thread(target=stop.wait)
+    thread.start()
+    try:
+        assert not parallel.can_fork()
+        assert parallel.fork_map(_square, [1, 2, 3], workers=2) == [1, 4, 9]
+    finally:
+        stop.set()
+        thread.join()
 
 
 def test_report_in_parallel_equals_the_report_in_one_process(run: Path, tmp_path: Path, monkeypatch) -> None:

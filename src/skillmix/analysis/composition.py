@@ -20,6 +20,7 @@ within each k (the baseline is refitted on every resample).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import combinations
 from typing import Any, Literal
@@ -27,6 +28,7 @@ from typing import Any, Literal
 import numpy as np
 
 from skillmix.analysis.evaldata import EvalData
+from skillmix.errors import SkillmixError
 
 Method = Literal["k1", "logistic"]
 RIDGE = 1.0  # penalty on the skill effects of the logistic baseline
@@ -70,37 +72,49 @@ def _index(values: list) -> tuple[tuple, dict]:
     return ordered, {v: i for i, v in enumerate(ordered)}
 
 
+def _pairs_of(ks: Sequence[int]) -> dict[int, np.ndarray]:
+    """The slot positions (i, j), i < j, of every pair of a generation with k skills, in order."""
+    return {k: np.array(list(combinations(range(k), 2)), dtype=np.int64).reshape(-1, 2) for k in ks}
+
+
+def _ranked_pairs(a: np.ndarray, b: np.ndarray, names: tuple) -> tuple[tuple, np.ndarray]:
+    """Unordered pairs of ranks into sorted ``names``: the sorted distinct (name, name) pairs and
+    each pair's index among them (ranks order as the names do, so this is ``_index`` of sorted tuples)."""
+    n = max(len(names), 1)
+    codes, index = np.unique(np.minimum(a, b) * n + np.maximum(a, b), return_inverse=True)
+    return tuple((names[c // n], names[c % n]) for c in codes.tolist()), index.astype(np.int64).reshape(-1)
+
+
 def build_design(data: list[EvalData]) -> Design:
     gens = [(d, di, g) for di, d in enumerate(data) for g in d.gens if g.scored]
+    if (odd := next((g for _, _, g in gens if len(g.skills) != g.k), None)) is not None:
+        raise SkillmixError(f"generation {odd.id} epoch {odd.epoch}: k={odd.k} but {len(odd.skills)} skills; "
+                            "re-export the evaluation with skillmix eval")
     skills, skill_ix = _index([s for _, _, g in gens for s in g.skills])
     topics, topic_ix = _index([g.topic for _, _, g in gens])
     cluster_keys, cluster_ix = _index([(di, g.k, g.id) for _, di, g in gens])
-    cells, cell_ix = _index([tuple(sorted((d.category(a), d.category(b))))
-                             for d, _, g in gens for a, b in combinations(g.skills, 2)])
-    skill_pairs, sp_ix = _index([tuple(sorted(p)) for _, _, g in gens for p in combinations(g.skills, 2)])
-    slot: dict[str, list] = {"gen": [], "skill": [], "topic": [], "k": [], "y": []}
-    pair: dict[str, list] = {"a": [], "b": [], "cell": [], "sp": []}
-    for gi, (d, di, g) in enumerate(gens):
-        first = len(slot["gen"])
-        for i, s in enumerate(g.skills):
-            for key, v in zip(slot, (gi, skill_ix[s], topic_ix[g.topic], g.k, float(g.awarded(i)))):
-                slot[key].append(v)
-        for i, j in combinations(range(g.k), 2):
-            a, b = g.skills[i], g.skills[j]
-            cell = cell_ix[tuple(sorted((d.category(a), d.category(b))))]
-            for key, v in zip(pair, (first + i, first + j, cell, sp_ix[tuple(sorted((a, b)))])):
-                pair[key].append(v)
-    gen_cluster = np.array([cluster_ix[(di, g.k, g.id)] for _, di, g in gens], dtype=np.int64)
-    cluster_k = np.array([key[1] for key in cluster_keys], dtype=np.int64)
+    gen_k = np.array([g.k for _, _, g in gens], dtype=np.int64)
+    first = np.cumsum(gen_k) - gen_k  # each generation's first slot
+    slot_skill = np.array([skill_ix[s] for _, _, g in gens for s in g.skills], dtype=np.int64)
+    slot_names = [d.category(s) for d, _, g in gens for s in g.skills]
+    categories, category_ix = _index(slot_names)
+    slot_category = np.array([category_ix[c] for c in slot_names], dtype=np.int64)
     ks = tuple(sorted({g.k for _, _, g in gens}))
-    arr = {key: np.array(v, dtype=np.float64 if key == "y" else np.int64) for key, v in slot.items()}
-    parr = {key: np.array(v, dtype=np.int64) for key, v in pair.items()}
+    pairs_of = _pairs_of(ks)
+    ij = np.concatenate([pairs_of[g.k] for _, _, g in gens] or [np.zeros((0, 2), dtype=np.int64)])
+    starts = np.repeat(first, [len(pairs_of[g.k]) for _, _, g in gens]).astype(np.int64)
+    pair_a, pair_b = starts + ij[:, 0], starts + ij[:, 1]
+    cells, pair_cell = _ranked_pairs(slot_category[pair_a], slot_category[pair_b], categories)
+    skill_pairs, pair_skills = _ranked_pairs(slot_skill[pair_a], slot_skill[pair_b], skills)
+    cluster_k = np.array([key[1] for key in cluster_keys], dtype=np.int64)
     return Design(
         skills, topics, tuple(sorted({c for cell in cells for c in cell})), ks,
-        arr["gen"], arr["skill"], arr["topic"], arr["k"], arr["y"],
-        gen_cluster, np.array([g.k for _, _, g in gens], dtype=np.int64),
+        np.repeat(np.arange(len(gens), dtype=np.int64), gen_k), slot_skill,
+        np.repeat(np.array([topic_ix[g.topic] for _, _, g in gens], dtype=np.int64), gen_k), np.repeat(gen_k, gen_k),
+        np.array([float(g.awarded(i)) for _, _, g in gens for i in range(g.k)], dtype=np.float64),
+        np.array([cluster_ix[(di, g.k, g.id)] for _, di, g in gens], dtype=np.int64), gen_k,
         np.array([float(g.all_skills()) for _, _, g in gens]),
-        parr["a"], parr["b"], parr["cell"], parr["sp"], cells, skill_pairs,
+        pair_a, pair_b, pair_cell, pair_skills, cells, skill_pairs,
         {k: np.flatnonzero(cluster_k == k) for k in ks}, len(cluster_keys),
     )
 

@@ -116,7 +116,7 @@ def within_grader_agreement(folder: EvalFolder, k: int) -> dict[str, Any]:
     checks (after them the length criterion always agrees)."""
     by_combo: dict[str, list] = {}
     for g in sorted((g for g in folder.generations if g.k == k and g.error is None), key=lambda g: (g.id, g.epoch)):
-        by_combo.setdefault(g.id, []).append([list(p) if p is not None else None for p in g.parsed])
+        by_combo.setdefault(g.id, []).append(list(g.parsed))  # the vectors stay tuples: only read
     result = grading_agreement(list(by_combo.values()), k)
     return {**result, "criteria": criterion_names(k)}
 
@@ -151,7 +151,7 @@ def answer_checks(answer: str, skill_names: Sequence[str], k: int, name_penalty:
     def checked(values: Sequence[float]) -> list[float]:
         if len(values) != k + 3:
             raise ValueError(f"apply_checks: expected {k + 3} criterion values for k={k}, got {len(values)}")
-        out = [float(v) for v in values]
+        out = list(map(float, values))
         for i in zeroed:
             out[i] = 0.0
         out[-1] = length

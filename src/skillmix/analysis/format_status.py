@@ -99,11 +99,12 @@ def lenient_answer(reply: str) -> str:
     text = _MARKUP.sub("", reply)
     parts = _ANSWER_MARK.split(text)
     if len(parts) > 1:
-        candidates = [p for p in parts[1:] if tokens(_cut(p))]
-        text = candidates[-1] if candidates else parts[-1]
+        cuts = [_cut(p) for p in parts[1:]]  # each part cut once: the chosen one is not cut again
+        candidates = [c for c in cuts if tokens(c)]
+        cut = candidates[-1] if candidates else cuts[-1]
     else:
-        text = _PREAMBLE.sub("", text.strip(), count=1)
-    return _dedupe_lines(_cut(text)).strip().strip("\"'“”").strip()
+        cut = _cut(_PREAMBLE.sub("", text.strip(), count=1))
+    return _dedupe_lines(cut).strip().strip("\"'“”").strip()
 
 
 def _cut(text: str) -> str:

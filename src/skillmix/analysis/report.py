@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -25,8 +25,8 @@ from skillmix.analysis import audit, render
 from skillmix.analysis import evaluation as ev
 from skillmix.analysis.compare import compute_deltas, cross_grader
 from skillmix.analysis.overlap import run_overlap
-from skillmix.analysis.parallel import fork_map
-from skillmix.analysis.sections import report_compute, report_markdown, report_plot_jobs
+from skillmix.analysis.parallel import fork_map, gc_paused
+from skillmix.analysis.sections import folder_analyses, report_compute, report_markdown, report_plot_jobs
 from skillmix.errors import SkillmixError
 from skillmix.formats.eval_folder import (  # parse_generation/read_results/setting_of: re-exported for readers
     ORIGINAL,
@@ -66,6 +66,15 @@ PAPER_LEADERBOARD = (  # [P2], GPT-4 as student and grader
 
 
 @dataclass(frozen=True)
+class RunSettings:
+    """What a section's per-folder work may read besides the folder (it runs in a worker process)."""
+
+    run_dir: Path
+    seed: int
+    resamples: int
+
+
+@dataclass(frozen=True)
 class ReportInputs:
     """What every section's ``compute`` may read."""
 
@@ -75,6 +84,7 @@ class ReportInputs:
     baseline: str | None
     seed: int
     resamples: int
+    per_folder: dict[str, dict[Path, Any]] = field(default_factory=dict)  # section key -> folder path -> its result
 
     def rng(self, key: str) -> random.Random:
         # One stream per section: adding a section never changes another's numbers.
@@ -86,6 +96,9 @@ class Section:
     key: str | None  # report.json key filled by ``compute`` (None: rendering only)
     compute: Callable[[ReportInputs], Any] | None
     render: Callable[[dict[str, Any]], str]
+    # Work done folder by folder, in parallel with the evaluation summaries (``RunSettings`` ->
+    # folder -> result); ``compute`` then finds the results in ``inputs.per_folder[key]``.
+    per_folder: Callable[[RunSettings], Callable[[EvalFolder], Any]] | None = None
 
 
 SECTIONS: tuple[Section, ...] = (
@@ -104,7 +117,7 @@ SECTIONS: tuple[Section, ...] = (
     Section(None, None, render.md_checks),
     Section("paper_numbers", lambda i: {"p1_prose_full_marks": list(PAPER_PROSE),
                                         "p2_leaderboard_gpt4": list(PAPER_LEADERBOARD)}, render.md_paper_numbers),
-    Section("composition", report_compute, report_markdown),  # docs/analysis.md
+    Section("composition", report_compute, report_markdown, folder_analyses),  # docs/analysis.md
     Section("grader_validity", audit.report_compute, audit.report_markdown),  # docs/grader-validity.md
 )
 
@@ -185,17 +198,41 @@ def preload() -> None:
     import statsmodels.stats.proportion  # noqa: F401  (Wilson intervals)
 
 
+def _run(job: tuple[str | None, Callable[[EvalFolder], Any], EvalFolder]) -> Any:
+    return job[1](job[2])
+
+
+def folder_work(folders: Sequence[EvalFolder], run: RunSettings) -> tuple[list[dict[str, Any]], dict[str, dict[Path, Any]]]:
+    """Every folder's evaluation summary and the sections' per-folder work, as one batch of jobs
+    spread over the cores (``skillmix.analysis.parallel``); returns the summaries in folder order
+    and, per section key, each folder's result."""
+    sections = [(s.key, s.per_folder(run)) for s in SECTIONS if s.key is not None and s.per_folder is not None]
+    summary = partial(evaluation_summary, run_dir=run.run_dir, seed=run.seed, resamples=run.resamples)
+    # The sections' analyses take longest: first, so that the workers finish together.
+    jobs = [(key, fn, f) for key, fn in sections for f in folders] + [(None, summary, f) for f in folders]
+    results = fork_map(_run, jobs)
+    per_folder: dict[str, dict[Path, Any]] = {key: {} for key, _ in sections}
+    for (key, _, folder), result in zip(jobs, results):
+        if key is not None:
+            per_folder[key][folder.path] = result
+    return results[len(jobs) - len(folders):], per_folder
+
+
 def compute_report(run_dir: Path, baseline: str | None = None, *, seed: int = DEFAULT_SEED,
                    resamples: int = DEFAULT_N_BOOT) -> dict[str, Any]:
     """The whole report as one JSON-able dict (what ``report.json`` holds)."""
-    run_dir = Path(run_dir)
-    found = discover(run_dir, fork_map)  # each samples.jsonl read once, shared by every section
-    preload()
+    with gc_paused():
+        return _compute_report(Path(run_dir), baseline, seed, resamples)
+
+
+def _compute_report(run_dir: Path, baseline: str | None, seed: int, resamples: int) -> dict[str, Any]:
+    # Each samples.jsonl is read once, shared by every section; the libraries load meanwhile.
+    found = discover(run_dir, partial(fork_map, meanwhile=preload))
     baseline = default_baseline(found.folders, baseline)
     folders = order_folders(found.folders, baseline)
-    evaluations = fork_map(partial(evaluation_summary, run_dir=run_dir, seed=seed, resamples=resamples), folders)
+    evaluations, per_folder = folder_work(folders, RunSettings(run_dir, seed, resamples))
     metrics = {f.path: {int(k): m for k, m in e["metrics"].items()} for f, e in zip(folders, evaluations)}
-    inputs = ReportInputs(run_dir, folders, metrics, baseline, seed, resamples)
+    inputs = ReportInputs(run_dir, folders, metrics, baseline, seed, resamples, per_folder)
     report: dict[str, Any] = {
         FORMAT_VERSION_KEY: REPORT_VERSION, "run_dir": str(run_dir), "baseline": baseline, "view": f"inspect view --log-dir {run_dir}",
         "teacher_data_only": found.teacher_data_only, "skipped_teacher_data": found.skipped_teacher_data,

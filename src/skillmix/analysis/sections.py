@@ -118,28 +118,35 @@ PLOT_PREFIX = "composition_e"  # report plots/composition_e<i>_*.png, i = the ev
 
 
 def report_compute(inputs: Any) -> dict[str, Any]:
-    """One analysis per evaluation folder of a report (``report.json["composition"]``).
+    """One analysis per evaluation folder of a report (``report.json["composition"]``), from the
+    per-folder results of ``folder_analyses`` (``inputs`` is the report's ``ReportInputs``).
+    Folders without samples are skipped."""
+    done = inputs.per_folder["composition"]
+    return {f"{folder.label} ({folder.setting})": done[folder.path] for folder in inputs.folders if folder.has_samples}
 
-    ``inputs`` is the report's ``ReportInputs``. Training data is every ``data.jsonl``
-    below the run folder (the run's D(k) sets), if any; folders without samples are skipped.
-    The folders are analysed in parallel (``skillmix.analysis.parallel``): each seeds its own bootstrap.
+
+def folder_analyses(run: Any) -> Callable[[Any], dict[str, Any] | None]:
+    """The composition analysis of one report folder, for the settings of the run (``RunSettings``).
+
+    Training data is every ``data.jsonl`` below the run folder (the run's D(k) sets), if any.
+    Each folder seeds its own bootstrap, so the folders can be analysed in any process.
     """
     from skillmix.analysis.analyze import AnalyzeConfig
-    from skillmix.analysis.parallel import fork_map
 
-    train = sorted({p.parent for p in Path(inputs.run_dir).rglob("data.jsonl")})
+    train = sorted({p.parent for p in Path(run.run_dir).rglob("data.jsonl")})
     # At most 1000 resamples: every composition resample refits the baseline.
-    config = AnalyzeConfig(seed=inputs.seed, n_boot=min(max(inputs.resamples, 100), 1000), plots=False)
-    folders = [f for f in inputs.folders if f.has_samples]
-    results = fork_map(partial(folder_analysis, train=train, config=config), folders)
-    return {f"{folder.label} ({folder.setting})": result for folder, result in zip(folders, results)}
+    config = AnalyzeConfig(seed=run.seed, n_boot=min(max(run.resamples, 100), 1000), plots=False)
+    return partial(folder_analysis, train=train, config=config)
 
 
-def folder_analysis(folder: Any, train: Sequence[Path], config: Any) -> dict[str, Any]:
-    """``compute_analysis`` of one report folder (an ``EvalFolder``), from the report's own read of it."""
+def folder_analysis(folder: Any, train: Sequence[Path], config: Any) -> dict[str, Any] | None:
+    """``compute_analysis`` of one report folder (an ``EvalFolder``), from the report's own read of it;
+    None for a folder without samples."""
     from skillmix.analysis.analyze import compute_analysis
     from skillmix.analysis.evaldata import eval_data_of
 
+    if not folder.has_samples:
+        return None
     try:
         data = eval_data_of(folder)
     except SkillmixError as e:  # e.g. its recorded catalog file is gone: say so, keep the rest of the report

@@ -10,7 +10,7 @@ scored generation), so their ``n`` counts slots.
 from __future__ import annotations
 
 import random
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -39,11 +39,9 @@ def slots(gens: Iterable[Gen]) -> Iterable[tuple[Gen, str, bool]]:
 
 
 def tally(items: Iterable[tuple[Any, bool]]) -> dict[Any, dict[str, Any]]:
-    counts: dict[Any, list[int]] = defaultdict(lambda: [0, 0])
-    for key, ok in items:
-        counts[key][0] += int(ok)
-        counts[key][1] += 1
-    return {key: rate_entry(s, n) for key, (s, n) in sorted(counts.items(), key=lambda kv: str(kv[0]))}
+    pairs = list(items)
+    n, successes = Counter(key for key, _ in pairs), Counter(key for key, ok in pairs if ok)
+    return {key: rate_entry(successes[key], count) for key, count in sorted(n.items(), key=lambda kv: str(kv[0]))}
 
 
 def by(data: Sequence[EvalData], key: Callable[[EvalData, Gen, str], Any]) -> dict[Any, dict[str, Any]]:
