@@ -6,10 +6,10 @@ or start a server, and by ``skillmix run``'s preflight (docs/experiments.md, "Pr
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Mapping
 
 from skillmix.engine.local_server import Engine, engine_missing
+from skillmix.engine.local_server import importable as installed  # re-exported for preflight
 from skillmix.errors import SkillmixError
 
 # provider -> (python package it needs, pip extra or package to install)
@@ -37,13 +37,6 @@ def known_providers() -> set[str]:
     from inspect_ai._util.registry import registry_find, registry_info
 
     return {registry_info(o).name.removeprefix("inspect_ai/") for o in registry_find(lambda i: i.type == "modelapi")}
-
-
-def installed(module: str) -> bool:
-    try:
-        return importlib.util.find_spec(module) is not None
-    except ModuleNotFoundError:  # a parent package is missing
-        return False
 
 
 def model_problems(role: str, model_id: str, env: Mapping[str, str], providers: set[str],
