@@ -28,9 +28,10 @@ LOCAL = "local"
 # EvalConfig / DataConfig fields that change how a run goes, never what it produces: a re-run
 # may change them freely (resume), and no stage key of `skillmix run` includes them.
 OPERATIONAL = frozenset({"max_connections", "max_retries", "timeout", "batch", "cache", "display"})
-# Settings added after runs were first keyed, with the value every earlier run had in effect:
-# at that value a field stays out of stage keys, so upgrading skillmix marks no finished stage stale.
-KEYED_WHEN_CHANGED: dict[str, Any] = {"local_engine": "xllamacpp"}
+# Settings added after runs were first keyed: one enters a stage key only when set away from its
+# default, so upgrading skillmix marks no finished stage stale. (Runs with `local` made before
+# `local_engine` existed used llama-cpp-python; results.json records the engine that really ran.)
+KEYED_WHEN_CHANGED = ("local_engine",)
 
 
 def panel_text(value: Any) -> Any:

@@ -14,7 +14,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from skillmix.engine.evaluate import KEYED_WHEN_CHANGED, OPERATIONAL
+from skillmix.engine.evaluate import KEYED_WHEN_CHANGED, OPERATIONAL, GradingSettings
 
 FILE_FIELDS = ("skills_file", "topics_file")
 
@@ -32,8 +32,9 @@ def file_digest(path: str | Path | None) -> str | None:
 
 def config_identity(dumped: dict[str, Any]) -> dict[str, Any]:
     """An EvalConfig/DataConfig dump without operational fields, files replaced by their content hash."""
+    defaults = GradingSettings.model_fields
     out = {k: v for k, v in dumped.items()
-           if k not in OPERATIONAL and not (k in KEYED_WHEN_CHANGED and v == KEYED_WHEN_CHANGED[k])}
+           if k not in OPERATIONAL and not (k in KEYED_WHEN_CHANGED and v == defaults[k].default)}
     for name in FILE_FIELDS:
         if name in out:
             out[name] = file_digest(out[name])
