@@ -108,16 +108,19 @@ def gguf_as_hf(gguf: Path, cache_dir: Path | None = None) -> Path:
 
 @contextmanager
 def gguf_read_once() -> Iterator[None]:
-    """Within the block, ``gguf.GGUFReader`` parses a file once and hands out that reader again.
+    """Within the block, ``gguf.GGUFReader`` parses a file once, in bulk, and hands out that reader again.
 
     transformers builds a new reader (``from gguf import GGUFReader`` inside ``load_gguf_checkpoint``)
     for the tokenizer and again for the model; the reader is read-only (a memory map), so sharing it
-    changes nothing but the time. Restored on exit, errors included.
+    changes nothing but the time, and so does parsing its arrays in bulk (``gguf_fields``, same
+    fields). Restored on exit, errors included.
     """
     import gguf
 
+    from skillmix.train.gguf_fields import bulk_reader
+
     original = gguf.GGUFReader
-    gguf.GGUFReader = functools.lru_cache(maxsize=4)(original)  # type: ignore[misc,assignment]
+    gguf.GGUFReader = functools.lru_cache(maxsize=4)(bulk_reader(original))  # type: ignore[misc,assignment]
     try:
         yield
     finally:
