@@ -51,10 +51,10 @@ def numeric_parts(reader: Any, start: int, dtype: Any, count: int) -> tuple[list
     return list(values.reshape(count, 1)), start + int(values.nbytes)
 
 
-def string_parts(data: np.memmap, start: int, count: int) -> tuple[list, int]:
+def string_parts(memmap: np.memmap, start: int, count: int) -> tuple[list, int]:
     """(length as a uint64 view, bytes as a uint8 view) per string, walking the length prefixes."""
-    buffer = memoryview(data)
-    data = data.view(np.ndarray)  # same bytes; slicing a memmap costs ~5x a plain view
+    data = memmap.view(np.ndarray)  # same bytes; slicing a memmap costs ~5x a plain view
+    buffer = memoryview(data)  # type: ignore[arg-type]  # numpy arrays export the buffer protocol
     parts: list = []
     offs = start
     for _ in range(count):
