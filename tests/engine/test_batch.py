@@ -10,7 +10,6 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -33,18 +32,12 @@ def test_multipart_file_part():
     assert multipart_file("multipart/form-data; boundary=XX", body) == b'{"a": 1}\n'
 
 
-def fail_once(fraction: int):
-    """Fail the first batch attempt of every request whose content hash is 0 mod ``fraction``."""
-    seen: set[str] = set()
-    lock = threading.Lock()
+def failing(fraction: int):
+    """Fail every batch attempt of each request whose content hash is 0 mod ``fraction``."""
 
     def fail(body: dict) -> bool:
         key = hashlib.sha256(json.dumps([body.get("messages"), body.get("seed")]).encode()).hexdigest()
-        with lock:
-            if int(key, 16) % fraction or key in seen:
-                return False
-            seen.add(key)
-            return True
+        return int(key, 16) % fraction == 0
 
     return fail
 
@@ -70,17 +63,19 @@ def test_batch_run_with_partial_failure_then_rerun_equals_direct_run(tmp_path, m
         generate_dataset(plain, tmp_path / "direct")
         assert direct.calls == 6 * 5
     monkeypatch.setenv("INSPECT_CACHE_DIR", str(tmp_path / "cache-batch"))
-    with FakeOpenAIBatch(reply_fn=varied_reply, batch_latency=0.3, batch_fail_when=fail_once(3)) as fake:
+    with FakeOpenAIBatch(reply_fn=varied_reply, batch_latency=0.3, batch_fail_when=failing(3)) as fake:
         first = generate_dataset(config, tmp_path / "batch", *batch_models(fake, config))
         assert fake.calls == 0  # nothing went the direct way
         assert sum(b["request_counts"]["failed"] for b in fake.batches.values()) > 0
         # inspect 0.3.285 cannot turn an error-file line into a retryable error (it builds an httpx
         # response without a request), so every request of that batch fails: those samples are
-        # recorded as errored, never as scores, and the run says it is incomplete.
+        # recorded as errored, never as scores (eval_set's own retry fails again), and the run says it
+        # is incomplete.
         assert not first["complete"] and first["total"]["errored"] > 0
         submitted = len(fake.batches)
         fake.batch_fail_when = None  # the provider's trouble is over
-        second = generate_dataset(config, tmp_path / "batch", *batch_models(fake, config))  # the same command again
+        # The same command again: the tasks ended with status "error", so only their errored samples run again.
+        second = generate_dataset(config, tmp_path / "batch", *batch_models(fake, config))
         assert fake.calls == 0 and len(fake.batches) > submitted
     assert second["complete"] and second["total"]["errored"] == 0
     assert (tmp_path / "batch" / "data.jsonl").read_bytes() == (tmp_path / "direct" / "data.jsonl").read_bytes()

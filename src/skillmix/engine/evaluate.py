@@ -228,7 +228,12 @@ def run_eval(
             max_connections=config.max_connections,
             max_samples=2 * config.max_connections,  # a sample holds up to J grader calls at once
             max_tasks=len(tasks),
-            fail_on_error=False,  # a failing sample is recorded as an error, the run goes on
+            # Every sample runs even when some fail (continue_on_fail), but a task with a failed
+            # sample ends with status "error", not "success": eval_set then retries its failed
+            # samples, and so does a re-run of the same command. A "success" log would count as
+            # finished, and a re-run would make no call and fail again.
+            fail_on_error=True,
+            continue_on_fail=True,
             retry_on_error=1,
             retry_attempts=1,
             retry_wait=1,
