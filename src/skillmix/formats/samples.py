@@ -43,4 +43,7 @@ def read_generation_records(log_location: str) -> list[dict[str, Any]]:
     """Every generation of one log as a record, streaming the samples."""
     from inspect_ai.log import read_eval_log_samples
 
-    return [generation_record(s) for s in read_eval_log_samples(log_location, all_samples_required=False)]
+    # A record needs none of the transcript: skipping its events (every model call again, in full) and
+    # their attachments halves the read, which a paper-size run does for tens of thousands of samples.
+    samples = read_eval_log_samples(log_location, all_samples_required=False, exclude_fields={"events", "attachments"})
+    return [generation_record(s) for s in samples]

@@ -22,6 +22,8 @@ import random
 import statistics
 from collections.abc import Iterable, Sequence
 
+import numpy as np
+
 from skillmix.errors import SkillmixError
 from skillmix.protocol.catalog import check_k
 from skillmix.stats.agreement import fleiss_kappa, krippendorff_alpha
@@ -49,8 +51,9 @@ def majority_vote(gradings: Sequence[Grading]) -> list[float] | None:
     width = len(scored[0])
     if any(len(g) != width for g in scored):
         raise ValueError(f"majority_vote: gradings of one generation differ in length: {[len(g) for g in scored]}")
-    # 2*sum > n is "mean > 0.5" without float division.
-    return [1.0 if 2 * sum(g[i] for g in scored) > len(scored) else 0.0 for i in range(width)]
+    # 2*sum > n is "mean > 0.5" without float division; each column is summed over the gradings in order.
+    n = len(scored)
+    return [1.0 if 2 * total > n else 0.0 for total in map(sum, zip(*scored))]
 
 
 def generation_metrics(voted: Sequence[float], k: int) -> dict[str, float]:
@@ -200,14 +203,19 @@ def reference_compatible(points: Points, k: int) -> dict[str, float | None]:
 # --- grader agreement (docs/pitfalls.md #2) ---------------------------------------
 
 
-def _binary_units(points: Points, k: int) -> list[list[list[bool]]]:
-    """For every (c, g) unit, its scored gradings as awarded/not-awarded flags."""
-    units = []
-    for generations in points:
-        for gradings in generations:
-            _check_gradings(gradings, k)
-            units.append([[_awarded(v) for v in g] for g in gradings if g is not None])
-    return units
+def _awarded_array(points: Points, k: int) -> tuple[np.ndarray, int]:
+    """(units x J x (k+3)) of 1.0 = awarded / 0.0 = not, NaN where grading j of a (c, g) unit is
+    unscored or missing; J = the largest number of gradings of any unit."""
+    width = k + 3
+    units = [gradings for generations in points for gradings in generations]
+    for gradings in units:
+        _check_gradings(gradings, k)
+    n_gradings = max((len(gradings) for gradings in units), default=0)
+    missing = [math.nan] * width
+    values = np.array([[missing if g is None else g for g in gradings] + [missing] * (n_gradings - len(gradings))
+                       for gradings in units], dtype=float).reshape(len(units), n_gradings, width)
+    # NaN > 0.5 is False: put the NaNs back after thresholding.
+    return np.where(np.isnan(values), np.nan, (values > 0.5).astype(float)), n_gradings
 
 
 def grading_agreement(points: Points, k: int) -> dict:
@@ -228,35 +236,27 @@ def grading_agreement(points: Points, k: int) -> dict:
     to measure the grader alone: after it, the length criterion always agrees.
     """
     check_k(k)
-    units = _binary_units(points, k)
-    multi = [u for u in units if len(u) >= 2]
-    per_criterion: list[float | None] = [
-        sum(1 for u in multi if len({g[i] for g in u}) == 1) / len(multi) if multi else None for i in range(k + 3)
-    ]
-    n_gradings = max((len(gradings) for generations in points for gradings in generations), default=0)
-    full = [u for u in units if len(u) == n_gradings >= 2]
-    counts = [[sum(g[i] for g in u), sum(not g[i] for g in u)] for u in full for i in range(k + 3)]
+    awarded, n_gradings = _awarded_array(points, k)
+    scored = ~np.isnan(awarded[:, :, 0])  # a grading is scored or not as a whole
+    n_scored = scored.sum(axis=1)
+    multi = awarded[n_scored >= 2]
+    if not len(multi):
+        return {"per_criterion_agreement": [None] * (k + 3), "overall_agreement": None, "fleiss_kappa": None,
+                "krippendorff_alpha": None, "n_units": 0, "n_kappa_units": 0}
+    agree = np.nanmin(multi, axis=1) == np.nanmax(multi, axis=1)  # (units, criteria)
+    per_criterion = [int(n) / len(multi) for n in agree.sum(axis=0)]
+    full = awarded[n_scored == n_gradings]  # n_gradings >= 2 here, as some unit has two scored gradings
+    ones = full.sum(axis=1).astype(int).reshape(-1)  # subjects in (unit, criterion) order
+    rated = awarded[n_scored >= 1]  # a unit with no scored grading has no column
     return {
         "per_criterion_agreement": per_criterion,
-        "overall_agreement": statistics.fmean(per_criterion) if multi else None,  # type: ignore[arg-type]
-        "fleiss_kappa": fleiss_kappa(counts),
-        "krippendorff_alpha": krippendorff_alpha(_rater_rows(points, n_gradings)) if multi else None,
+        "overall_agreement": statistics.fmean(per_criterion),
+        "fleiss_kappa": fleiss_kappa(np.stack([ones, n_gradings - ones], axis=1)),
+        # row j = grading j over the (unit, criterion) columns
+        "krippendorff_alpha": krippendorff_alpha(rated.transpose(1, 0, 2).reshape(n_gradings, -1)),
         "n_units": len(multi),
         "n_kappa_units": len(full),
     }
-
-
-def _rater_rows(points: Points, n_gradings: int) -> list[list[float | None]]:
-    """Krippendorff's reliability data: row j = grading j, one column per (generation,
-    criterion), 1/0 = awarded or not, ``None`` where grading j is unscored or missing."""
-    rows: list[list[float | None]] = [[] for _ in range(n_gradings)]
-    for generations in points:
-        for gradings in generations:
-            width = max((len(g) for g in gradings if g is not None), default=0)
-            for j in range(n_gradings):
-                g = gradings[j] if j < len(gradings) else None
-                rows[j] += [None] * width if g is None else [1.0 if _awarded(v) else 0.0 for v in g]
-    return rows
 
 
 # --- a panel of graders (docs/grader-validity.md, "Panels") ------------------------

@@ -25,7 +25,7 @@ from skillmix.protocol.catalog import check_k
 from skillmix.protocol.sentences import (
     NamePenaltyRule,
     SentenceRule,
-    mentions_skill_name,
+    mentioned_skills,
     within_sentence_limit,
 )
 
@@ -99,8 +99,8 @@ def apply_checks(
         raise ValueError(f"apply_checks: expected {k} skill names for k={k}, got {len(skill_names)}")
     checked = [float(v) for v in values]
     if name_penalty:
-        for i, name in enumerate(skill_names):
-            if mentions_skill_name(answer, name, name_penalty_rule):
+        for i, mentioned in enumerate(mentioned_skills(answer, skill_names, name_penalty_rule)):
+            if mentioned:
                 checked[i] = 0.0
     checked[-1] = 1.0 if within_sentence_limit(answer, k, sentences) else 0.0
     return checked

@@ -14,7 +14,9 @@ Only the standard library is used: this module is imported by light CLI paths.
 
 from __future__ import annotations
 
+import functools
 import re
+from collections.abc import Sequence
 from typing import Literal
 
 from skillmix.errors import SkillmixError
@@ -103,6 +105,7 @@ def within_sentence_limit(text: str, k: int, rule: SentenceRule = "reference") -
 # --- name penalty --------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=4096)  # a catalog has ~100 names, checked against every answer
 def skill_name_core(skill_name: str) -> str:
     """The part of a skill name the penalty looks for: lower-cased, cut at the first '('."""
     core = skill_name.split("(")[0].strip().lower()
@@ -113,6 +116,7 @@ def skill_name_core(skill_name: str) -> str:
     return core
 
 
+@functools.lru_cache(maxsize=4096)
 def _word_pattern(core: str) -> re.Pattern[str]:
     # Whole words only; any run of whitespace between the words of a multi-word name.
     words = r"\s+".join(re.escape(w) for w in core.split())
@@ -126,9 +130,15 @@ def mentions_skill_name(answer: str, skill_name: str, rule: NamePenaltyRule = "s
     ``"substring"`` is [REF]'s plain substring test ("metaphor" also matches
     "metaphorical"); ``"word"`` matches whole words only ("pun" not in "punch").
     """
-    core = skill_name_core(skill_name)
+    return mentioned_skills(answer, [skill_name], rule) == [True]
+
+
+def mentioned_skills(answer: str, skill_names: Sequence[str], rule: NamePenaltyRule = "substring") -> list[bool]:
+    """``mentions_skill_name`` for each name; the answer is lower-cased once for all of them."""
+    if rule not in NAME_PENALTY_RULES:
+        raise SkillmixError(f"unknown name-penalty rule {rule!r}; use one of {', '.join(NAME_PENALTY_RULES)}")
+    text = answer.lower()
+    cores = [skill_name_core(name) for name in skill_names]
     if rule == "substring":
-        return core in answer.lower()
-    if rule == "word":
-        return _word_pattern(core).search(answer.lower()) is not None
-    raise SkillmixError(f"unknown name-penalty rule {rule!r}; use one of {', '.join(NAME_PENALTY_RULES)}")
+        return [core in text for core in cores]
+    return [_word_pattern(core).search(text) is not None for core in cores]

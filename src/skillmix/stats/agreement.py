@@ -10,6 +10,8 @@ import math
 from collections.abc import Sequence
 from typing import Literal
 
+import numpy as np
+
 from skillmix.errors import SkillmixError
 
 
@@ -38,41 +40,46 @@ def cohen_kappa(a: Sequence[int], b: Sequence[int]) -> float | None:
     return None if math.isnan(value) else value
 
 
-def fleiss_kappa(counts: Sequence[Sequence[int]]) -> float | None:
+def fleiss_kappa(counts: Sequence[Sequence[int]] | np.ndarray) -> float | None:
     """Fleiss' kappa from per-subject category counts (every row sums to the same n >= 2).
 
     ``None`` when it is undefined: no subject, or every rating in one category.
     """
-    if not counts:
+    table = np.asarray(counts, dtype=int)
+    if table.size == 0:
         return None
-    n = sum(counts[0])
-    if n < 2 or any(sum(row) != n for row in counts):
-        raise SkillmixError(f"fleiss_kappa: every subject needs the same number (>= 2) of ratings, got {counts!r}")
-    shares = [sum(row[j] for row in counts) for j in range(len(counts[0]))]
-    if sum(1 for s in shares if s) < 2:
+    totals = table.sum(axis=1)
+    n = int(totals[0])
+    if n < 2 or (totals != n).any():
+        raise SkillmixError(f"fleiss_kappa: every subject needs the same number (>= 2) of ratings, got {table.tolist()!r}")
+    if int((table.sum(axis=0) > 0).sum()) < 2:
         return None
     from statsmodels.stats.inter_rater import fleiss_kappa as sm_fleiss_kappa
 
-    return float(sm_fleiss_kappa([list(row) for row in counts], method="fleiss"))
+    return float(sm_fleiss_kappa(table, method="fleiss"))
 
 
 Level = Literal["nominal", "ordinal", "interval", "ratio"]
 
 
-def krippendorff_alpha(reliability_data: Sequence[Sequence[float | None]], level: Level = "nominal") -> float | None:
-    """Krippendorff's alpha; rows are raters, columns are units, ``None`` is a missing value.
+def krippendorff_alpha(reliability_data: Sequence[Sequence[float | None]] | np.ndarray,
+                       level: Level = "nominal") -> float | None:
+    """Krippendorff's alpha; rows are raters, columns are units, ``None`` (or NaN) is a missing value.
 
     ``level`` is the level of measurement ("nominal", "ordinal", "interval", "ratio").
     ``None`` when undefined: fewer than one unit rated by two raters, or a single value overall.
     """
     if level not in ("nominal", "ordinal", "interval", "ratio"):
         raise SkillmixError(f"krippendorff_alpha: unknown level {level!r}; use nominal, ordinal, interval or ratio")
-    rows = [[math.nan if v is None else float(v) for v in row] for row in reliability_data]
-    if len({len(r) for r in rows}) > 1:
+    if not isinstance(reliability_data, np.ndarray) and len({len(row) for row in reliability_data}) > 1:
         raise SkillmixError("krippendorff_alpha: every rater row must have one value (or None) per unit")
-    pairable = [j for j in range(len(rows[0]) if rows else 0) if sum(not math.isnan(r[j]) for r in rows) >= 2]
-    values = {r[j] for r in rows for j in pairable if not math.isnan(r[j])}
-    if not pairable or len(values) < 2:
+    rows = np.array([[math.nan if v is None else v for v in row] for row in reliability_data], dtype=float) \
+        if not isinstance(reliability_data, np.ndarray) else reliability_data.astype(float)
+    if rows.ndim != 2 or rows.size == 0:
+        return None
+    present = ~np.isnan(rows)
+    pairable = present.sum(axis=0) >= 2
+    if not pairable.any() or len(np.unique(rows[:, pairable][present[:, pairable]])) < 2:
         return None
     import krippendorff
 
