@@ -38,8 +38,11 @@ Grading = Sequence[float] | None
 Points = Sequence[Sequence[Sequence[Grading]]]
 
 
+AWARDED_ABOVE = 0.5  # a criterion value counts as awarded when it is above this
+
+
 def _awarded(value: float) -> bool:
-    return value > 0.5
+    return value > AWARDED_ABOVE
 
 
 def majority_vote(gradings: Sequence[Grading]) -> list[float] | None:
@@ -214,8 +217,8 @@ def _awarded_array(points: Points, k: int) -> tuple[np.ndarray, int]:
     missing = [math.nan] * width
     values = np.array([[missing if g is None else g for g in gradings] + [missing] * (n_gradings - len(gradings))
                        for gradings in units], dtype=float).reshape(len(units), n_gradings, width)
-    # NaN > 0.5 is False: put the NaNs back after thresholding.
-    return np.where(np.isnan(values), np.nan, (values > 0.5).astype(float)), n_gradings
+    # NaN compares False: put the NaNs back after thresholding.
+    return np.where(np.isnan(values), np.nan, (values > AWARDED_ABOVE).astype(float)), n_gradings
 
 
 def grading_agreement(points: Points, k: int) -> dict:

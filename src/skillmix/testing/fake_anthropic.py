@@ -193,11 +193,7 @@ def make_anthropic_handler(fake: FakeAnthropic) -> type[BaseHTTPRequestHandler]:
             if data is None:
                 self.send_json(404, anthropic_error("no results (unknown or unfinished batch)", "not_found_error"))
                 return
-            self.send_response(200)
-            self.send_header("Content-Type", "application/binary")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            self.send_body(200, data, "application/binary")
 
         def do_POST(self) -> None:
             path = self.route()

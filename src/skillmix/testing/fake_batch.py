@@ -145,11 +145,7 @@ def make_batch_handler(fake: FakeOpenAIBatch) -> type[BaseHTTPRequestHandler]:
                 if data is None:
                     self.send_json(404, error_json("no file", "not_found"))
                     return
-                self.send_response(200)
-                self.send_header("Content-Type", "application/octet-stream")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                self.send_body(200, data, "application/octet-stream")
             else:
                 super().do_GET()
 

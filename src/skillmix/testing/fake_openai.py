@@ -290,11 +290,15 @@ def make_handler(fake: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
             fake.mark_responded()
 
         def send_json(self, status: int, payload: dict[str, Any], retry_after_ms: int | None = None) -> None:
-            data = json.dumps(payload).encode()
+            extra = {} if retry_after_ms is None else {"retry-after-ms": str(retry_after_ms)}
+            self.send_body(status, json.dumps(payload).encode(), "application/json", extra)
+
+        def send_body(self, status: int, data: bytes, content_type: str, extra: dict[str, str] | None = None) -> None:
+            """One complete response: status, content type, any extra headers, length and body."""
             self.send_response(status, HTTPStatus(status).phrase)
-            self.send_header("Content-Type", "application/json")
-            if retry_after_ms is not None:
-                self.send_header("retry-after-ms", str(retry_after_ms))
+            self.send_header("Content-Type", content_type)
+            for name, value in (extra or {}).items():
+                self.send_header(name, value)
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)
