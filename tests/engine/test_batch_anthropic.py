@@ -205,9 +205,9 @@ main()
 def test_kill_while_polling_then_resume(tmp_path, monkeypatch, fast_batcher, direct):
     out, cache = tmp_path / "out", tmp_path / "cache"
     with FakeAnthropic(reply_fn=varied_reply, batch_latency=3.0) as fake:
-        # This process's environment, not cli_env's: the child must import skillmix the way this process does.
-        # inspect names a task's source file in its identity only when the package does not look installed
-        # (PYTHONPATH=src), and the re-run below, in this process, must find the killed run's log by that identity.
+        # The killed run and its re-run are both children with this environment: inspect names a task's source
+        # file in its identity only when the package does not look installed (PYTHONPATH=src), so a re-run in
+        # this process could see another identity (it did after some earlier tests) and refuse the killed log.
         env = {**os.environ, "ANTHROPIC_BASE_URL": fake.base_url, "ANTHROPIC_API_KEY": "x", "INSPECT_CACHE_DIR": str(cache)}
         log = tmp_path / "child.log"
         with log.open("w") as sink:  # a file, not a pipe: nobody reads the child's output while it runs
@@ -228,8 +228,9 @@ def test_kill_while_polling_then_resume(tmp_path, monkeypatch, fast_batcher, dir
         # A batch answered in the last moment before the kill may not have reached the cache yet.
         allowance = fake.lines_finished_since(killed_at - 1.0)
         fake.batch_latency = 0.3
-        point_at(monkeypatch, fake, cache)
-        assert generate(out, "--batch") == 0  # the same command again
+        rerun = subprocess.run([sys.executable, "-c", CHILD, *GENERATE, "--out", str(out), "--batch"], env=env,
+                               capture_output=True, text=True, timeout=300)
+        assert rerun.returncode == 0, rerun.stdout[-2000:] + rerun.stderr[-2000:]  # the same command again
         assert fake.calls == 0
         assert LINES <= len(fake.batch_requests) <= LINES + allowance
         # A second turn in flight proves its first turn's answer was stored (inspect caches an answer before the
