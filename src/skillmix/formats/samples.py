@@ -59,7 +59,7 @@ def read_generation_records(log_location: str) -> list[dict[str, Any]]:
         return [generation_record(s) for s in _eval_zip_samples(log_location)]
     from inspect_ai.log import read_eval_log_samples
 
-    samples = read_eval_log_samples(log_location, all_samples_required=False, exclude_fields=SKIPPED_FIELDS)
+    samples = read_eval_log_samples(log_location, all_samples_required=False, exclude_fields=set(SKIPPED_FIELDS))
     return [generation_record(s) for s in samples]
 
 
