@@ -94,13 +94,10 @@ class FakeAnthropic(FakeOpenAI):
     # -- direct calls --------------------------------------------------------
     def respond(self, body: dict[str, Any], authorization: str | None) -> tuple[int, dict[str, Any]]:
         """Status and JSON body for one ``POST /v1/messages`` (latency included)."""
-        recorded = self.record(body, authorization)
-        if self.latency > 0:
-            time.sleep(self.latency)
-        if body.get("stream"):
-            return 400, anthropic_error("the fake server does not stream", "invalid_request_error")
-        if self.should_fail(recorded):
-            return self.fail_status, anthropic_error("injected failure", ERROR_TYPES.get(self.fail_status, "api_error"))
+        fail_kind = ERROR_TYPES.get(self.fail_status, "api_error")
+        recorded, refused = self.admit(body, authorization, anthropic_error, fail_kind)
+        if refused is not None:
+            return refused
         return 200, message_json(body, self.reply_fn(body), f"msg_fake_{recorded.index}")
 
     # -- batches -------------------------------------------------------------

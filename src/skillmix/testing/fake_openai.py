@@ -32,6 +32,7 @@ from typing import Any
 
 ReplyFn = Callable[[dict[str, Any]], str]
 FailFn = Callable[[dict[str, Any]], bool]
+ErrorFn = Callable[[str, str], dict[str, Any]]  # (message, kind) -> a provider's error body
 
 GRADER_PREFIX = "Greetings! I was wondering if you could help me grade"
 
@@ -241,15 +242,25 @@ class FakeOpenAI:
                 self._failures += 1
         return fail
 
-    def respond(self, body: dict[str, Any], authorization: str | None) -> tuple[int, dict[str, Any]]:
-        """Status and JSON body for one chat-completions request (latency included)."""
+    def admit(
+        self, body: dict[str, Any], authorization: str | None, error: ErrorFn, fail_kind: str
+    ) -> tuple[RecordedRequest, tuple[int, dict[str, Any]] | None]:
+        """Record one direct call and wait out the latency; also the error reply when it is refused
+        (streaming asked for, or an injected failure), in the provider's ``error(message, kind)`` shape."""
         recorded = self.record(body, authorization)
         if self.latency > 0:
             time.sleep(self.latency)
         if body.get("stream"):
-            return 400, error_json("the fake server does not stream", "invalid_request_error")
+            return recorded, (400, error("the fake server does not stream", "invalid_request_error"))
         if self.should_fail(recorded):
-            return self.fail_status, error_json("injected failure", "server_error")
+            return recorded, (self.fail_status, error("injected failure", fail_kind))
+        return recorded, None
+
+    def respond(self, body: dict[str, Any], authorization: str | None) -> tuple[int, dict[str, Any]]:
+        """Status and JSON body for one chat-completions request (latency included)."""
+        recorded, refused = self.admit(body, authorization, error_json, "server_error")
+        if refused is not None:
+            return refused
         n = int(body.get("n") or 1)
         texts = [self.reply_fn(body) for _ in range(n)]
         return 200, completion_json(body, texts, recorded.index)
