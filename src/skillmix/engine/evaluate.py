@@ -25,8 +25,6 @@ from skillmix.protocol.metrics import UNSCORED_INCLUDES_ERRORS, aggregate, group
 from skillmix.protocol.sentences import NamePenaltyRule, SentenceRule
 
 LOCAL = "local"
-# Providers whose inspect client is the openai SDK, which takes an aiohttp transport (_http_args).
-AIOHTTP_PROVIDERS = frozenset({"openai", "openai-api"})
 # EvalConfig / DataConfig fields that change how a run goes, never what it produces: a re-run
 # may change them freely (resume), and no stage key of `skillmix run` includes them.
 OPERATIONAL = frozenset({"max_connections", "max_retries", "timeout", "batch", "cache", "display"})
@@ -137,26 +135,9 @@ def resolve_model(model_id: str, role: Literal["student", "grader"], config: Eva
         # and the queue eats each call's timeout.
         return local_model(server, gen_config.merge(_clamped(gen_config, server_slots(server.config))))
     try:
-        return get_model(model_id, config=gen_config, memoize=False, **_http_args(model_id))
+        return get_model(model_id, config=gen_config, memoize=False)
     except Exception as e:  # provider/key problems surface here: make them one user-facing line
         raise SkillmixError(f"cannot use {role} model {model_id!r}: {one_line(e)}") from None
-
-
-def _http_args(model_id: str) -> dict:
-    """The HTTP client for OpenAI-style providers: aiohttp, not inspect's default httpx pool.
-
-    httpx's pool scans every connection on each request event, so at 256 connections the
-    client alone cost ~8 ms of CPU per call (docs/performance.md); the openai SDK's own
-    aiohttp client does the same work for a fraction. aiohttp ignores proxy variables, so
-    with a proxy configured the default client (which honours them) stays.
-    """
-    from urllib.request import getproxies
-
-    if model_id.split("/", 1)[0] not in AIOHTTP_PROVIDERS or getproxies():
-        return {}
-    from openai import DefaultAioHttpClient
-
-    return {"http_client": DefaultAioHttpClient()}
 
 
 def _clamped(gen_config, slots: int):
