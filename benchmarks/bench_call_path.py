@@ -1,4 +1,4 @@
-"""CPU per model call, layer by layer (docs/performance.md, "Where a call's CPU goes").
+"""CPU per model call, layer by layer (docs/performance.md, "Two fixes found by taking the call path apart").
 
 `bench_scale.py` measures the whole `skillmix generate`; this script takes the call path
 apart. Each layer sends the same grader-sized chat request N times with C in flight to the

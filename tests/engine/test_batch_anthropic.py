@@ -202,17 +202,17 @@ main()
 """
 
 
-def test_kill_while_polling_then_resume(tmp_path, monkeypatch, fast_batcher, direct):
+def test_kill_while_polling_then_resume(tmp_path, direct):  # the children set the fast batcher themselves
     out, cache = tmp_path / "out", tmp_path / "cache"
     with FakeAnthropic(reply_fn=varied_reply, batch_latency=3.0) as fake:
         # The killed run and its re-run are both children with this environment: inspect names a task's source
         # file in its identity only when the package does not look installed (PYTHONPATH=src), so a re-run in
         # this process could see another identity (it did after some earlier tests) and refuse the killed log.
         env = {**os.environ, "ANTHROPIC_BASE_URL": fake.base_url, "ANTHROPIC_API_KEY": "x", "INSPECT_CACHE_DIR": str(cache)}
+        command = [sys.executable, "-c", CHILD, *GENERATE, "--out", str(out), "--batch"]
         log = tmp_path / "child.log"
         with log.open("w") as sink:  # a file, not a pipe: nobody reads the child's output while it runs
-            proc = subprocess.Popen([sys.executable, "-c", CHILD, *GENERATE, "--out", str(out), "--batch"], env=env,
-                                    stdout=sink, stderr=subprocess.STDOUT)
+            proc = subprocess.Popen(command, env=env, stdout=sink, stderr=subprocess.STDOUT)
         # Kill while a batch of second teacher turns (user, assistant, user) is submitted and being polled.
         deadline = time.monotonic() + 120
         while not any(len(params["messages"]) == 3 for params in fake.in_progress_lines()):
@@ -228,8 +228,7 @@ def test_kill_while_polling_then_resume(tmp_path, monkeypatch, fast_batcher, dir
         # A batch answered in the last moment before the kill may not have reached the cache yet.
         allowance = fake.lines_finished_since(killed_at - 1.0)
         fake.batch_latency = 0.3
-        rerun = subprocess.run([sys.executable, "-c", CHILD, *GENERATE, "--out", str(out), "--batch"], env=env,
-                               capture_output=True, text=True, timeout=300)
+        rerun = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
         assert rerun.returncode == 0, rerun.stdout[-2000:] + rerun.stderr[-2000:]  # the same command again
         assert fake.calls == 0
         assert LINES <= len(fake.batch_requests) <= LINES + allowance

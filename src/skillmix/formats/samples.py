@@ -55,12 +55,15 @@ def read_generation_records(log_location: str) -> list[dict[str, Any]]:
     samples, and growing with N); reading the members from one open zip is 0.4 s, with
     identical records (tests/formats/test_samples.py). Other formats go through inspect.
     """
+    return [generation_record(s) for s in _samples(log_location)]
+
+
+def _samples(log_location: str) -> Iterator[Any]:
     if zipfile.is_zipfile(log_location):
-        return [generation_record(s) for s in _eval_zip_samples(log_location)]
+        return _eval_zip_samples(log_location)
     from inspect_ai.log import read_eval_log_samples
 
-    samples = read_eval_log_samples(log_location, all_samples_required=False, exclude_fields=set(SKIPPED_FIELDS))
-    return [generation_record(s) for s in samples]
+    return read_eval_log_samples(log_location, all_samples_required=False, exclude_fields=set(SKIPPED_FIELDS))
 
 
 def _eval_zip_samples(log_location: str) -> Iterator[Any]:
