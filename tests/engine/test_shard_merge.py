@@ -8,6 +8,7 @@ so the unsharded run and the shards see the same reply to the same request.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -49,10 +50,12 @@ def test_shards_partition_the_draw_in_order(n):
     assert [len(s) for s in slices] == [len(range(i, 20, n)) for i in range(n)]
 
 
-def _data_run(out: Path, cache: Path, shard: Shard | None = None) -> None:
+def _data_run(out: Path, cache: Path, shard: Shard | None = None, direct: bool = False) -> None:
+    """A dataset run on the inspect call path, or (``direct``) on the direct one, which needs the provider env."""
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("INSPECT_CACHE_DIR", str(cache))
-        generate_dataset(DataConfig(**DATA, shard=shard), out)
+        call_path = "direct" if direct else "inspect"
+        generate_dataset(DataConfig(**DATA, shard=shard, call_path=call_path), out, env=dict(os.environ) if direct else None)
 
 
 def _eval_run(out: Path, cache: Path, shard: Shard | None = None) -> None:
@@ -72,6 +75,10 @@ def runs(tmp_path_factory):
         for n in (1, 2, 3):
             for i in range(1, n + 1):
                 _data_run(root / f"d{n}" / f"s{i}", root / f"cache-d{n}-{i}", Shard(index=i, count=n))
+        _data_run(root / "direct-full", root / "cache-direct", direct=True)
+        for n in (2, 3):
+            for i in range(1, n + 1):
+                _data_run(root / f"direct{n}" / f"s{i}", root / "cache-direct", Shard(index=i, count=n), direct=True)
         _eval_run(root / "eval-full", root / "cache-eval")
         for i in (1, 2):
             _eval_run(root / "e2" / f"s{i}", root / f"cache-e2-{i}", Shard(index=i, count=2))
@@ -92,6 +99,28 @@ def test_merged_dataset_is_byte_identical(runs, n):
     assert 0 < len(rows) < 9  # varied_reply fails some gradings: kept and dropped texts both occur
     if n > 1:  # each shard holds a real part of the run
         assert all(0 < len((s / "data.jsonl").read_text().splitlines()) < len(rows) for s in shards)
+
+
+@pytest.mark.slow  # shares the module fixture
+@pytest.mark.parametrize("n", [2, 3])
+def test_merged_direct_dataset_is_byte_identical(runs, n):
+    shards = [runs / f"direct{n}" / f"s{i}" for i in range(1, n + 1)]
+    out = runs / f"direct-merged-{n}"
+    merge_runs(out, shards)
+    for name in ("data.jsonl", "stats.json"):
+        assert (out / name).read_bytes() == (runs / "direct-full" / name).read_bytes(), name
+    assert json.loads((out / "stats.json").read_text())["engine"]["call_path"] == "direct"
+
+
+@pytest.mark.slow  # shares the module fixture
+def test_both_call_paths_write_the_same_data(runs):
+    """The same requests get the same replies, so the direct path keeps exactly the inspect path's texts."""
+    direct, inspect = (runs / d / "data.jsonl" for d in ("direct-full", "full"))
+    assert direct.read_bytes() == inspect.read_bytes()
+    assert direct.read_text().count("\n") > 0
+    for k in (1, 2):
+        assert (runs / "direct-full" / "runs" / f"k{k}" / "samples.jsonl").read_bytes() == (
+            runs / "full" / "runs" / f"k{k}" / "samples.jsonl").read_bytes()
 
 
 @pytest.mark.slow  # shares a module fixture of 10 small runs (~60 s)

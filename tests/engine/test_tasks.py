@@ -199,7 +199,7 @@ def _combo(*names: str):
     ],
 )
 def test_score_gradings_applies_the_chosen_rules(rule, sentences, points):
-    from skillmix.engine.tasks import score_gradings
+    from skillmix.protocol.grading import score_gradings
 
     answer = "A punch landed.\u201d He fell."
     reply = table([1, 1, 1, 1, 1])

@@ -67,6 +67,9 @@ def generate_cmd(
     local_engine: opt.LocalEngine = None,
     as_json: bool = typer.Option(False, "--json", help="Print the stats (or the dry-run estimate) as JSON."),
     shard: opt.Shard = None,
+    call_path: Annotated[Optional[str], option(
+        "call_path", "How model calls are sent: auto (direct for openai/ and openai-api/ models, else inspect), "
+        "direct, or inspect (docs/performance.md).", config=DATA)] = None,
     skill_weights: Optional[Path] = typer.Option(None, "--skill-weights", help="Beyond the paper: draw skills with the "
                                                  "weights of `skillmix analyze --emit-weights` (default: uniform)."),
 ) -> None:
@@ -86,7 +89,7 @@ def generate_cmd(
                 grader_max_tokens=grader_max_tokens, max_connections=max_connections, max_retries=max_retries,
                 timeout=timeout, batch=batch, cache=cache, generation_prompt=generation_prompt,
                 grade_prompt=grade_prompt, skills_file=skills_file, topics_file=topics_file, display=display, local_engine=local_engine,
-                shard=shard, skill_weights=skill_weights and read_weights(skill_weights)),
+                shard=shard, skill_weights=skill_weights and read_weights(skill_weights), call_path=call_path),
     )
     if dry_run:
         estimate = estimate_cost(config)
@@ -109,7 +112,7 @@ def run_generate(config, out: Path, as_json: bool) -> None:
 
     graders = {("grader" if i == 0 else f"grader {i + 1}"): g for i, g in enumerate(config.graders)}
     check_models({"teacher": config.teacher, **graders}, os.environ, config.local_engine)  # before --out or a server exists
-    stats = generate_dataset(config, out)
+    stats = generate_dataset(config, out, env=os.environ)
     if as_json:
         print_json(stats)
     else:
@@ -277,3 +280,21 @@ def show_cmd(
         for m in row["messages"]:
             console.print(f"[bold]{m['role']}:[/]")
             console.print(m["content"], markup=False, highlight=False)
+
+
+@data_app.command("inspect-log")
+def inspect_log_cmd(
+    folder: Path = typer.Argument(..., help="Dataset folder of `skillmix generate` run on the direct call path."),
+    as_json: bool = typer.Option(False, "--json", help="Print the written log paths as JSON."),
+) -> None:
+    """Write inspect logs for the direct call path's runs, for `inspect view` (docs/performance.md)."""
+    from skillmix.engine.direct_log import write_inspect_logs
+
+    if not folder.is_dir():
+        raise SkillmixError(f"{folder} is not a folder; give the --out folder of `skillmix generate`")
+    paths = write_inspect_logs(folder)
+    if as_json:
+        print_json([str(p) for p in paths])
+        return
+    for path in paths:
+        print(f"wrote {path}   view: inspect view --log-dir {path.parent}")

@@ -27,7 +27,7 @@ from skillmix.protocol.sentences import NamePenaltyRule, SentenceRule
 LOCAL = "local"
 # EvalConfig / DataConfig fields that change how a run goes, never what it produces: a re-run
 # may change them freely (resume), and no stage key of `skillmix run` includes them.
-OPERATIONAL = frozenset({"max_connections", "max_retries", "timeout", "batch", "cache", "display"})
+OPERATIONAL = frozenset({"max_connections", "max_retries", "timeout", "batch", "cache", "display", "call_path"})
 # Settings added after runs were first keyed: one enters a stage key only when set away from its
 # default, so upgrading skillmix marks no finished stage stale. (Runs with `local` made before
 # `local_engine` existed used llama-cpp-python; results.json records the engine that really ran.)

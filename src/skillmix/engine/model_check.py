@@ -69,9 +69,15 @@ def model_problems(role: str, model_id: str, env: Mapping[str, str], providers: 
     return problems
 
 
+# Providers known without asking inspect: listing its registry imports all of inspect (~2.5 s of CPU),
+# which a run on the direct call path (docs/performance.md) never needs otherwise.
+OPENAI_STYLE = frozenset({"openai", "openai-api"})
+
+
 def check_models(models: Mapping[str, str], env: Mapping[str, str], local_engine: Engine = DEFAULT_ENGINE) -> None:
     """Raise one line naming every role whose model cannot be called (ready models pass)."""
-    providers = known_providers()
+    plain = all(m == "local" or m.partition("/")[0] in OPENAI_STYLE for m in models.values())
+    providers = set(OPENAI_STYLE) if plain else known_providers()
     found = [p for role, model_id in models.items() for p in model_problems(role, model_id, env, providers, local_engine)]
     if found:
         raise SkillmixError("; ".join(found))

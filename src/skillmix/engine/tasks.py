@@ -25,10 +25,11 @@ from inspect_ai.solver import Generate, TaskState, solver
 
 from skillmix.engine.shard import shard_slice
 from skillmix.protocol.catalog import Pool, Skill, Topic, load_catalog
-from skillmix.protocol.metrics import METRICS, generation_metrics, majority_vote, panel_vote
+from skillmix.protocol.grading import score_gradings, vote
+from skillmix.protocol.metrics import METRICS, generation_metrics
 from skillmix.protocol.prompts import generation_turns, grading_prompt, rubric_items
-from skillmix.protocol.rubric import RUBRIC_VERSION, apply_checks, extract_answer, read_rubric, table_grammar
-from skillmix.protocol.sampling import Combination, sample_combinations
+from skillmix.protocol.rubric import RUBRIC_VERSION, extract_answer, table_grammar
+from skillmix.protocol.sampling import Combination, sample_combinations, sample_id
 from skillmix.protocol.sentences import NamePenaltyRule, SentenceRule
 
 
@@ -39,7 +40,7 @@ def combination_samples(combos: list[Combination], generation_prompt: str = "def
         turns = generation_turns(combo, generation_prompt)
         samples.append(
             Sample(
-                id=f"k{combo.k}-{i:04d}",
+                id=sample_id(combo.k, i),
                 input=turns[0],
                 metadata={
                     "k": combo.k,
@@ -81,41 +82,6 @@ def grading_cache(cache: bool, j: int, scope: dict[str, str]) -> CachePolicy | b
     if not cache:
         return False
     return CachePolicy(expiry=None, scopes={**scope, "grading": str(j)})
-
-
-def score_gradings(
-    outputs: list[str],
-    combo: Combination,
-    answer: str,
-    name_penalty: bool,
-    name_penalty_rule: NamePenaltyRule = "substring",
-    sentences: SentenceRule = "reference",
-) -> list[dict[str, Any]]:
-    """Parse each grader reply, its rows matched to this combination's rubric lines.
-
-    Unparseable ones stay ``points=None`` (unscored, never 0) with ``unscored_reason``;
-    ``parsed`` is what the grader said, ``points`` is after the §4 checks.
-    """
-    criteria = rubric_items(combo)
-    gradings = []
-    for j, raw in enumerate(outputs):
-        reading = read_rubric(raw, combo.k, criteria)
-        parsed = reading.values
-        points = None if parsed is None else apply_checks(
-            parsed, answer, combo.skill_names, combo.k, name_penalty, name_penalty_rule, sentences
-        )
-        gradings.append({"j": j, "raw": raw, "parsed": parsed, "points": points, "unscored_reason": reading.reason})
-    return gradings
-
-
-def vote(gradings: list[dict[str, Any]]) -> list[float] | None:
-    """The J-grading majority, or with a panel (gradings tagged ``"grader"``) the panel's decision;
-    ``None`` (unscored) when no grading parsed or a criterion has no panel majority."""
-    names = list(dict.fromkeys(g.get("grader") for g in gradings))
-    if names == [None]:
-        return majority_vote([g["points"] for g in gradings])
-    decision = panel_vote([majority_vote([g["points"] for g in gradings if g.get("grader") == n]) for n in names])
-    return None if decision is None or None in decision else decision  # type: ignore[return-value]
 
 
 def generation_score(gradings: list[dict[str, Any]], k: int, answer: str) -> Score:

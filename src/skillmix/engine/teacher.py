@@ -43,12 +43,14 @@ from skillmix.protocol.metrics import generation_metrics, majority_vote
 from skillmix.protocol.sampling import num_combinations
 
 Keep = Literal["full_marks", "all_skills", "all"]
+# auto: the direct path (skillmix.engine.direct) when it can carry the run, else inspect.
+CallPath = Literal["auto", "direct", "inspect"]
 CONFIG_FILE = "config.json"
 
 # The settings a D(k) build hands to each of its evaluations unchanged: all of GradingSettings.
 SHARED_FIELDS = tuple(GradingSettings.model_fields)
 # Changing these between runs into one folder changes no model output, so a resume may.
-OPERATIONAL_FIELDS = frozenset({"keep", "max_connections", "max_retries", "timeout", "batch", "cache", "display"})
+OPERATIONAL_FIELDS = frozenset({"keep", "max_connections", "max_retries", "timeout", "batch", "cache", "display", "call_path"})
 
 
 class DataConfig(GradingSettings):
@@ -63,6 +65,7 @@ class DataConfig(GradingSettings):
     keep: Keep = "full_marks"
     teacher_temperature: float = 0.7
     teacher_max_tokens: int = Field(512, ge=1)
+    call_path: CallPath = "auto"
 
     @model_validator(mode="after")
     def _one_n_per_k(self) -> DataConfig:
@@ -148,18 +151,20 @@ def check_resume(config: DataConfig, out_dir: Path) -> None:
     path.write_text(json.dumps(_identity(config), indent=2) + "\n")
 
 
-def generate_dataset(config: DataConfig, out_dir: Path | str, teacher_model=None, grader_model=None) -> dict[str, Any]:
+def generate_dataset(
+    config: DataConfig, out_dir: Path | str, teacher_model=None, grader_model=None, env: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
     """Generate, grade and filter D(k) for every k; write data.jsonl and stats.json; return the stats.
 
-    Re-running the same call resumes: finished samples come from the inspect logs
-    under OUT/runs/k{k}/logs and model calls from inspect's cache.
+    Re-running the same call resumes: on the direct path from the call journal under
+    OUT/runs/k{k}, on the inspect path from its logs and cache. ``env`` holds the provider
+    variables (the CLI passes the process environment); without it only inspect carries calls.
     ``teacher_model``/``grader_model`` take ready inspect ``Model`` objects (tests).
     """
-    from skillmix.engine.evaluate import resolve_models, run_eval
-
     out_dir = Path(out_dir)
     catalog = load_catalog(config.skills_file, config.topics_file)
     check_sizes(config, catalog)
+    endpoints = direct_endpoints(config, env, injected=teacher_model is not None or grader_model is not None)
     check_resume(config, out_dir)
     if config.shard is not None:
         write_json(out_dir / SHARD_FILE, shard_info(config.shard))
@@ -168,12 +173,10 @@ def generate_dataset(config: DataConfig, out_dir: Path | str, teacher_model=None
     usage: dict[str, Any] = {}
     complete = True
     with ExitStack() as stack:
-        # Resolved once for every k, so the embedded model server starts once.
-        first = eval_config(config, config.k[0])
-        teacher, grader, server = resolve_models(first, stack, out_dir, teacher_model, grader_model)
+        run_k, server = _k_runner(config, out_dir, endpoints, stack, teacher_model, grader_model)
         for k in config.k:
             run_dir = out_dir / "runs" / f"k{k}"
-            results = run_eval(eval_config(config, k), run_dir, teacher, grader, meta={"purpose": TEACHER_DATA})
+            results = run_k(eval_config(config, k), run_dir)
             kept, counts = filter_records(read_jsonl(run_dir / "samples.jsonl"), config.keep, config.seed)
             rows += kept
             per_k[str(k)] = {"requested": config.n[config.k.index(k)], **counts}
@@ -184,6 +187,45 @@ def generate_dataset(config: DataConfig, out_dir: Path | str, teacher_model=None
     stats = generated_stats(config, catalog, len(rows), per_k, usage, complete, data_sha, engine)
     write_json(out_dir / STATS_FILE, stats)
     return stats
+
+
+def _k_runner(config: DataConfig, out_dir: Path, endpoints, stack: ExitStack, teacher_model, grader_model):
+    """(run one k's evaluation into a folder, the embedded server or None) on the chosen call path."""
+    meta = {"purpose": TEACHER_DATA}
+    if endpoints is not None:
+        from skillmix.engine.direct_run import run_direct_eval
+
+        return (lambda cfg, run_dir: run_direct_eval(cfg, run_dir, endpoints, meta)), None
+    from skillmix.engine.evaluate import resolve_models, run_eval
+
+    # Resolved once for every k, so the embedded model server starts once.
+    teacher, grader, server = resolve_models(eval_config(config, config.k[0]), stack, out_dir, teacher_model, grader_model)
+    return (lambda cfg, run_dir: run_eval(cfg, run_dir, teacher, grader, meta=meta)), server
+
+
+def direct_endpoints(config: DataConfig, env: Mapping[str, str] | None, injected: bool = False):
+    """(teacher, grader) endpoints when the direct call path carries this build, else None (inspect).
+
+    ``auto`` takes the direct path whenever it can; ``direct`` refuses a build it cannot carry.
+    """
+    from skillmix.engine.direct import direct_endpoint
+
+    if config.call_path == "inspect":
+        return None
+    teacher = direct_endpoint(config.teacher, env) if env is not None else None
+    grader = direct_endpoint(config.graders[0], env) if env is not None else None
+    reasons = [why for why, bad in (
+        ("ready model objects were passed in", injected),
+        ("--batch goes through inspect's batch APIs", config.batch),
+        ("a grader panel", len(config.graders) > 1),
+        (f"teacher {config.teacher!r} is not an openai/ or openai-api/ model with its URL and key set", teacher is None),
+        (f"grader {config.grader!r} is not an openai/ or openai-api/ model with its URL and key set", grader is None),
+    ) if bad]
+    if not reasons:
+        return teacher, grader
+    if config.call_path == "direct":
+        raise SkillmixError(f"--call-path direct cannot carry this run: {'; '.join(reasons)}; use --call-path auto")
+    return None
 
 
 def generated_stats(

@@ -26,23 +26,30 @@ def _messages(sample) -> list[dict[str, str]]:
 
 
 def generation_record(sample) -> dict[str, Any]:
+    """The record of one inspect sample."""
     score = next(iter((sample.scores or {}).values()), None)
     meta = (score.metadata or {}) if score is not None else {}
     value = score.value if score is not None and isinstance(score.value, dict) else None
+    return make_record(
+        id=sample.id, epoch=sample.epoch, k=sample.metadata.get("k"),
+        skills=[s["name"] for s in sample.metadata.get("skills", [])], topic=sample.metadata.get("topic", {}).get("name"),
+        messages=_messages(sample), answer=meta.get("answer"), gradings=meta.get("gradings", []),
+        voted=meta.get("voted"), unscored=bool(meta.get("unscored", score is None)),
+        metrics=None if meta.get("unscored", True) else value,
+        error=None if sample.error is None else sample.error.message,
+    )
+
+
+def make_record(
+    *, id: str, epoch: int, k: int | None, skills: list[str], topic: str | None, messages: list[dict[str, str]],
+    answer: str | None, gradings: list[dict[str, Any]], voted: list[float] | None, unscored: bool,
+    metrics: dict[str, float] | None, error: str | None,
+) -> dict[str, Any]:
+    """One generation record, whichever call path produced it (the inspect task or ``engine.direct_run``)."""
     return {
-        FORMAT_VERSION_KEY: SAMPLES_VERSION,
-        "id": sample.id,
-        "epoch": sample.epoch,
-        "k": sample.metadata.get("k"),
-        "skills": [s["name"] for s in sample.metadata.get("skills", [])],
-        "topic": sample.metadata.get("topic", {}).get("name"),
-        "messages": _messages(sample),
-        "answer": meta.get("answer"),
-        "gradings": meta.get("gradings", []),
-        "voted": meta.get("voted"),
-        "unscored": bool(meta.get("unscored", score is None)),
-        "metrics": None if meta.get("unscored", True) else value,
-        "error": None if sample.error is None else sample.error.message.splitlines()[0][:500],
+        FORMAT_VERSION_KEY: SAMPLES_VERSION, "id": id, "epoch": epoch, "k": k, "skills": skills, "topic": topic,
+        "messages": messages, "answer": answer, "gradings": gradings, "voted": voted, "unscored": unscored,
+        "metrics": metrics, "error": None if error is None else error.splitlines()[0][:500],
     }
 
 

@@ -20,6 +20,7 @@ import re
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from skillmix.protocol.catalog import check_k
 from skillmix.protocol.sentences import (
@@ -28,6 +29,11 @@ from skillmix.protocol.sentences import (
     mentioned_skills,
     within_sentence_limit,
 )
+
+# The matching helpers are pure functions of strings that repeat across the J gradings of a
+# text and across texts (criteria, labels): caching them halves the CPU of reading a reply.
+_CACHED = 1 << 16
+
 
 # Part of every cache key: bump it whenever parsing or the checks change meaning.
 # 2: earned column beats a "possible" column, spacer rows and decorated totals,
@@ -154,6 +160,7 @@ def _plain(cell: str) -> str:
     return _MARKUP.sub("", cell).strip()
 
 
+@lru_cache(maxsize=_CACHED)
 def _label(cell: str) -> str:
     """A cell's text without markup, quotes or a trailing colon."""
     return _plain(cell).strip(_QUOTES + " ").rstrip(":").strip(_QUOTES + " ")
@@ -409,13 +416,15 @@ _LENGTH_WORDS = ("sentence", "sentences", "length", "limit", "sentence limit", "
                  "brevity", "concise", "conciseness", "at most")
 
 
+@lru_cache(maxsize=_CACHED)
 def _norm(text: str) -> str:
     """Lower case, markup/quotes/punctuation/numbering as spaces, padded for word search."""
     text = unicodedata.normalize("NFKC", text).lower().replace("_", " ")
     return " " + " ".join(re.sub(r"[^\w]+", " ", text).split()) + " "
 
 
-def _phrases(criteria: Sequence[str], k: int) -> list[dict[str, int]]:
+@lru_cache(maxsize=1024)
+def _phrases(criteria: tuple[str, ...], k: int) -> list[dict[str, int]]:
     """For each criterion: the phrases that name it, with their weight (specific
     phrases weigh their length; generic words weigh 1, so names always win)."""
     table: list[dict[str, int]] = []
@@ -451,7 +460,8 @@ def _words(text: str) -> set[str]:
     return {w.rstrip("s") for w in _norm(text).split() if w not in _STOP_WORDS}
 
 
-def _own_words(criteria: Sequence[str]) -> list[set[str]]:
+@lru_cache(maxsize=1024)
+def _own_words(criteria: tuple[str, ...]) -> list[set[str]]:
     """Each criterion's words that no other criterion uses: "complex/loaded question"
     shares "complex", "loaded" and "question" with one skill only."""
     words = [_words(c) for c in criteria]
@@ -482,7 +492,8 @@ def match_rows(
     heading and is dropped. A row with no text at all takes its position's criterion,
     but only in a table whose named rows are all in rubric order.
     """
-    phrases, own_words = _phrases(criteria, len(criteria) - 3), _own_words(criteria)
+    # Cached per criteria tuple; the cached lists are only read.
+    phrases, own_words = _phrases(tuple(criteria), len(criteria) - 3), _own_words(tuple(criteria))
     kept: list[tuple[str, list[str], int | None]] = []
     for row_texts, row in zip(texts, rows):
         label = row_texts[0] if row_texts else ""

@@ -58,6 +58,11 @@ def weighted_indices(weights: list[float], k: int, rng: random.Random) -> list[i
     return picked
 
 
+def sample_id(k: int, position: int) -> str:
+    """The id of the combination drawn at ``position`` (0-based) of a SKILL-MIX(k) draw, on every call path."""
+    return f"k{k}-{position:04d}"
+
+
 def draw_one(
     skills: tuple[Skill, ...], topics: tuple[Topic, ...], k: int, rng: random.Random, weights: list[float] | None = None
 ) -> Combination:
