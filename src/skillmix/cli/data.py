@@ -11,7 +11,7 @@ from rich.table import Table
 
 from skillmix.cli import _common as opt
 from skillmix.cli import app
-from skillmix.cli._common import given, option, parse_int_list, print_json
+from skillmix.cli._common import exit_now, given, option, parse_int_list, print_json
 from skillmix.errors import SkillmixError
 
 MODEL_HELP = "Any inspect model id (openai/gpt-4, anthropic/..., openai-api/<service>/<model>) or 'local'."
@@ -120,8 +120,11 @@ def run_generate(config, out: Path, as_json: bool) -> None:
         console.print(stats_table(stats))
         console.print(f"dataset: {out / 'data.jsonl'} ({stats['n']} texts)   stats: {out / 'stats.json'}")
     warn_stats(stats)
-    if not stats.get("complete", True):  # errored or unfinished samples: never a silent success
-        raise typer.Exit(code=1)
+    code = 0 if stats.get("complete", True) else 1  # errored or unfinished samples: never a silent success
+    if stats.get("engine", {}).get("call_path") == "direct":
+        exit_now(code)
+    if code:
+        raise typer.Exit(code=code)
 
 
 def warn_stats(stats: dict) -> None:

@@ -87,10 +87,12 @@ class PriorityLimiter:
     being written before any second turn (which would leave the grader idle for most of the run).
     """
 
-    def __init__(self, slots: int):
+    def __init__(self, slots: int, full: asyncio.Event | None = None):
         self._free = slots
         self._waiters: list[tuple[int, int, asyncio.Future]] = []
         self._order = itertools.count()
+        self._full = full  # set the first time every slot is taken
+
 
     @asynccontextmanager
     async def slot(self, priority: int):
@@ -103,6 +105,8 @@ class PriorityLimiter:
     async def _acquire(self, priority: int) -> None:
         if self._free > 0 and not self._waiters:
             self._free -= 1
+            if self._free == 0 and self._full is not None:
+                self._full.set()
             return
         future = asyncio.get_running_loop().create_future()
         heapq.heappush(self._waiters, (priority, next(self._order), future))

@@ -107,10 +107,10 @@ async def run_texts(texts: list[Text], endpoints: tuple[Endpoint, Endpoint], con
     connector = dict(limit=config.max_connections, limit_per_host=0)
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(**connector), timeout=timeout) as s1, \
             aiohttp.ClientSession(connector=aiohttp.TCPConnector(**connector), timeout=timeout) as s2:
-        replied = asyncio.Event()
-        student, grader = (ModelClient(e, s, PriorityLimiter(config.max_connections), journal, config.max_retries, replied)
-                           for e, s in zip(endpoints, (s1, s2)))
-        preload = asyncio.create_task(_preload_after(replied))
+        waiting = asyncio.Event()  # the run waits on the network: a pool is full, or a reply came back
+        student, grader = (ModelClient(e, s, PriorityLimiter(config.max_connections, waiting), journal,
+                                       config.max_retries, waiting) for e, s in zip(endpoints, (s1, s2)))
+        preload = asyncio.create_task(_preload_after(waiting))
         records: list[dict[str, Any] | None] = [None] * len(texts)
 
         async def one(text: Text) -> None:
@@ -131,14 +131,15 @@ async def run_texts(texts: list[Text], endpoints: tuple[Endpoint, Endpoint], con
     return [r for r in records if r is not None], usage
 
 
-async def _preload_after(replied: asyncio.Event) -> None:
-    """Import statsmodels (the results' intervals need it, ~3 s of CPU) once the first reply is in.
+async def _preload_after(waiting: asyncio.Event) -> None:
+    """Import statsmodels (the results' intervals need it, ~3 s of CPU) once the run waits on the network.
 
-    By then the first requests are out and the pools mostly wait on the network. Started any
-    earlier it would delay the first requests; started when the first text is done, it would
-    hold the interpreter lock while grader replies pour in and slow every call it overlaps.
+    That is when the teacher's pool is first full (every slot's request is out, nothing more can go
+    until replies come back), or, for a run smaller than the pool, at the first reply. Started any
+    earlier it would delay the first requests; started later, it would hold the interpreter lock
+    while replies pour in and slow every call it overlaps.
     """
-    await replied.wait()
+    await waiting.wait()
     preload_in_background()
 
 
