@@ -183,6 +183,16 @@ def test_failed_grader_calls_make_errored_texts_and_an_incomplete_build(tmp_path
     assert all(len(r["messages"]) == 4 for r in records)  # the teacher's turns are kept with the error
 
 
+def test_a_direct_run_records_its_metrics_without_intervals(tmp_path):
+    with FakeOpenAI(reply_fn=skillmix_reply) as fake:
+        stats = generate_dataset(DataConfig(**BUILD), tmp_path / "out", env={"FAKE_BASE_URL": fake.base_url,
+                                                                            "FAKE_API_KEY": "k"})
+    assert stats["complete"] and stats["n"] == 4 and stats["engine"]["call_path"] == "direct"
+    results = json.loads((tmp_path / "out" / "runs" / "k2" / "results.json").read_text())
+    assert results["metrics"]["2"]["full_marks"] == 1.0 and results["metrics"]["2"]["n_scored"] == 4
+    assert not [key for key in results["metrics"]["2"] if key.endswith("_ci")]
+
+
 @pytest.mark.parametrize(("settings", "env", "reason"), [
     ({"batch": True}, {"FAKE_BASE_URL": "u", "FAKE_API_KEY": "k"}, "--batch"),
     ({"grader": "openai-api/fake/g,openai-api/fake/h"}, {"FAKE_BASE_URL": "u", "FAKE_API_KEY": "k"}, "panel"),

@@ -6,6 +6,7 @@ import pytest
 
 from skillmix.errors import SkillmixError
 from skillmix.protocol.metrics import (
+    METRICS,
     aggregate,
     combination_metrics,
     generation_metrics,
@@ -172,6 +173,12 @@ def test_aggregate_single_combination_has_zero_stderr():
     assert got["full_marks_stderr"] == 0.0
     # n = 1: Wilson gives a wide interval, 1/(1 + z^2) = 0.206549..., not [1, 1].
     assert got["full_marks_ci"] == pytest.approx([1 / (1 + 1.959963984540054**2), 1.0], abs=1e-9)
+
+
+def test_aggregate_without_intervals_leaves_only_the_ci_keys_out():
+    full, bare = aggregate(K2_POINTS, 2), aggregate(K2_POINTS, 2, intervals=False)
+    assert {key for key in full if key.endswith("_ci")} == {f"{m}_ci" for m in METRICS}
+    assert bare == {key: v for key, v in full.items() if not key.endswith("_ci")}
 
 
 def test_aggregate_ci_is_deterministic_for_a_seed():

@@ -62,7 +62,7 @@ def run_cmd(
         return
     echo = lambda line: console.print(line, markup=False, highlight=False)
     try:
-        run_experiment(cfg, run_dir, tuple(force or ()), display=display, echo=echo, check=False)
+        run_experiment(cfg, run_dir, tuple(force or ()), display=display, echo=echo, env=os.environ, check=False)
     except IncompleteStage as e:
         print(f"error: {e}", file=sys.stderr)
         raise typer.Exit(code=1) from None

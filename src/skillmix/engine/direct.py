@@ -87,12 +87,10 @@ class PriorityLimiter:
     being written before any second turn (which would leave the grader idle for most of the run).
     """
 
-    def __init__(self, slots: int, full: asyncio.Event | None = None):
+    def __init__(self, slots: int):
         self._free = slots
         self._waiters: list[tuple[int, int, asyncio.Future]] = []
         self._order = itertools.count()
-        self._full = full  # set the first time every slot is taken
-
 
     @asynccontextmanager
     async def slot(self, priority: int):
@@ -105,8 +103,6 @@ class PriorityLimiter:
     async def _acquire(self, priority: int) -> None:
         if self._free > 0 and not self._waiters:
             self._free -= 1
-            if self._free == 0 and self._full is not None:
-                self._full.set()
             return
         future = asyncio.get_running_loop().create_future()
         heapq.heappush(self._waiters, (priority, next(self._order), future))
@@ -200,7 +196,6 @@ class ModelClient:
     limiter: PriorityLimiter
     journal: CallJournal
     max_retries: int
-    replied: asyncio.Event = field(default_factory=asyncio.Event)  # set by the first reply from the server
     first_wait: float = 1.0  # seconds before the first retry; doubles per retry (tests shorten it)
     usage: dict[str, int] = field(default_factory=lambda: {"input_tokens": 0, "output_tokens": 0, "total_tokens": 0})
 
@@ -212,7 +207,6 @@ class ModelClient:
         if entry is None:
             async with self.limiter.slot(priority):
                 content, usage = await self._send_with_retries(payload)
-            self.replied.set()
             entry = self.journal.record(key, content, usage)
         for name, value in entry["usage"].items():
             self.usage[name] = self.usage.get(name, 0) + value

@@ -30,7 +30,6 @@ from skillmix.protocol.metrics import generation_metrics
 from skillmix.protocol.prompts import generation_turns, grading_prompt
 from skillmix.protocol.rubric import extract_answer
 from skillmix.protocol.sampling import Combination, sample_combinations, sample_id
-from skillmix.stats.intervals import preload_in_background
 
 JOURNAL_FILE = "calls.jsonl"
 
@@ -107,10 +106,8 @@ async def run_texts(texts: list[Text], endpoints: tuple[Endpoint, Endpoint], con
     connector = dict(limit=config.max_connections, limit_per_host=0)
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(**connector), timeout=timeout) as s1, \
             aiohttp.ClientSession(connector=aiohttp.TCPConnector(**connector), timeout=timeout) as s2:
-        waiting = asyncio.Event()  # the run waits on the network: a pool is full, or a reply came back
-        student, grader = (ModelClient(e, s, PriorityLimiter(config.max_connections, waiting), journal,
-                                       config.max_retries, waiting) for e, s in zip(endpoints, (s1, s2)))
-        preload = asyncio.create_task(_preload_after(waiting))
+        student, grader = (ModelClient(e, s, PriorityLimiter(config.max_connections), journal, config.max_retries)
+                           for e, s in zip(endpoints, (s1, s2)))
         records: list[dict[str, Any] | None] = [None] * len(texts)
 
         async def one(text: Text) -> None:
@@ -124,23 +121,10 @@ async def run_texts(texts: list[Text], endpoints: tuple[Endpoint, Endpoint], con
             for text in texts:
                 await window.acquire()
                 group.create_task(one(text))
-        preload.cancel()  # a run answered wholly from the journal never waited on the network
     usage = {c.endpoint.model_id: c.usage for c in (student, grader)}
     if endpoints[0].model_id == endpoints[1].model_id:  # one model in both roles: one usage entry
         usage = {endpoints[0].model_id: _sum_usage(student.usage, grader.usage)}
     return [r for r in records if r is not None], usage
-
-
-async def _preload_after(waiting: asyncio.Event) -> None:
-    """Import statsmodels (the results' intervals need it, ~3 s of CPU) once the run waits on the network.
-
-    That is when the teacher's pool is first full (every slot's request is out, nothing more can go
-    until replies come back), or, for a run smaller than the pool, at the first reply. Started any
-    earlier it would delay the first requests; started later, it would hold the interpreter lock
-    while replies pour in and slow every call it overlaps.
-    """
-    await waiting.wait()
-    preload_in_background()
 
 
 def _sum_usage(a: dict[str, int], b: dict[str, int]) -> dict[str, int]:
@@ -196,7 +180,9 @@ def direct_results(config: EvalConfig, k: int, records: list[dict[str, Any]], us
     """results.json's content, in the same shape as ``evaluate.collect_results`` writes for inspect runs."""
     from skillmix.formats.provenance import host, package_versions
 
-    per_k = {str(k): metrics_for_k(records, k, config.gradings)}
+    # No intervals: a teacher-data run's metrics are never reported (stats.json has its pass rates), and the
+    # interval libraries cost ~3 s of CPU to import, more than the calls of a 200-text shard (docs/performance.md).
+    per_k = {str(k): metrics_for_k(records, k, config.gradings, intervals=False)}
     errors = per_k[str(k)]["n_errors"]
     missing = planned - len(records)
     status = {

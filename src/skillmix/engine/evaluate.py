@@ -372,14 +372,14 @@ def collect_results(config: EvalConfig, logs: list, out_dir: Path, engine: dict,
     }
 
 
-def metrics_for_k(records: list[dict[str, Any]], k: int, gradings: int) -> dict[str, Any]:
-    """Group generation records by combination and run ``aggregate`` on their points."""
+def metrics_for_k(records: list[dict[str, Any]], k: int, gradings: int, intervals: bool = True) -> dict[str, Any]:
+    """Group generation records by combination and run ``aggregate`` on their points (``intervals``: with CIs)."""
     unscored_gradings = sum(g["points"] is None for r in records if r["error"] is None for g in r["gradings"])
     # A panel's decision is not a majority over all its gradings: use the recorded vote.
     points, errors = group_points(
         ((r["id"], r["epoch"], None if r["error"] is not None else
           [r["voted"]] if any("grader" in g for g in r["gradings"]) else [g["points"] for g in r["gradings"]])
          for r in records), gradings)
-    result = aggregate(points, k) if points else {"n_scored": 0, "n_unscored": 0}
+    result = aggregate(points, k, intervals=intervals) if points else {"n_scored": 0, "n_unscored": 0}
     return {**result, "n_combinations": len(points), "n_generations": len(records), "n_errors": errors,
             "n_unscored_gradings": unscored_gradings, "unscored_includes_errors": UNSCORED_INCLUDES_ERRORS}

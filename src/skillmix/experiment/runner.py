@@ -122,13 +122,17 @@ def hub_offline(on: bool) -> Iterator[None]:
         hub.HF_HUB_OFFLINE = previous
 
 
-def execute(config: ExperimentConfig, run_dir: Path, stage: Stage, display: str) -> Any:
-    """Run one stage; returns its result (stats or results dict with ``complete``) or None."""
+def execute(config: ExperimentConfig, run_dir: Path, stage: Stage, display: str,
+            env: Mapping[str, str] | None = None) -> Any:
+    """Run one stage; returns its result (stats or results dict with ``complete``) or None.
+
+    ``env`` (the provider variables) lets a data stage take the direct call path (docs/performance.md).
+    """
     from skillmix.engine import teacher
     from skillmix.formats.dataset import mix_datasets, subsample_dataset
 
     if stage.kind == "data":
-        return teacher.generate_dataset(stage.config.model_copy(update={"display": display}), stage.folder)
+        return teacher.generate_dataset(stage.config.model_copy(update={"display": display}), stage.folder, env=env)
     if stage.kind == "mix":
         dirs = [data_folder(run_dir, n) for n in stage.config.datasets]
         if stage.config.subsample is None:
@@ -151,7 +155,7 @@ def execute(config: ExperimentConfig, run_dir: Path, stage: Stage, display: str)
 
 
 def run_stage(config: ExperimentConfig, run_dir: Path, stage: Stage, key: str, status: str, forced: bool,
-              display: str, echo: Callable[[str], None]) -> None:
+              display: str, echo: Callable[[str], None], env: Mapping[str, str] | None = None) -> None:
     # Stale or forced work is set aside; so is a half-written mix or report (cheap to redo, and
     # a mix refuses to write over a folder it cannot recognise). Data, training and evaluation
     # started with this same key resume in place.
@@ -161,7 +165,7 @@ def run_stage(config: ExperimentConfig, run_dir: Path, stage: Stage, key: str, s
     started = time.time()
     stage.folder.mkdir(parents=True, exist_ok=True)
     write_marker(stage, key, 0.0, status="running")  # a re-run with the same key resumes this folder
-    result = execute(config, run_dir, stage, display)
+    result = execute(config, run_dir, stage, display, env)
     if isinstance(result, dict) and not result.get("complete", True):
         raise IncompleteStage(f"{stage.name} did not complete ({stage_failure(result)}); "
                               f"see {stage.folder}, fix the cause and re-run the same command to finish it")
@@ -208,7 +212,7 @@ def run_experiment(
             continue
         assert not keys[stage.name].startswith(PENDING), f"{stage.name}: its inputs did not finish"
         echo(f"[run]  {stage.name} -> {row['folder']}")
-        run_stage(config, run_dir, stage, keys[stage.name], row["status"], stage.name in redo, display, echo)
+        run_stage(config, run_dir, stage, keys[stage.name], row["status"], stage.name in redo, display, echo, env)
         redo.discard(stage.name)
     return plan_rows(stages, stage_keys(stages), set(), run_dir)
 

@@ -125,7 +125,8 @@ def metric_ci(name: str, values: Sequence[float], rng: random.Random, n_boot: in
     return None if ci is None else list(ci)
 
 
-def aggregate(points: Points, k: int, *, seed: int = DEFAULT_SEED, n_boot: int = DEFAULT_N_BOOT) -> dict:
+def aggregate(points: Points, k: int, *, seed: int = DEFAULT_SEED, n_boot: int = DEFAULT_N_BOOT,
+              intervals: bool = True) -> dict:
     """The three SKILL-MIX metrics over combinations (protocol §5).
 
     Returns ``{metric, metric_stderr, metric_ci}`` for each of Full Marks, All
@@ -133,6 +134,7 @@ def aggregate(points: Points, k: int, *, seed: int = DEFAULT_SEED, n_boot: int =
     from ``random.Random(seed)``), plus ``n_scored`` / ``n_unscored``
     combinations and the counts of unscored generations and gradings. With no
     scored combination the metric values, stderrs and CIs are ``None``, not 0.
+    ``intervals=False`` leaves the ``metric_ci`` keys out (not None: they were not computed).
     """
     check_k(k)
     if n_boot < 1:
@@ -144,7 +146,8 @@ def aggregate(points: Points, k: int, *, seed: int = DEFAULT_SEED, n_boot: int =
     for name in METRICS:
         values = [m[name] for m in scored]
         result[name], result[f"{name}_stderr"] = mean_stderr(values)
-        result[f"{name}_ci"] = metric_ci(name, values, rng, n_boot)
+        if intervals:
+            result[f"{name}_ci"] = metric_ci(name, values, rng, n_boot)
     result["n_scored"] = len(scored)
     result["n_unscored"] = len(per_combination) - len(scored)
     result["n_unscored_generations"] = sum(

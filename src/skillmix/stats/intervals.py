@@ -38,23 +38,6 @@ def _proportion_interval(successes: int, n: int, confidence: float, method: str)
     return (0.0 if successes == 0 else float(lo)), (1.0 if successes == n else float(hi))
 
 
-def preload_in_background() -> None:
-    """Start importing statsmodels' proportion module on another thread.
-
-    The import costs about 3 s of CPU. A run that waits on the network for minutes (the
-    direct call path) starts it early, so the intervals at its end cost no wall time. Not a
-    daemon: the interpreter waits for it at exit, so an import is never cut off mid-way
-    (which fails noisily when the run ended before the import did).
-    """
-    import threading
-
-    threading.Thread(target=_import_proportion, name="preload-statsmodels").start()
-
-
-def _import_proportion() -> None:
-    import statsmodels.stats.proportion  # noqa: F401
-
-
 def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[float, float] | None:
     """Wilson score interval of ``successes`` out of ``n``; ``None`` for n == 0."""
     return _proportion_interval(successes, n, confidence, "wilson")
