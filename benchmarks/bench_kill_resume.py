@@ -40,17 +40,6 @@ def stored_replies(out: Path, cache: Path) -> int:
     return sum(1 for p in cache.rglob("*") if p.is_file()) if cache.exists() else 0
 
 
-def settled(fake: FakeOpenAI, quiet: float = 1.0) -> int:
-    """The server's request count once none has arrived for ``quiet`` seconds (requests sent just
-    before the kill may still be on their way)."""
-    calls, since = fake.calls, time.monotonic()
-    while time.monotonic() - since < quiet:
-        time.sleep(0.05)
-        if fake.calls != calls:
-            calls, since = fake.calls, time.monotonic()
-    return calls
-
-
 def run(cmd: list[str], env: dict[str, str]) -> None:
     done = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     if done.returncode != 0:
@@ -78,7 +67,7 @@ def measure(args: argparse.Namespace, tmp: Path) -> dict:
             time.sleep(0.01)
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
-        at_kill = settled(fake)
+        at_kill = fake.settled_calls(quiet=1.0)
         stored = stored_replies(out, cache)
         t0 = time.perf_counter()
         run(generate_cmd(out, args.n, args.connections, args.extra), env(fake, cache))

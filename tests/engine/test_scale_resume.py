@@ -43,16 +43,6 @@ def stored_replies(out: Path, cache: Path, call_path: str) -> int:
     return sum(1 for p in cache.rglob("*") if p.is_file())
 
 
-def settled_calls(fake: FakeOpenAI, quiet: float = 0.5) -> int:
-    """The server's request count once no new request has arrived for ``quiet`` seconds."""
-    calls, since = fake.calls, time.monotonic()
-    while time.monotonic() - since < quiet:
-        time.sleep(0.05)
-        if fake.calls != calls:
-            calls, since = fake.calls, time.monotonic()
-    return calls
-
-
 def finish(proc: subprocess.Popen) -> None:
     out, err = proc.communicate(timeout=600)
     assert proc.returncode == 0, (out.decode()[-3000:], err.decode()[-2000:])
@@ -72,7 +62,7 @@ def test_sigkill_at_half_then_rerun(tmp_path, call_path):
         os.kill(proc.pid, signal.SIGKILL)
         proc.communicate(timeout=60)
         assert proc.returncode == -signal.SIGKILL
-        calls = settled_calls(fake)  # requests sent just before the kill may still reach the server
+        calls = fake.settled_calls()
         # In flight = asked but not finished: no reply stored on disk. (A reply the server wrote
         # but the busy client had not read yet is in flight too, so fake.responded undercounts.)
         in_flight = calls - stored_replies(tmp_path / "out", tmp_path / "cache", call_path)

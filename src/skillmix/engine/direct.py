@@ -61,9 +61,9 @@ def direct_endpoint(model_id: str, env: Mapping[str, str]) -> Endpoint | None:
     if provider == "openai-api":
         service, _, name = rest.partition("/")
         var = service.upper().replace("-", "_")
-        base, key = env.get(f"{var}_BASE_URL"), env.get(f"{var}_API_KEY")
-        if name and base and key:
-            return Endpoint(model_id, _chat_url(base), key, name)
+        service_url, key = env.get(f"{var}_BASE_URL"), env.get(f"{var}_API_KEY")
+        if name and service_url and key:
+            return Endpoint(model_id, _chat_url(service_url), key, name)
     return None
 
 

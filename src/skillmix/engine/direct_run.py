@@ -11,6 +11,7 @@ Every reply is journalled in ``OUT/calls.jsonl`` as it arrives; re-running resum
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -99,13 +100,8 @@ async def run_texts(texts: list[Text], endpoints: tuple[Endpoint, Endpoint], con
     At most a window of texts is in flight (a few times the connections: enough to keep both
     pools busy, few enough that memory does not grow with the run).
     """
-    import aiohttp
-
     window = asyncio.Semaphore(4 * config.max_connections)
-    timeout = aiohttp.ClientTimeout(total=config.timeout)
-    connector = dict(limit=config.max_connections, limit_per_host=0)
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(**connector), timeout=timeout) as s1, \
-            aiohttp.ClientSession(connector=aiohttp.TCPConnector(**connector), timeout=timeout) as s2:
+    async with _session(config) as s1, _session(config) as s2:
         student, grader = (ModelClient(e, s, PriorityLimiter(config.max_connections), journal, config.max_retries)
                            for e, s in zip(endpoints, (s1, s2)))
         records: list[dict[str, Any] | None] = [None] * len(texts)
@@ -125,6 +121,14 @@ async def run_texts(texts: list[Text], endpoints: tuple[Endpoint, Endpoint], con
     if endpoints[0].model_id == endpoints[1].model_id:  # one model in both roles: one usage entry
         usage = {endpoints[0].model_id: _sum_usage(student.usage, grader.usage)}
     return [r for r in records if r is not None], usage
+
+
+def _session(config: EvalConfig):
+    """One model's HTTP session: as many connections as it has slots, the run's timeout per request."""
+    import aiohttp
+
+    return aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=config.max_connections, limit_per_host=0),
+                                 timeout=aiohttp.ClientTimeout(total=config.timeout))
 
 
 def _sum_usage(a: dict[str, int], b: dict[str, int]) -> dict[str, int]:
@@ -170,8 +174,6 @@ def run_direct_eval(config: EvalConfig, out_dir: Path, endpoints: tuple[Endpoint
 
 
 def _json_line(record: dict[str, Any]) -> str:
-    import json
-
     return json.dumps(record, default=str) + "\n"
 
 

@@ -208,6 +208,16 @@ class FakeOpenAI:
         with self._lock:
             return len(self._requests)
 
+    def settled_calls(self, quiet: float = 0.5) -> int:
+        """The request count once none has arrived for ``quiet`` seconds: after a client is killed,
+        requests it sent just before may still be on their way."""
+        calls, since = self.calls, time.monotonic()
+        while time.monotonic() - since < quiet:
+            time.sleep(0.05)
+            if self.calls != calls:
+                calls, since = self.calls, time.monotonic()
+        return calls
+
     @property
     def failures(self) -> int:
         with self._lock:
