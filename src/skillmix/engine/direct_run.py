@@ -22,10 +22,11 @@ from typing import Any
 from skillmix.engine.direct import CallError, CallJournal, Endpoint, ModelClient, PriorityLimiter, chat_body
 from skillmix.engine.evaluate import EvalConfig, metrics_for_k
 from skillmix.engine.shard import SHARD_FILE, shard_info, shard_slice
+from skillmix.engine.teacher import sum_usage
 from skillmix.formats.files import atomic_writer, write_json
 from skillmix.formats.samples import make_record
 from skillmix.formats.versions import FORMAT_VERSION_KEY, RESULTS_VERSION
-from skillmix.protocol.catalog import load_catalog
+from skillmix.protocol.catalog import Catalog, load_catalog
 from skillmix.protocol.grading import score_gradings, vote
 from skillmix.protocol.metrics import generation_metrics
 from skillmix.protocol.prompts import generation_turns, grading_prompt
@@ -46,9 +47,8 @@ class Text:
     turns: tuple[str, ...]
 
 
-def planned_texts(config: EvalConfig, k: int) -> list[Text]:
+def planned_texts(config: EvalConfig, k: int, catalog: Catalog) -> list[Text]:
     """This shard's generations of SKILL-MIX(k), in inspect's order: sample id, then epoch."""
-    catalog = load_catalog(config.skills_file, config.topics_file)
     combos = sample_combinations(catalog, k, config.combinations, random.Random(config.seed), config.skills,
                                  config.topics, config.skill_weights)
     drawn = [(sample_id(k, i), combo) for i, combo in enumerate(combos)]
@@ -117,9 +117,8 @@ async def run_texts(texts: list[Text], endpoints: tuple[Endpoint, Endpoint], con
             for text in texts:
                 await window.acquire()
                 group.create_task(one(text))
-    usage = {c.endpoint.model_id: c.usage for c in (student, grader)}
-    if endpoints[0].model_id == endpoints[1].model_id:  # one model in both roles: one usage entry
-        usage = {endpoints[0].model_id: _sum_usage(student.usage, grader.usage)}
+    # One entry per model, summed when one model plays both roles.
+    usage = sum_usage({c.endpoint.model_id: c.usage} for c in (student, grader))
     return [r for r in records if r is not None], usage
 
 
@@ -129,10 +128,6 @@ def _session(config: EvalConfig):
 
     return aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=config.max_connections, limit_per_host=0),
                                  timeout=aiohttp.ClientTimeout(total=config.timeout))
-
-
-def _sum_usage(a: dict[str, int], b: dict[str, int]) -> dict[str, int]:
-    return {key: a.get(key, 0) + b.get(key, 0) for key in a.keys() | b.keys()}
 
 
 class _Gather:
@@ -158,7 +153,8 @@ def run_direct_eval(config: EvalConfig, out_dir: Path, endpoints: tuple[Endpoint
     out_dir.mkdir(parents=True, exist_ok=True)
     if config.shard is not None:
         write_json(out_dir / SHARD_FILE, shard_info(config.shard))
-    texts = planned_texts(config, k)
+    catalog = load_catalog(config.skills_file, config.topics_file)
+    texts = planned_texts(config, k, catalog)
     journal = CallJournal.open(out_dir / JOURNAL_FILE)
     try:
         with _progress(config.display, len(texts), f"k={k}") as advance:
@@ -168,7 +164,7 @@ def run_direct_eval(config: EvalConfig, out_dir: Path, endpoints: tuple[Endpoint
     with atomic_writer(out_dir / "samples.jsonl") as f:
         for r in records:
             f.write(_json_line(r))
-    results = {**direct_results(config, k, records, usage, len(texts)), "meta": meta or {}}
+    results = {**direct_results(config, k, records, usage, len(texts), catalog.digest()), "meta": meta or {}}
     write_json(out_dir / "results.json", results)
     return results
 
@@ -178,7 +174,7 @@ def _json_line(record: dict[str, Any]) -> str:
 
 
 def direct_results(config: EvalConfig, k: int, records: list[dict[str, Any]], usage: dict[str, dict[str, int]],
-                   planned: int) -> dict[str, Any]:
+                   planned: int, catalog_digest: str) -> dict[str, Any]:
     """results.json's content, in the same shape as ``evaluate.collect_results`` writes for inspect runs."""
     from skillmix.formats.provenance import host, package_versions
 
@@ -196,7 +192,7 @@ def direct_results(config: EvalConfig, k: int, records: list[dict[str, Any]], us
     return {
         FORMAT_VERSION_KEY: RESULTS_VERSION, "complete": status["complete"], "status": status,
         "config": config.model_dump(mode="json"),
-        "catalog_digest": load_catalog(config.skills_file, config.topics_file).digest(),
+        "catalog_digest": catalog_digest,
         "metrics": per_k, "token_usage": usage,
         "engine": {**package_versions(["inspect_ai", "aiohttp"]), **host(), "call_path": "direct"},
         "logs": [], "view": None,

@@ -27,9 +27,9 @@ from skillmix.engine.teacher import (
     CONFIG_FILE,
     DataConfig,
     _identity,
-    _sum_usage,
     generated_stats,
     pass_rates,
+    sum_usage,
 )
 from skillmix.errors import SkillmixError
 from skillmix.formats.dataset import DATA_FILE, STATS_FILE, write_rows
@@ -153,7 +153,7 @@ def merge_datasets(out_dir: Path, dirs: Sequence[Path]) -> dict[str, Any]:
     for k, n in zip(config.k, config.n):
         counts = sum_counts([{c: v for c, v in s["per_k"][str(k)].items() if c != "requested"} for s in stats])
         per_k[str(k)] = {"requested": n, **counts}
-        usage[str(k)] = _sum_usage(s["token_usage"][str(k)] for s in stats)
+        usage[str(k)] = sum_usage(s["token_usage"][str(k)] for s in stats)
     catalog = load_catalog(config.skills_file, config.topics_file)
     sha = write_rows(out_dir / DATA_FILE, rows)
     complete = all(bool(s.get("complete")) for s in stats)
@@ -187,7 +187,7 @@ def merge_evals(out_dir: Path, dirs: Sequence[Path]) -> dict[str, Any]:
     records = sorted((r for d in dirs for r in read_jsonl(d / SAMPLES_FILE)),
                      key=lambda r: (r["k"], r["id"], r["epoch"]))
     metrics = {str(k): metrics_for_k([r for r in records if r["k"] == k], k, config.gradings) for k in config.k}
-    usage = _sum_usage(r.get("token_usage", {}) for r in results)
+    usage = sum_usage(r.get("token_usage", {}) for r in results)
     status = merge_status([r.get("status") for r in results])
     complete = all(bool(r.get("complete")) for r in results)
     merged = {

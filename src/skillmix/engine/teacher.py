@@ -247,7 +247,7 @@ def generated_stats(
         "pools": {str(k): dict(zip(("skills", "topics"), pools_for(config, k))) for k in config.k},
         "per_k": per_k,
         "total": _sum_counts(per_k.values()),
-        "token_usage": {**usage, "total": _sum_usage(usage.values())},
+        "token_usage": {**usage, "total": sum_usage(usage.values())},
         "catalog": catalog_info(catalog, config.skills_file, config.topics_file),
         "settings": config.model_dump(mode="json"),
         "data_sha256": data_sha,
@@ -326,7 +326,7 @@ def _sum_counts(per_k: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def _sum_usage(usages: Iterable[Mapping[str, Mapping[str, int]]]) -> dict[str, dict[str, int]]:
+def sum_usage(usages: Iterable[Mapping[str, Mapping[str, int]]]) -> dict[str, dict[str, int]]:
     total: dict[str, dict[str, int]] = {}
     for usage in usages:
         for model, u in usage.items():
