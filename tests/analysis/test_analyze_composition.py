@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from scipy.stats import binomtest
 
 from skillmix.analysis.composition import (
     build_design,
@@ -95,6 +96,10 @@ def test_planted_negative_category_interaction_has_negative_sign() -> None:
         assert lo < 0.5 and hi > -0.5  # no planted effect within a category
     worst = inter["worst_skill_pairs"]
     assert worst and {category_of(s) for s in worst[0]["skills"]} == {a, b}
+    for row in worst:  # one vectorized binom.cdf call: exactly scipy's one-sided binomial test
+        both = round(row["observed_both"] * row["n_pairs"])
+        share = min(max(row["expected_both"], 0.0), 1.0)
+        assert row["p_value_less"] == binomtest(both, row["n_pairs"], share, alternative="less").pvalue
 
 
 def test_log_odds_interaction_formula() -> None:
@@ -159,8 +164,9 @@ def test_resample_weights_count_the_draws() -> None:
         assert np.array_equal(resample_weights(design, rng), expected)
 
 
+@pytest.mark.parametrize("rows", [1, 2, 7])  # one resample: the in-order sums take their other path
 @pytest.mark.parametrize("method", ["k1", "logistic"])
-def test_bootstrap_batches_equal_one_resample_at_a_time(method: str) -> None:
+def test_bootstrap_batches_equal_one_resample_at_a_time(method: str, rows: int) -> None:
     # What bootstrap computes per batch (weights drawn for all resamples at once, summaries of a
     # whole batch) must be bit-identical to one resample at a time (docs/performance.md).
     from skillmix.analysis.composition import (
@@ -181,8 +187,8 @@ def test_bootstrap_batches_equal_one_resample_at_a_time(method: str) -> None:
     # >= 8 cells of a kind: their pooled sums take numpy's pairwise path, not a plain loop
     assert sum(a == b for a, b in design.cells) >= 2 and sum(a != b for a, b in design.cells) >= 8
     one_rng, rows_rng = np.random.default_rng(11), np.random.default_rng(11)
-    weights = np.array([resample_weights(design, one_rng) for _ in range(7)])
-    assert np.array_equal(resample_weight_rows(design, rows_rng, 7), weights)
+    weights = np.array([resample_weights(design, one_rng) for _ in range(rows)])
+    assert np.array_equal(resample_weight_rows(design, rows_rng, rows), weights)
     assert one_rng.integers(0, 1 << 30) == rows_rng.integers(0, 1 << 30)  # the streams end in the same state
     batch = batch_statistics(design, weights, method, cluster_counts(design), sum_order(design, method))  # type: ignore[arg-type]
     expected = np.array([summary_vector(design, statistics(design, w, method)) for w in weights])  # type: ignore[arg-type]

@@ -80,3 +80,39 @@ def test_bootstrap_two_values_hand_computed():
     # Means of resamples of {0, 1} with n=2 are 0, 1/2, 1 with probabilities 1/4, 1/2, 1/4:
     # with many resamples the 2.5% and 97.5% percentiles are 0 and 1.
     assert bootstrap_mean_ci([0.0, 1.0], random.Random(0), 4000) == (0.0, 1.0)
+
+
+def _means_by_loop(values: list[float], rng: random.Random, n_boot: int) -> list[float]:
+    return [math.fsum(rng.choices(values, k=len(values))) / len(values) for _ in range(n_boot)]
+
+
+@pytest.mark.parametrize("pool", [
+    [i / 6 for i in range(7)],  # few distinct values: summed as counts of each
+    [0.0, 1 / 3, 2 / 3, 1.0, 0.1, 0.7],
+    [1e-5 / 3, 12345.678 / 7, 0.0, -2 / 9],  # very different magnitudes: exact halves still add up
+    None,  # all distinct: the plain fsum path
+])
+def test_resampled_means_equal_the_choices_loop_bit_for_bit(pool):
+    from skillmix.stats.intervals import _resampled_means
+
+    r = random.Random(11)
+    for _ in range(40):
+        n = r.randint(1, 300)
+        values = [r.random() if pool is None else r.choice(pool) for _ in range(n)]
+        seed = r.random()
+        by_loop, vectorized = random.Random(seed), random.Random(seed)
+        assert _resampled_means(values, vectorized, 37) == _means_by_loop(values, by_loop, 37)
+        assert vectorized.getstate() == by_loop.getstate()
+
+
+def test_exact_halves_refuse_what_they_cannot_split_exactly():
+    import numpy as np
+
+    from skillmix.stats.intervals import exact_halves
+
+    values = np.array([0.1, 2 / 3, 1.0, 0.0, 1e-8])
+    hi, lo = exact_halves(values)
+    assert np.array_equal(hi + lo, values)
+    assert exact_halves(np.array([0.5, float("nan")])) is None
+    assert exact_halves(np.array([1e300])) is None
+    assert exact_halves(np.array([1e-300])) is None

@@ -343,10 +343,14 @@ def sum_order(design: Design, method: Method) -> SumOrder:
 
 
 def _in_order(terms: np.ndarray) -> np.ndarray:
-    """Row sums adding the columns one after the other (as ``np.bincount`` does), not pairwise."""
-    if terms.shape[1] == 0:
-        return np.zeros(terms.shape[0])
-    return np.cumsum(terms, axis=1)[:, -1]
+    """Sums over the first axis of a terms x rows array, adding the terms one after the other
+    (as ``np.bincount`` does), never pairwise. numpy adds along a non-contiguous axis term by
+    term (tested bit for bit); a single column would make that axis contiguous (pairwise)."""
+    if terms.shape[0] == 0:
+        return np.zeros(terms.shape[1])
+    if terms.shape[1] == 1:
+        return np.cumsum(terms[:, 0])[-1:]
+    return terms.sum(axis=0)
 
 
 def baseline_rows(design: Design, w_cluster: np.ndarray, method: Method, counts: ClusterCounts) -> np.ndarray:
@@ -362,16 +366,18 @@ def batch_statistics(design: Design, w_cluster: np.ndarray, method: Method, coun
     """``statistics`` of every row of cluster weights as rows x values arrays (same numbers; no ``q``).
     ``order`` is ``sum_order(design, method)``."""
     base = baseline_rows(design, w_cluster, method, counts)
-    logs = np.log(np.clip(base, 1e-300, 1.0))
-    log_prod = np.zeros((w_cluster.shape[0], len(design.gen_k)))
+    # Terms x resamples layout: every gather below copies whole contiguous rows.
+    base_t, w_t = np.ascontiguousarray(base.T), np.ascontiguousarray(w_cluster.T)
+    logs = np.log(np.clip(base_t, 1e-300, 1.0))
+    log_prod = np.zeros((len(design.gen_k), w_cluster.shape[0]))
     for gens, columns in order.slot_columns:
-        log_prod[:, gens] += logs[:, columns]
-    weighted = w_cluster[:, design.gen_cluster] * np.exp(log_prod)
+        log_prod[gens] += logs[columns]
+    weighted = w_t[design.gen_cluster] * np.exp(log_prod)
     n_k = w_cluster @ counts.gens
-    predicted = np.stack([_in_order(weighted[:, gens]) for gens, _ in order.gens_by_k], axis=1) / n_k
+    predicted = np.stack([_in_order(weighted[gens]) for gens, _ in order.gens_by_k], axis=1) / n_k
     pair_e = np.zeros((w_cluster.shape[0], len(design.cells)))
     for c, (clusters, a, b) in enumerate(order.pairs_by_cell):
-        pair_e[:, c] = _in_order(w_cluster[:, clusters] * base[:, a] * base[:, b])
+        pair_e[:, c] = _in_order(w_t[clusters] * base_t[a] * base_t[b])
     return {"observed": (w_cluster @ counts.gens_all) / n_k, "predicted": predicted,
             "pair_o": w_cluster @ counts.pairs_both, "pair_e": pair_e, "pair_n": w_cluster @ counts.pairs,
             "baseline": base}
@@ -447,21 +453,26 @@ def worst_skill_pairs(design: Design, q: np.ndarray, min_support: int) -> list[d
     """Skill pairs with >= min_support co-occurrences, most negative interaction first.
 
     The p-value is scipy's exact binomial test of the number of pairs with both
-    points against the expected share E/N (the baseline held fixed).
+    points against the expected share E/N (the baseline held fixed), one-sided
+    ("less"): ``binomtest(o, n, p, alternative="less").pvalue`` is ``binom.cdf(o, n, p)``,
+    here computed for all pairs in one call (tested equal to ``binomtest``).
     """
-    from scipy.stats import binomtest
+    from scipy.stats import binom
 
     m = len(design.skill_pairs)
     both = design.slot_y[design.pair_a] * design.slot_y[design.pair_b]
     o = np.bincount(design.pair_skills, weights=both, minlength=m)
     e = np.bincount(design.pair_skills, weights=q[design.pair_a] * q[design.pair_b], minlength=m)
     n = np.bincount(design.pair_skills, minlength=m)
+    kept = np.flatnonzero(n >= min_support)
+    share = np.array([float(min(max(e[i] / n[i], 0.0), 1.0)) for i in kept])
+    p_less = binom.cdf(o[kept].astype(np.int64), n[kept], share) if len(kept) else np.zeros(0)
     rows = []
-    for i in np.flatnonzero(n >= min_support):
+    for i, p in zip(kept, p_less):
         lo = float(log_odds_interaction(o[i], e[i], n[i]))
-        p = binomtest(int(o[i]), int(n[i]), float(min(max(e[i] / n[i], 0.0), 1.0)), alternative="less").pvalue
         rows.append({"skills": list(design.skill_pairs[i]), "log_odds": lo, "n_pairs": int(n[i]),
-                     "observed_both": float(o[i] / n[i]), "expected_both": float(e[i] / n[i]), "p_value_less": float(p)})
+                     "observed_both": float(o[i] / n[i]), "expected_both": float(e[i] / n[i]),
+                     "p_value_less": min(1.0, float(p))})
     rows.sort(key=lambda r: (r["log_odds"], r["skills"]))
     return rows[:N_WORST]
 

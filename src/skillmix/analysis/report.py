@@ -25,7 +25,7 @@ from skillmix.analysis import audit, render
 from skillmix.analysis import evaluation as ev
 from skillmix.analysis.compare import compute_deltas, cross_grader
 from skillmix.analysis.overlap import run_overlap
-from skillmix.analysis.parallel import fork_map, gc_paused
+from skillmix.analysis.parallel import fork_map, gc_frozen, gc_paused
 from skillmix.analysis.sections import folder_analyses, report_compute, report_markdown, report_plot_jobs
 from skillmix.errors import SkillmixError
 from skillmix.formats.eval_folder import (  # parse_generation/read_results/setting_of: re-exported for readers
@@ -197,6 +197,10 @@ def preload() -> None:
     import statsmodels.stats.inter_rater  # noqa: F401  (agreement)
     import statsmodels.stats.proportion  # noqa: F401  (Wilson intervals)
 
+    from skillmix.analysis.analysis_plots import _pyplot
+
+    _pyplot()  # the plots' workers are forked later
+
 
 def _run(job: tuple[str | None, Callable[[EvalFolder], Any], EvalFolder]) -> Any:
     return job[1](job[2])
@@ -244,7 +248,8 @@ def _compute_report(run_dir: Path, baseline: str | None, seed: int, resamples: i
             report[section.key] = section.compute(inputs)
     for f, e in zip(folders, evaluations):
         e["overlap"] = report["overlap"]["evaluations"].get(str(f.path), {})
-    report["statistics"]["n_tests"] = add_holm(report)
+    with gc_frozen():
+        report["statistics"]["n_tests"] = add_holm(report)
     return report
 
 
@@ -279,7 +284,7 @@ def draw_plots(report: dict[str, Any], plot_dir: Path) -> tuple[list[Path], list
     """The metric plots and the composition plots, drawn in parallel (each job writes one PNG)."""
     from skillmix.analysis.analysis_plots import _pyplot
 
-    _pyplot()  # imported once here, not in every worker
+    _pyplot()  # imported once here (if ``preload`` has not), not in every worker
     metric_jobs = render.plot_metric_jobs(report, plot_dir)
     made = fork_map(_draw, [*metric_jobs, *report_plot_jobs(report, plot_dir)])
     return [p for p in made[:len(metric_jobs)] if p is not None], [p for p in made[len(metric_jobs):] if p is not None]
@@ -296,7 +301,8 @@ def build_report(run_dir: Path, out: Path | None = None, baseline: str | None = 
     report = portable(compute_report(run_dir, baseline, seed=seed, resamples=resamples), run_dir)
     report["run_dir"] = Path(run_dir).resolve().name  # its name, never where it happens to be
     out_dir.mkdir(parents=True, exist_ok=True)
-    plots, composition_plots = draw_plots(report, out_dir / "plots")
+    with gc_frozen():
+        plots, composition_plots = draw_plots(report, out_dir / "plots")
     report["outputs"] = portable({
         "report_md": str(out_dir / "report.md"), "report_json": str(out_dir / "report.json"),
         "results_csv": str(out_dir / "results.csv"), "tables_tex": str(out_dir / "tables.tex"),

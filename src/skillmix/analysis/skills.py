@@ -39,9 +39,11 @@ def slots(gens: Iterable[Gen]) -> Iterable[tuple[Gen, str, bool]]:
 
 
 def tally(items: Iterable[tuple[Any, bool]]) -> dict[Any, dict[str, Any]]:
-    pairs = list(items)
-    n, successes = Counter(key for key, _ in pairs), Counter(key for key, ok in pairs if ok)
-    return {key: rate_entry(successes[key], count) for key, count in sorted(n.items(), key=lambda kv: str(kv[0]))}
+    counts = Counter(items)  # one pass: (key, awarded) -> slots
+    n: Counter = Counter()
+    for (key, _), count in counts.items():
+        n[key] += count
+    return {key: rate_entry(counts[(key, True)], total) for key, total in sorted(n.items(), key=lambda kv: str(kv[0]))}
 
 
 def by(data: Sequence[EvalData], key: Callable[[EvalData, Gen, str], Any]) -> dict[Any, dict[str, Any]]:

@@ -11,6 +11,7 @@ unless nothing else is there.
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -60,12 +61,26 @@ class EvalFolder:
     label: str = ""  # unique row label within a setting, set by ``assign_labels``
 
 
+# One tuple object per distinct criterion vector (points are mostly 0/1: a few hundred distinct
+# vectors among a run's hundreds of thousands). Shared tuples cost no memory per generation, and a
+# folder sent from a reading worker is pickled with references to them instead of copies. Keyed by
+# the bytes of the doubles, so -0.0 and 0.0 stay apart; capped, so odd values cannot grow it forever.
+_VECTORS: dict[bytes, tuple[float, ...]] = {}
+_MAX_VECTORS = 1 << 16
+
+
 def _vector(value: Any, k: int, where: str) -> tuple[float, ...] | None:
     if value is None:
         return None
     if not isinstance(value, list) or len(value) != k + 3:
         raise SkillmixError(f"{where}: expected null or a list of k+3={k + 3} criterion values, got {value!r}")
-    return tuple(map(float, value))
+    vector = tuple(map(float, value))
+    key = struct.pack(f"{len(vector)}d", *vector)
+    if (shared := _VECTORS.get(key)) is not None:
+        return shared
+    if len(_VECTORS) < _MAX_VECTORS:
+        _VECTORS[key] = vector
+    return vector
 
 
 def last_reply(messages: Any) -> str | None:

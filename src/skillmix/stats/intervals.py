@@ -15,8 +15,12 @@ import functools
 import math
 import random
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from skillmix.errors import SkillmixError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 def _check_counts(successes: int, n: int, confidence: float) -> None:
@@ -57,11 +61,47 @@ def percentile(sorted_values: Sequence[float], q: float) -> float:
 
 
 _CHUNK_VALUES = 1 << 20  # resampled values held at once: bounds memory, never the numbers
+_SPLIT = 2.0**27 + 1.0  # Veltkamp's constant: splits a double into two halves of <= 26 significant bits
+_MAX_COUNT = 1 << 26  # a half times a count below this is exact (26 + 26 bits <= 53)
+
+
+def exact_halves(values: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(hi, lo)`` with ``hi + lo == values`` exactly and each of at most 26 significant bits,
+    so ``count * hi`` and ``count * lo`` are exact for any count below 2**26; None where the
+    split could overflow or lose bits (non-finite, huge or tiny values)."""
+    import numpy as np
+
+    magnitude = np.abs(values[values != 0])
+    if not np.all(np.isfinite(values)) or (magnitude.size and (magnitude.max() > 2.0**900 or magnitude.min() < 2.0**-900)):
+        return None
+    t = values * _SPLIT
+    hi = t - (t - values)
+    return hi, values - hi
+
+
+def _grouped_sums(array: np.ndarray, indices: np.ndarray) -> list[float] | None:
+    """``[fsum(array[row]) for row in indices]`` by counting each distinct value per row:
+    ``fsum`` is the correctly rounded *exact* sum of its terms, and the terms ``count * hi``
+    and ``count * lo`` (``exact_halves``) add up exactly to the row's values. None when
+    grouping does not pay (many distinct values) or the split is not exact."""
+    import numpy as np
+
+    distinct, code = np.unique(array, return_inverse=True)
+    rows, n = indices.shape
+    if 4 * len(distinct) > n or n >= _MAX_COUNT or (halves := exact_halves(distinct)) is None:
+        return None
+    m = len(distinct)
+    flat = (np.arange(rows)[:, None] * m + code.reshape(-1)[indices]).ravel()
+    counts = np.bincount(flat, minlength=rows * m).reshape(rows, m).astype(float)
+    terms = np.concatenate([counts * halves[0], counts * halves[1]], axis=1)
+    return [math.fsum(row) for row in terms.tolist()]
 
 
 def _resampled_means(values: Sequence[float], rng: random.Random, n_boot: int) -> list[float]:
     """``[fsum(rng.choices(values, k=n)) / n for each resample]``, with the draws vectorized
-    (``skillmix.stats.rng``): the same stream, the same correctly rounded sums."""
+    (``skillmix.stats.rng``): the same stream, the same correctly rounded sums. Values with
+    few distinct numbers (per-combination metrics are fractions like 2/3) are summed as
+    counts of each (``_grouped_sums``): the same exact sums from far fewer terms."""
     import numpy as np
 
     from skillmix.stats.rng import choice_indices
@@ -71,8 +111,11 @@ def _resampled_means(values: Sequence[float], rng: random.Random, n_boot: int) -
     rows = max(1, _CHUNK_VALUES // n)
     means: list[float] = []
     for start in range(0, n_boot, rows):
-        sample = array[choice_indices(rng, n, (min(rows, n_boot - start), n))]
-        means.extend(math.fsum(row) / n for row in sample.tolist())
+        indices = choice_indices(rng, n, (min(rows, n_boot - start), n))
+        sums = _grouped_sums(array, indices)
+        if sums is None:
+            sums = [math.fsum(row) for row in array[indices].tolist()]
+        means.extend(s / n for s in sums)
     return means
 
 
