@@ -145,3 +145,22 @@ def test_format_fix_shows_up_as_format_not_substance(tmp_path: Path) -> None:
     assert (strict_lenient["strict"]["full_marks"], strict_lenient["lenient"]["full_marks"]) == (0.0, 1.0)
     delta = result["format_deltas"][0]["per_k"]["2"]["full_marks"]
     assert delta == {"total": 1.0, "substance": 0.0, "format": 1.0}
+
+
+def test_word_prefilter_never_changes_a_search() -> None:
+    # _search skips the regex only when no branch can match: equal to the plain search on the
+    # labelled replies and on random texts made of the patterns' own words, in any case.
+    import random
+
+    from skillmix.analysis.format_status import _BLEED, _BLEED_WORDS, _REFUSAL, _REFUSAL_WORDS, _search
+
+    rng = random.Random(4)
+    pieces = [*_BLEED_WORDS, *_REFUSAL_WORDS, "This text", "I", "the skills", "Note:", "As an", "AI", " ", "\n", ".",
+              "the answer above illustrates", "ſkills used", "K", "apologise", "help", "write", "river"]
+    texts = [reply for _, reply, _ in LABELLED + gemma_labelled()]
+    texts += ["".join(rng.choice([p, p.upper(), p.title()]) + rng.choice([" ", "", "\n"])
+                      for p in rng.sample(pieces, rng.randint(1, 6))) for _ in range(3000)]
+    for text in texts:
+        for pattern, words in ((_BLEED, _BLEED_WORDS), (_REFUSAL, _REFUSAL_WORDS)):
+            expected, got = pattern.search(text), _search(pattern, words, text)
+            assert (got and got.span()) == (expected and expected.span()), text

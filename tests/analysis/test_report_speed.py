@@ -91,6 +91,24 @@ def test_rule_changes_equal_rule_differences(run: Path) -> None:
             assert rule_changes(folder, k) == dict(expected)
 
 
+@pytest.mark.parametrize("answer", ANSWERS)
+def test_rule_differences_from_probes_equal_checking_each_grading(answer: str) -> None:
+    # Odd grader values too: 0.5, -0.0 and NaN (NaN differs from itself in the plain comparison).
+    from skillmix.analysis.evaluation import _rule_differences
+    from skillmix.formats.eval_folder import Generation
+
+    rng = random.Random(len(answer))
+    for k in (1, 2, 4):
+        skills = rng.sample(["metaphor", "pun", "folk physics (common knowledge physics)", "spoonerism", "hyperbole"], k)
+        for _ in range(20):
+            parsed = tuple(None if rng.random() < 0.2 else tuple(rng.choice([0.0, 1.0, 0.5, -0.0, float("nan")])
+                                                                  for _ in range(k + 3)) for _ in range(3))
+            g = Generation("c", 1, k, (tuple(skills), "Vaccines"), answer, parsed, parsed, None, None)
+            expected = [rule_differences(answer, skills, k, None if p is None else list(p)) for p in parsed]
+            assert _rule_differences(g) == (sum(e["name_penalty"] for e in expected),
+                                            sum(e["sentences"] for e in expected))
+
+
 def test_point_metrics_equal_aggregate() -> None:
     rng = random.Random(3)
     for k in (1, 3):

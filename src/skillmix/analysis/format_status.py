@@ -58,9 +58,26 @@ _REFUSAL = re.compile(
     r"(?:help|assist|write|produce|create|comply|provide|generate|complete|fulfil|do that|do this)",
     re.IGNORECASE,
 )
+# Every branch of each pattern needs one of these words (any case): ASCII text without
+# any of them cannot match, so the search is skipped (``_search``).
+_BLEED_WORDS = ("explanation", "illustrat", "demonstrat", "skill", "concept", "note", "uses", "shows", "employs",
+                "exhibits", "contains", "incorporates")
+_REFUSAL_WORDS = ("sorry", "apologi", "as an ai", "cannot", "can't", "can not", "won't", "will not", "unable to",
+                  "not able to")
 _ANSWER_MARK = re.compile(r"answer\s*:", re.IGNORECASE)
 _MARKUP = re.compile(r"[*_#`]+")
 _PREAMBLE = re.compile(r"^[^\n]{0,120}:\s*\n", re.IGNORECASE)
+
+
+def _search(pattern: re.Pattern[str], words: tuple[str, ...], text: str) -> re.Match[str] | None:
+    """``pattern.search(text)``, skipped when ASCII ``text`` lacks every word the pattern needs.
+    Only for ASCII: ignoring case, re also folds a few non-ASCII letters onto ASCII ones (the
+    long s onto s), which ``str.lower`` does not."""
+    if text.isascii():
+        lowered = text.lower()
+        if not any(w in lowered for w in words):
+            return None
+    return pattern.search(text)
 
 
 def is_degenerate(answer: str) -> bool:
@@ -82,13 +99,13 @@ def format_status(reply: str, k: int, sentences: str = "reference") -> Status:
     if "Answer:" not in reply:
         return "no_answer"
     answer = extract_answer(reply)
-    if _BLEED.search(answer):
+    if _search(_BLEED, _BLEED_WORDS, answer):
         return "bleed"
     if not within_sentence_limit(answer, k, sentences):  # type: ignore[arg-type]
         return "over_limit"
     if is_degenerate(answer):
         return "degenerate"
-    if _REFUSAL.search(answer):
+    if _search(_REFUSAL, _REFUSAL_WORDS, answer):
         return "refusal"
     return "ok"
 
@@ -108,7 +125,7 @@ def lenient_answer(reply: str) -> str:
 
 
 def _cut(text: str) -> str:
-    match = _BLEED.search(text)
+    match = _search(_BLEED, _BLEED_WORDS, text)
     return text[: match.start()] if match else text
 
 

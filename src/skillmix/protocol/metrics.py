@@ -59,18 +59,19 @@ def majority_vote(gradings: Sequence[Grading]) -> list[float] | None:
     return [1.0 if 2 * total > n else 0.0 for total in map(sum, zip(*scored))]
 
 
+def _generation_values(voted: Sequence[float], k: int) -> tuple[float, float, float]:
+    """Full Marks, All Skills and Skill Fraction of one generation's voted criteria, in ``METRICS`` order."""
+    s = sum(voted[:k])  # skill points, 0..k
+    r = sum(voted[k:])  # topic + sense + length, 0..3
+    return (1.0 if s == k and r == 3 else 0.0, 1.0 if s == k and r >= 2 else 0.0, s / k if r == 3 else 0.0)
+
+
 def generation_metrics(voted: Sequence[float], k: int) -> dict[str, float]:
     """Full Marks, All Skills and Skill Fraction of one generation's voted criteria."""
     check_k(k)
     if len(voted) != k + 3:
         raise ValueError(f"generation_metrics: expected {k + 3} criterion values for k={k}, got {len(voted)}")
-    s = sum(voted[:k])  # skill points, 0..k
-    r = sum(voted[k:])  # topic + sense + length, 0..3
-    return {
-        "full_marks": 1.0 if s == k and r == 3 else 0.0,
-        "all_skills": 1.0 if s == k and r >= 2 else 0.0,
-        "skill_fraction": s / k if r == 3 else 0.0,
-    }
+    return dict(zip(METRICS, _generation_values(voted, k)))
 
 
 def _check_gradings(gradings: Sequence[Grading], k: int) -> None:
@@ -88,15 +89,16 @@ def combination_metrics(generations: Sequence[Sequence[Grading]], k: int) -> dic
     generation is unscored.
     """
     check_k(k)
-    per_generation = []
+    best: tuple[float, float, float] | None = None
     for gradings in generations:
         _check_gradings(gradings, k)
-        voted = majority_vote(gradings)
-        if voted is not None:
-            per_generation.append(generation_metrics(voted, k))
-    if not per_generation:
-        return None
-    return {name: max(m[name] for m in per_generation) for name in METRICS}
+        voted = majority_vote(gradings)  # k+3 values, as the gradings were checked to have
+        if voted is None:
+            continue
+        values = _generation_values(voted, k)
+        # max(a, b) keeps a unless b > a: the same as max() over the generations in order.
+        best = values if best is None else (max(best[0], values[0]), max(best[1], values[1]), max(best[2], values[2]))
+    return None if best is None else dict(zip(METRICS, best))
 
 
 def mean_stderr(values: Sequence[float]) -> tuple[float | None, float | None]:
