@@ -1,6 +1,6 @@
 """`skillmix report` on a paper-size run folder (docs/performance.md "Reports at scale").
 
-Synthesizes (no model runs) 3 models x 3 settings x k=1..5 with 500 combinations each,
+Synthesizes (no model runs) 3 models x 3 settings x k=1..5 with 500 combinations each, answers varying per generation,
 3 generations and 3 gradings per generation: 9 evaluation folders, 67,500 generations,
 202,500 gradings, in the format `skillmix eval` writes (skillmix.testing.eval_folders).
 Then runs the real CLI `skillmix report RUN` in a subprocess and reports its wall time
@@ -32,7 +32,30 @@ from skillmix.testing.eval_folders import make_record, write_eval_folder
 MODELS = {"original": 0.35, "ft-D1": 0.5, "ft-D12": 0.6}  # chance each rubric point is awarded
 SETTINGS = {"I": ("train", "train"), "II": ("heldout", "heldout"), "III": ("all", "all")}
 KS, GENERATIONS, GRADINGS = (1, 2, 3, 4, 5), 3, 3
-ANSWER = "The river kept its counsel, and the town learned patience from it."
+# Answers vary from generation to generation, as real ones do: 1 to k sentences (so some break the
+# sentence limit), everyday words that the format checks look for ("shows", "uses", "contains"),
+# and now and then a skill's own name (the name penalty) or an explanation left in the answer.
+SENTENCES = (
+    "The river kept its counsel, and the town learned patience from it.",
+    "Every vote, like a seed, shows its worth only after the long winter.",
+    "She uses the old map because the new roads still forget the hills.",
+    "If the council had listened, the bridge would still be standing today.",
+    "Nobody said the harvest was easy; they said it was ours.",
+    "The report contains more questions than the mayor had answers.",
+    "Dr. Okafor smiled: the vaccine had outrun the rumour by a week.",
+    "Was it courage or stubbornness that kept the lighthouse lit?",
+    "Prices rose, wages sat still, and the market hummed as if nothing had happened!",
+    "My grandmother says the sea remembers every promise made on its shore.",
+)
+
+
+def answer_text(skills: list[str], rng: random.Random) -> str:
+    sentences = rng.sample(SENTENCES, rng.randint(1, max(1, len(skills))))
+    if rng.random() < 0.1:
+        sentences.append(f"This is {skills[0].split('(')[0].strip().lower()} at work.")
+    if rng.random() < 0.05:
+        sentences.append("This text illustrates the skills.")
+    return " ".join(sentences)
 
 
 def folder_records(model: str, setting: str, combinations: int, rng: random.Random) -> list[dict]:
@@ -47,7 +70,7 @@ def folder_records(model: str, setting: str, combinations: int, rng: random.Rand
             combo, topic = rng.sample(skills, k), rng.choice(topics)
             for epoch in range(1, GENERATIONS + 1):
                 gradings = [[float(rng.random() < p) for _ in range(k + 3)] for _ in range(GRADINGS)]
-                records.append(make_record(f"k{k}-{c:04d}", epoch, combo, topic, ANSWER, gradings))
+                records.append(make_record(f"k{k}-{c:04d}", epoch, combo, topic, answer_text(combo, rng), gradings))
     return records
 
 

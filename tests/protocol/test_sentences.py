@@ -158,3 +158,24 @@ def test_mentions_skill_name_rejects_empty_name(rule):
 def test_unknown_name_rule_is_a_user_error():
     with pytest.raises(SkillmixError, match="name-penalty rule"):
         mentions_skill_name("pun", "pun", "regex")  # type: ignore[arg-type]
+
+
+def test_prefilters_never_change_a_count_or_a_mention():
+    """The unicode honorific pass and the word rule's search are skipped when the text lacks
+    the letters every match needs: equal to running them always, on texts full of near misses."""
+    from skillmix.protocol import sentences as s
+
+    def unicode_always(text: str) -> int:
+        text = s._HONORIFIC.sub(lambda m: m.group(0).split(".")[0] + ".", text)
+        return 1 + sum(s._unicode_boundary(m) for m in s._UNICODE_BOUNDARY.finditer(text))
+
+    rng = random.Random(2)
+    tokens = ["Mr", "Mrs", "Ms", "Dr", "Prof", "M", "r", ".", " ", "  ", "\n", "A", "b", "folk", "physics", "pun",
+              "punch", "Folk", "\u00a0", "-", "!", "\u201d"]
+    names = ["folk physics (common knowledge physics)", "pun", "metaphor", "red herring"]
+    for _ in range(3000):
+        text = "".join(rng.choice(tokens) for _ in range(rng.randint(0, 14)))
+        assert count_sentences(text, "unicode") == unicode_always(text), text
+        lowered = text.lower()
+        always = [s._word_pattern(s.skill_name_core(n)).search(lowered) is not None for n in names]
+        assert s.mentioned_skills(text, names, "word") == always, text

@@ -33,7 +33,7 @@ NAME_PENALTY_RULES: tuple[NamePenaltyRule, ...] = ("substring", "word")
 # wildcard (so "Mrs " also becomes "Mr."), and the five substitutions run in this
 # order. We keep both quirks on purpose: counts must equal the reference's.
 _HONORIFIC_SUBS = tuple(
-    (re.compile(pattern), replacement)
+    (re.compile(pattern), replacement, pattern[:-2])  # the letters every match starts with: no letters, no match
     for pattern, replacement in (
         ("Mr. ", "Mr."),
         ("Mrs. ", "Mrs."),
@@ -47,6 +47,7 @@ _SENTENCE_BOUNDARY = re.compile(r"[.!?]['\"]* ['\"]*[A-Z]")
 # The unicode rule: the same five honorifics, matched literally and as whole words
 # (no wildcard quirk), with any whitespace after the period.
 _HONORIFIC = re.compile(r"\b(Mr|Mrs|Ms|Dr|Prof)\.\s+")
+_HONORIFIC_STARTS = ("Mr", "Ms", "Dr", "Prof")  # every match holds one ("Mrs" holds "Mr")
 _ENDS = ".!?\u2026\u203c\u203d\u2047\u2048\u2049\u055c\u0589\u061f\u06d4\u0964\u0965\u3002\uff01\uff1f\uff0e"
 _CLOSERS = "'\"\u2019\u201d\u00bb\u203a)\\]"
 _OPENERS = "'\"\u2018\u201c\u00ab\u2039(\\["
@@ -72,7 +73,8 @@ def _unicode_boundary(match: re.Match[str]) -> bool:
 
 
 def _count_unicode(text: str) -> int:
-    text = _HONORIFIC.sub(lambda m: m.group(0).split(".")[0] + ".", text)
+    if any(h in text for h in _HONORIFIC_STARTS):
+        text = _HONORIFIC.sub(lambda m: m.group(0).split(".")[0] + ".", text)
     return 1 + sum(_unicode_boundary(m) for m in _UNICODE_BOUNDARY.finditer(text))
 
 
@@ -87,8 +89,9 @@ def count_sentences(text: str, rule: SentenceRule = "reference") -> int:
         return _count_unicode(text)
     if rule != "reference":
         raise SkillmixError(f"unknown sentence rule {rule!r}; use one of {', '.join(SENTENCE_RULES)}")
-    for pattern, replacement in _HONORIFIC_SUBS:
-        text = pattern.sub(replacement, text)
+    for pattern, replacement, letters in _HONORIFIC_SUBS:
+        if letters in text:
+            text = pattern.sub(replacement, text)
     return len(_SENTENCE_BOUNDARY.split(text))
 
 
@@ -141,4 +144,5 @@ def mentioned_skills(answer: str, skill_names: Sequence[str], rule: NamePenaltyR
     cores = [skill_name_core(name) for name in skill_names]
     if rule == "substring":
         return [core in text for core in cores]
-    return [_word_pattern(core).search(text) is not None for core in cores]
+    # The pattern starts with the name's first word: where that is not a substring, it cannot match.
+    return [core.split()[0] in text and _word_pattern(core).search(text) is not None for core in cores]
