@@ -236,3 +236,30 @@ def test_design_equals_the_slot_by_slot_reference() -> None:
             got = getattr(design, key)
             assert (got == value) if isinstance(value, tuple) else np.array_equal(got, np.array(value)), key
     assert build_design([]).n_clusters == 0
+
+
+def _loop_draws(rng: np.random.Generator, sizes: list[int], n_boot: int) -> list[np.ndarray]:
+    out = [np.empty((n_boot, m), dtype=np.int64) for m in sizes]
+    for r in range(n_boot):
+        for m, drawn in zip(sizes, out):
+            drawn[r] = rng.integers(0, m, m)
+    return out
+
+
+@pytest.mark.parametrize("sizes, n_boot, seed", [
+    ([500, 500, 500], 20, 0), ([7, 1, 12], 9, 1), ([1], 3, 2), ([2, 3, 5, 39], 30, 3),
+    ([40000, 3, 1], 50, 7),  # about 20 redraws among these words: the rewind-and-loop path
+])
+def test_draws_in_one_call_equal_the_loop_and_leave_the_same_state(sizes: list[int], n_boot: int, seed: int) -> None:
+    from skillmix.analysis.composition import _draws_in_loop_order
+
+    by_loop, at_once = np.random.default_rng(seed), np.random.default_rng(seed)
+    expected = _loop_draws(by_loop, sizes, n_boot)
+    got = _draws_in_loop_order(at_once, sizes, n_boot)
+    assert all(np.array_equal(a, b) for a, b in zip(got, expected))
+    assert at_once.bit_generator.state == by_loop.bit_generator.state
+    if sizes[0] == 40000:  # the case is meant to hit a redraw: check that it does
+        words = np.random.default_rng(seed).integers(0, 2**32, n_boot * 40003, dtype=np.uint64)
+        bounds = np.tile(np.repeat(np.array([40000, 3], dtype=np.uint64), [40000, 3]), n_boot)
+        low = (words * bounds) & np.uint64(0xFFFFFFFF)
+        assert np.any(low < (np.uint64(2**32) - bounds) % bounds)

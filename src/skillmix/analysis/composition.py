@@ -242,14 +242,46 @@ def resample_weights(design: Design, rng: np.random.Generator) -> np.ndarray:
     return w
 
 
+def _draws_in_loop_order(rng: np.random.Generator, sizes: list[int], n_boot: int) -> list[np.ndarray]:
+    """``rng.integers(0, m, m)`` for each size m, n_boot times over (the loop's draws and
+    order), one (n_boot x m) array per size, with the generator left where the loop leaves it.
+
+    Such a call turns each of the generator's next 32-bit words x into (x * m) >> 32, and
+    draws again only when the low half falls below (2**32 - m) % m (Lemire's method; about
+    m / 2**32 of the time); m = 1 draws nothing. So one call for all the words does it, unless
+    a redraw would have happened: then the generator is rewound and the loop runs.
+    """
+    state = rng.bit_generator.state
+    drawing = [m for m in sizes if m > 1]
+    per_row = sum(drawing)
+    words = rng.integers(0, 2**32, n_boot * per_row, dtype=np.uint64).reshape(n_boot, per_row)
+    bounds = np.repeat(np.array(drawing, dtype=np.uint64), drawing)
+    product = words * bounds  # < 2**64
+    low = product & np.uint64(0xFFFFFFFF)
+    if np.any(low < (np.uint64(2**32) - bounds) % bounds):
+        rng.bit_generator.state = state
+        loop = [np.empty((n_boot, m), dtype=np.int64) for m in sizes]
+        for r in range(n_boot):
+            for m, drawn in zip(sizes, loop):
+                drawn[r] = rng.integers(0, m, m)
+        return loop
+    values = (product >> np.uint64(32)).astype(np.int64)
+    starts = np.cumsum([0, *drawing])
+    out, i = [], 0
+    for m in sizes:
+        if m > 1:
+            out.append(values[:, starts[i]:starts[i + 1]])
+            i += 1
+        else:
+            out.append(np.zeros((n_boot, m), dtype=np.int64))
+    return out
+
+
 def resample_weight_rows(design: Design, rng: np.random.Generator, n_boot: int) -> np.ndarray:
-    """``resample_weights`` ``n_boot`` times (n_boot x clusters): the same draws in the same order,
-    counted per k for all resamples at once."""
+    """``resample_weights`` ``n_boot`` times (n_boot x clusters): the same draws in the same order
+    (``_draws_in_loop_order``), counted per k for all resamples at once."""
     ks = list(design.clusters_by_k.values())
-    draws = [np.empty((n_boot, len(ids)), dtype=np.int64) for ids in ks]
-    for r in range(n_boot):
-        for ids, drawn in zip(ks, draws):
-            drawn[r] = rng.integers(0, len(ids), len(ids))
+    draws = _draws_in_loop_order(rng, [len(ids) for ids in ks], n_boot)
     w = np.zeros((n_boot, design.n_clusters))
     for ids, drawn in zip(ks, draws):
         m = len(ids)
