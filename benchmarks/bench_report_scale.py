@@ -3,10 +3,11 @@
 Synthesizes (no model runs) 3 models x 3 settings x k=1..5 with 500 combinations each, answers varying per generation,
 3 generations and 3 gradings per generation: 9 evaluation folders, 67,500 generations,
 202,500 gradings, in the format `skillmix eval` writes (skillmix.testing.eval_folders).
-Then runs the real CLI `skillmix report RUN` in a subprocess and reports its wall time
-and peak RSS (targets: <= 30 s, <= 1 GB).
+Then runs the real CLI `skillmix report RUN` in a subprocess and reports its wall time, CPU time,
+peak RSS of the report process and the peak of its RSS summed with its forked workers'
+(targets: <= 30 s, <= 1 GB).
 
-    python benchmarks/bench_report_scale.py [--combinations 500] [--keep DIR] [--reuse] [--label after]
+    python benchmarks/bench_report_scale.py [--combinations 500] [--keep DIR] [--reuse] [--label now]
                                             [--doc docs/performance.md]
 
 --reuse times an existing --keep folder again without re-synthesizing it (same seed: same folder).
@@ -22,6 +23,7 @@ import random
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -86,18 +88,49 @@ def synthesize(run: Path, combinations: int, seed: int) -> int:
     return n
 
 
+def tree_rss_sampler(pid: int) -> tuple[threading.Thread, list[int]]:
+    """A thread recording, every 0.1 s until ``pid`` ends, the summed RSS of it and its children
+    (the report's forked workers): an upper bound of the memory in use, since pages the workers
+    still share with the parent are counted once per process."""
+    import psutil
+
+    peak = [0]
+
+    def sample() -> None:
+        try:
+            root = psutil.Process(pid)
+            while root.is_running() and root.status() != psutil.STATUS_ZOMBIE:
+                total = 0
+                for proc in (root, *root.children(recursive=True)):
+                    try:
+                        total += proc.memory_info().rss
+                    except psutil.Error:
+                        pass  # a worker that ended between listing and reading
+                peak[0] = max(peak[0], total)
+                time.sleep(0.1)
+        except psutil.Error:
+            return  # the report ended
+
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+    return thread, peak
+
+
 def time_report(run: Path) -> dict:
     cmd = [sys.executable, "-c", "from skillmix.cli import main; main()", "report", str(run)]
     load = os.getloadavg()[0]
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    sampler, tree_peak = tree_rss_sampler(proc.pid)
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - t0
+    sampler.join()
     err = proc.stderr.read().decode() if proc.stderr else ""
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"skillmix report failed: {err[-2000:]}")
     return {"wall_s": round(wall, 1), "cpu_s": round(usage.ru_utime + usage.ru_stime, 1),
-            "peak_rss_mb": round(usage.ru_maxrss / 1024), "load_1min": round(load, 1)}
+            "peak_rss_mb": round(usage.ru_maxrss / 1024), "peak_tree_rss_mb": round(tree_peak[0] / 2**20),
+            "load_1min": round(load, 1)}
 
 
 def main() -> None:
@@ -108,7 +141,7 @@ def main() -> None:
     p.add_argument("--doc", type=Path, default=Path(__file__).resolve().parents[1] / "docs" / "performance.md")
     p.add_argument("--no-doc", action="store_true")
     p.add_argument("--reuse", action="store_true", help="time the existing --keep folder, do not synthesize")
-    p.add_argument("--label", default="after", help="doc marker: bench_scale:report-LABEL")
+    p.add_argument("--label", default="now", help="doc marker: bench_scale:report-LABEL")
     args = p.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         run = args.keep or Path(tmp) / "run"
@@ -126,9 +159,9 @@ def main() -> None:
         from bench_scale import write_doc  # the same marker-block writer
 
         table = ("| folders | generations | gradings | samples.jsonl MB | report wall s | CPU s | peak RSS MB "
-                 "| load (1 min) |\n|---:|---:|---:|---:|---:|---:|---:|---:|\n"
+                 "| peak RSS with workers MB | load (1 min) |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
                  f"| {result['folders']} | {n:,} | {n * GRADINGS:,} | {result['samples_mb']} | {result['wall_s']} | "
-                 f"{result['cpu_s']} | {result['peak_rss_mb']} | {result['load_1min']} |\n")
+                 f"{result['cpu_s']} | {result['peak_rss_mb']} | {result['peak_tree_rss_mb']} | {result['load_1min']} |\n")
         write_doc(args.doc, f"report-{args.label}", table)
 
 
