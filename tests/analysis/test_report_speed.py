@@ -176,3 +176,28 @@ def test_report_in_parallel_equals_the_report_in_one_process(run: Path, tmp_path
         assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "two" / name).read_bytes()
     plots = sorted(p.name for p in (tmp_path / "one" / "plots").iterdir())
     assert plots == sorted(p.name for p in (tmp_path / "two" / "plots").iterdir()) and plots
+
+
+def test_gc_frozen_hides_the_heap_and_restores_it() -> None:
+    import gc
+
+    assert gc.get_freeze_count() == 0
+    with parallel.gc_frozen():
+        assert gc.get_freeze_count() > 0  # what lived on entry is out of the collector's sight
+    assert gc.get_freeze_count() == 0
+    gc.freeze()  # a caller's own freeze is left as it was
+    try:
+        with parallel.gc_frozen():
+            pass
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
+
+
+def test_gc_paused_restores_the_collector() -> None:
+    import gc
+
+    assert gc.isenabled()
+    with parallel.gc_paused():
+        assert not gc.isenabled()
+    assert gc.isenabled()
