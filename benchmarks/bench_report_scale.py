@@ -4,8 +4,8 @@ Synthesizes (no model runs) 3 models x 3 settings x k=1..5 with 500 combinations
 3 generations and 3 gradings per generation: 9 evaluation folders, 67,500 generations,
 202,500 gradings, in the format `skillmix eval` writes (skillmix.testing.eval_folders).
 Then runs the real CLI `skillmix report RUN` in a subprocess and reports its wall time, CPU time,
-peak RSS of the report process and the peak of its RSS summed with its forked workers'
-(targets: <= 30 s, <= 1 GB).
+the peak RSS of the report process, and the peaks of RSS and PSS summed over it and its forked
+workers (targets: <= 30 s, <= 1 GB).
 
     python benchmarks/bench_report_scale.py [--combinations 500] [--keep DIR] [--reuse] [--label now]
                                             [--doc docs/performance.md]
@@ -88,49 +88,75 @@ def synthesize(run: Path, combinations: int, seed: int) -> int:
     return n
 
 
-def tree_rss_sampler(pid: int) -> tuple[threading.Thread, list[int]]:
-    """A thread recording, every 0.1 s until ``pid`` ends, the summed RSS of it and its children
-    (the report's forked workers): an upper bound of the memory in use, since pages the workers
-    still share with the parent are counted once per process."""
-    import psutil
+def _tree(pid: int) -> list[int]:
+    """``pid`` and its descendants, from /proc/PID/task/*/children (cheap: no scan of every process)."""
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        for children in Path(f"/proc/{p}/task").glob("*/children"):
+            try:
+                todo += [int(c) for c in children.read_text().split()]
+            except OSError:
+                pass  # the process ended while being read
+    return out
 
-    peak = [0]
+
+def _memory_kb(pid: int) -> tuple[int, int]:
+    """(RSS, PSS) of one process in kB, from /proc/PID/smaps_rollup; (0, 0) once it has ended."""
+    rss = pss = 0
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Rss:"):
+                rss = int(line.split()[1])
+            elif line.startswith("Pss:"):
+                pss = int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return rss, pss
+
+
+def tree_memory_sampler(pid: int) -> tuple[threading.Thread, dict[str, int]]:
+    """A thread recording, every 0.25 s until ``pid`` ends, the memory of it and its forked workers
+    summed: RSS (an upper bound: pages a worker shares with the parent count once per process)
+    and PSS (each shared page split between the processes sharing it: their real total).
+    Reads /proc directly, so that sampling takes next to nothing from the report being timed."""
+    peak = {"rss_kb": 0, "pss_kb": 0}
 
     def sample() -> None:
-        try:
-            root = psutil.Process(pid)
-            while root.is_running() and root.status() != psutil.STATUS_ZOMBIE:
-                total = 0
-                for proc in (root, *root.children(recursive=True)):
-                    try:
-                        total += proc.memory_info().rss
-                    except psutil.Error:
-                        pass  # a worker that ended between listing and reading
-                peak[0] = max(peak[0], total)
-                time.sleep(0.1)
-        except psutil.Error:
-            return  # the report ended
+        while Path(f"/proc/{pid}/smaps_rollup").exists():
+            sizes = [_memory_kb(p) for p in _tree(pid)]
+            peak["rss_kb"] = max(peak["rss_kb"], sum(r for r, _ in sizes))
+            peak["pss_kb"] = max(peak["pss_kb"], sum(p for _, p in sizes))
+            time.sleep(0.25)
 
     thread = threading.Thread(target=sample, daemon=True)
     thread.start()
     return thread, peak
 
 
-def time_report(run: Path) -> dict:
+def run_report(run: Path, sample_memory: bool) -> dict:
     cmd = [sys.executable, "-c", "from skillmix.cli import main; main()", "report", str(run)]
     load = os.getloadavg()[0]
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    sampler, tree_peak = tree_rss_sampler(proc.pid)
+    sampler = tree_memory_sampler(proc.pid) if sample_memory else None
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - t0
-    sampler.join()
     err = proc.stderr.read().decode() if proc.stderr else ""
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"skillmix report failed: {err[-2000:]}")
-    return {"wall_s": round(wall, 1), "cpu_s": round(usage.ru_utime + usage.ru_stime, 1),
-            "peak_rss_mb": round(usage.ru_maxrss / 1024), "peak_tree_rss_mb": round(tree_peak[0] / 2**20),
-            "load_1min": round(load, 1)}
+    if sampler is None:
+        return {"wall_s": round(wall, 1), "cpu_s": round(usage.ru_utime + usage.ru_stime, 1),
+                "peak_rss_mb": round(usage.ru_maxrss / 1024), "load_1min": round(load, 1)}
+    sampler[0].join()
+    return {"peak_tree_rss_mb": round(sampler[1]["rss_kb"] / 1024), "peak_tree_pss_mb": round(sampler[1]["pss_kb"] / 1024)}
+
+
+def time_report(run: Path) -> dict:
+    """Wall and CPU time of one ``skillmix report`` run, then the memory of a second run: reading
+    /proc/PID/smaps_rollup locks the process's memory map, so sampling it slows the run it samples."""
+    return {**run_report(run, sample_memory=False), **run_report(run, sample_memory=True)}
 
 
 def main() -> None:
@@ -159,9 +185,11 @@ def main() -> None:
         from bench_scale import write_doc  # the same marker-block writer
 
         table = ("| folders | generations | gradings | samples.jsonl MB | report wall s | CPU s | peak RSS MB "
-                 "| peak RSS with workers MB | load (1 min) |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
+                 "| peak RSS, with workers MB | peak PSS, with workers MB | load (1 min) |\n"
+                 "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
                  f"| {result['folders']} | {n:,} | {n * GRADINGS:,} | {result['samples_mb']} | {result['wall_s']} | "
-                 f"{result['cpu_s']} | {result['peak_rss_mb']} | {result['peak_tree_rss_mb']} | {result['load_1min']} |\n")
+                 f"{result['cpu_s']} | {result['peak_rss_mb']} | {result['peak_tree_rss_mb']} | "
+                 f"{result['peak_tree_pss_mb']} | {result['load_1min']} |\n")
         write_doc(args.doc, f"report-{args.label}", table)
 
 
