@@ -147,20 +147,27 @@ def test_format_fix_shows_up_as_format_not_substance(tmp_path: Path) -> None:
     assert delta == {"total": 1.0, "substance": 0.0, "format": 1.0}
 
 
-def test_word_prefilter_never_changes_a_search() -> None:
-    # _search skips the regex only when no branch can match: equal to the plain search on the
-    # labelled replies and on random texts made of the patterns' own words, in any case.
+def test_word_prefilters_never_change_a_search() -> None:
+    # bleed_start searches the bleed pattern branch by branch, each only if its words are there, and
+    # _search skips the refusal pattern without its words: equal to the plain searches on the labelled
+    # replies and on random texts made of the patterns' own words and near misses, in any case.
     import random
 
-    from skillmix.analysis.format_status import _BLEED, _BLEED_WORDS, _REFUSAL, _REFUSAL_WORDS, _search
+    from skillmix.analysis.format_status import _BLEED, _BLEED_BRANCHES, _REFUSAL, _REFUSAL_WORDS, _search, bleed_start
 
     rng = random.Random(4)
-    pieces = [*_BLEED_WORDS, *_REFUSAL_WORDS, "This text", "I", "the skills", "Note:", "As an", "AI", " ", "\n", ".",
-              "the answer above illustrates", "ſkills used", "K", "apologise", "help", "write", "river"]
+    words = [w for _, groups in _BLEED_BRANCHES for group in groups for w in group]
+    pieces = [*words, *_REFUSAL_WORDS, "This text", "the answer", "my story", "I", "the skills", "Note:", "- skill:",
+              "As an", "AI", " ", "  ", "\n", ".", ":", "the answer above illustrates", "illustrates all of the",
+              "concepts shown", "ſkills used", "K", "apologise", "help", "write", "river", "explanations"]
     texts = [reply for _, reply, _ in LABELLED + gemma_labelled()]
     texts += ["".join(rng.choice([p, p.upper(), p.title()]) + rng.choice([" ", "", "\n"])
-                      for p in rng.sample(pieces, rng.randint(1, 6))) for _ in range(3000)]
+                      for p in rng.sample(pieces, rng.randint(1, 8))) for _ in range(5000)]
+    bleeds = 0
     for text in texts:
-        for pattern, words in ((_BLEED, _BLEED_WORDS), (_REFUSAL, _REFUSAL_WORDS)):
-            expected, got = pattern.search(text), _search(pattern, words, text)
-            assert (got and got.span()) == (expected and expected.span()), text
+        expected = _BLEED.search(text)
+        assert bleed_start(text) == (None if expected is None else expected.start()), text
+        bleeds += expected is not None
+        refusal, got = _REFUSAL.search(text), _search(_REFUSAL, _REFUSAL_WORDS, text)
+        assert (got and got.span()) == (refusal and refusal.span()), text
+    assert bleeds > 500  # the texts do exercise the pattern

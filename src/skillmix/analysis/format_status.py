@@ -41,16 +41,22 @@ from skillmix.protocol.sentences import within_sentence_limit
 Status = Literal["ok", "no_answer", "bleed", "over_limit", "degenerate", "refusal"]
 STATUSES: tuple[str, ...] = get_args(Status)
 
-_BLEED = re.compile(
-    r"\bexplanation\b"
-    r"|\b(?:this|the|my|above)\s+(?:improved\s+|new\s+|revised\s+)?(?:text|answer|sentence|passage|example|piece"
-    r"|story|response|paragraph)s?\s+(?:above\s+)?(?:illustrates?|demonstrates?|uses|shows|employs|exhibits"
-    r"|contains|incorporates)\b"
-    r"|\b(?:illustrates?|demonstrates?)\s+(?:the\s+|all\s+|both\s+|each\s+)?(?:of\s+the\s+)?(?:skills?|concepts?)\b"
-    r"|\b(?:skills?|concepts?)\s+(?:used|illustrated|demonstrated|shown)\b"
-    r"|^\s*[-*]?\s*(?:note|skills?|concepts?)\s*:",
-    re.IGNORECASE | re.MULTILINE,
+# The bleed pattern's branches, each with the words it needs (every group: one of its words, any case).
+_BLEED_BRANCHES: tuple[tuple[str, tuple[tuple[str, ...], ...]], ...] = (
+    (r"\bexplanation\b", (("explanation",),)),
+    (r"\b(?:this|the|my|above)\s+(?:improved\s+|new\s+|revised\s+)?(?:text|answer|sentence|passage|example|piece"
+     r"|story|response|paragraph)s?\s+(?:above\s+)?(?:illustrates?|demonstrates?|uses|shows|employs|exhibits"
+     r"|contains|incorporates)\b",
+     (("illustrat", "demonstrat", "uses", "shows", "employs", "exhibits", "contains", "incorporates"),)),
+    (r"\b(?:illustrates?|demonstrates?)\s+(?:the\s+|all\s+|both\s+|each\s+)?(?:of\s+the\s+)?(?:skills?|concepts?)\b",
+     (("illustrat", "demonstrat"), ("skill", "concept"))),
+    (r"\b(?:skills?|concepts?)\s+(?:used|illustrated|demonstrated|shown)\b",
+     (("skill", "concept"), ("used", "illustrated", "demonstrated", "shown"))),
+    (r"^\s*[-*]?\s*(?:note|skills?|concepts?)\s*:", (("note", "skill", "concept"), (":",))),
 )
+_BLEED_FLAGS = re.IGNORECASE | re.MULTILINE
+_BLEED = re.compile("|".join(source for source, _ in _BLEED_BRANCHES), _BLEED_FLAGS)
+_BLEED_PARTS = tuple((re.compile(source, _BLEED_FLAGS), words) for source, words in _BLEED_BRANCHES)
 _REFUSAL = re.compile(
     r"^\W*(?:I'm sorry|I am sorry|I apologi[sz]e|sorry)\b"
     r"|\bas an AI\b"
@@ -58,10 +64,8 @@ _REFUSAL = re.compile(
     r"(?:help|assist|write|produce|create|comply|provide|generate|complete|fulfil|do that|do this)",
     re.IGNORECASE,
 )
-# Every branch of each pattern needs one of these words (any case): ASCII text without
-# any of them cannot match, so the search is skipped (``_search``).
-_BLEED_WORDS = ("explanation", "illustrat", "demonstrat", "skill", "concept", "note", "uses", "shows", "employs",
-                "exhibits", "contains", "incorporates")
+# Every branch of the refusal pattern needs one of these words (any case): ASCII text
+# without any of them cannot match, so the search is skipped (``_search``).
 _REFUSAL_WORDS = ("sorry", "apologi", "as an ai", "cannot", "can't", "can not", "won't", "will not", "unable to",
                   "not able to")
 _ANSWER_MARK = re.compile(r"answer\s*:", re.IGNORECASE)
@@ -78,6 +82,20 @@ def _search(pattern: re.Pattern[str], words: tuple[str, ...], text: str) -> re.M
         if not any(w in lowered for w in words):
             return None
     return pattern.search(text)
+
+
+def bleed_start(text: str) -> int | None:
+    """Where ``_BLEED.search(text)`` would match first, or None. The leftmost match of an
+    alternation is the leftmost among its branches' own, so on ASCII text each branch is
+    searched alone and only if its words are there (``_BLEED_BRANCHES``); one branch at a
+    time scans far faster than all five at every position."""
+    if not text.isascii():  # ignoring case, re folds a few non-ASCII letters onto ASCII ones
+        match = _BLEED.search(text)
+        return None if match is None else match.start()
+    lowered = text.lower()
+    starts = [match.start() for pattern, words in _BLEED_PARTS
+              if all(any(w in lowered for w in group) for group in words) and (match := pattern.search(text))]
+    return min(starts, default=None)
 
 
 def is_degenerate(answer: str) -> bool:
@@ -99,7 +117,7 @@ def format_status(reply: str, k: int, sentences: str = "reference") -> Status:
     if "Answer:" not in reply:
         return "no_answer"
     answer = extract_answer(reply)
-    if _search(_BLEED, _BLEED_WORDS, answer):
+    if bleed_start(answer) is not None:
         return "bleed"
     if not within_sentence_limit(answer, k, sentences):  # type: ignore[arg-type]
         return "over_limit"
@@ -125,8 +143,8 @@ def lenient_answer(reply: str) -> str:
 
 
 def _cut(text: str) -> str:
-    match = _search(_BLEED, _BLEED_WORDS, text)
-    return text[: match.start()] if match else text
+    start = bleed_start(text)
+    return text if start is None else text[:start]
 
 
 def _dedupe_lines(text: str) -> str:
