@@ -171,3 +171,28 @@ def test_word_prefilters_never_change_a_search() -> None:
         refusal, got = _REFUSAL.search(text), _search(_REFUSAL, _REFUSAL_WORDS, text)
         assert (got and got.span()) == (refusal and refusal.span()), text
     assert bleeds > 500  # the texts do exercise the pattern
+
+
+def test_is_degenerate_equals_its_definition() -> None:
+    # Most frequent token over half the tokens, or fewer than half the word 3-grams distinct.
+    import random
+    from collections import Counter
+
+    from skillmix.analysis.data_audit import tokens
+    from skillmix.analysis.format_status import is_degenerate
+
+    def by_definition(answer: str) -> bool:
+        words = tokens(answer)
+        if not words:
+            return True
+        if len(words) < 8:
+            return False
+        grams = [tuple(words[i:i + 3]) for i in range(len(words) - 2)]
+        return Counter(words).most_common(1)[0][1] > len(words) / 2 or len(set(grams)) < len(grams) / 2
+
+    rng = random.Random(0)
+    vocab = ["a", "b", "the", "cat", "sat", "on", "mat", "*", "!", "x y"]
+    texts = [" ".join(rng.choice(vocab[:rng.randint(1, len(vocab))]) for _ in range(rng.randint(0, 30)))
+             for _ in range(3000)]
+    assert sum(map(by_definition, texts)) > 100
+    assert [is_degenerate(t) for t in texts] == [by_definition(t) for t in texts]

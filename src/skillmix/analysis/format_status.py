@@ -104,9 +104,10 @@ def is_degenerate(answer: str) -> bool:
         return True
     if len(words) < 8:
         return False
-    most = Counter(words).most_common(1)[0][1]
-    grams = [tuple(words[i:i + 3]) for i in range(len(words) - 2)]
-    return most > len(words) / 2 or len(set(grams)) < len(grams) / 2
+    if max(Counter(words).values()) > len(words) / 2:
+        return True
+    grams = list(zip(words, words[1:], words[2:]))  # the word 3-grams, in order
+    return len(set(grams)) < len(grams) / 2
 
 
 def format_status(reply: str, k: int, sentences: str = "reference") -> Status:
