@@ -91,8 +91,10 @@ def paired_difference(before: EvalData, after: EvalData, seed: int, n_boot: int)
 
 def skill_profile(data: Sequence[EvalData], min_support: int = MIN_SUPPORT) -> dict[str, Any]:
     # Every slot once, with what the tallies key on: (skill, k, evaluation, category, topic), awarded.
-    rows = [((skill, str(g.k), f"{d.label} ({d.setting})", d.category(skill), g.topic), ok)
-            for d in data for g, skill, ok in slots(d.gens)]
+    k_name = {k: str(k) for k in {g.k for d in data for g in d.gens}}
+    rows = [((skill, k_name[g.k], name, d.category(skill), g.topic), ok)
+            for d, name in ((d, f"{d.label} ({d.setting})") for d in data)
+            for g, skill, ok in slots(d.gens)]
     per_skill = tally((key[0], ok) for key, ok in rows)
     return {
         "per_skill": per_skill,
