@@ -79,21 +79,28 @@ def exact_halves(values: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     return hi, values - hi
 
 
-def _grouped_sums(array: np.ndarray, indices: np.ndarray) -> list[float] | None:
-    """``[fsum(array[row]) for row in indices]`` by counting each distinct value per row:
-    ``fsum`` is the correctly rounded *exact* sum of its terms, and the terms ``count * hi``
-    and ``count * lo`` (``exact_halves``) add up exactly to the row's values. None when
-    grouping does not pay (many distinct values) or the split is not exact."""
+def _grouping(array: np.ndarray) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]] | None:
+    """Each value's index among the distinct values, and those values' ``exact_halves``; None when
+    summing by counts does not pay (many distinct values) or the split is not exact."""
     import numpy as np
 
     distinct, code = np.unique(array, return_inverse=True)
-    rows, n = indices.shape
-    if 4 * len(distinct) > n or n >= _MAX_COUNT or (halves := exact_halves(distinct)) is None:
+    if 4 * len(distinct) > len(array) or len(array) >= _MAX_COUNT or (halves := exact_halves(distinct)) is None:
         return None
-    m = len(distinct)
-    flat = (np.arange(rows)[:, None] * m + code.reshape(-1)[indices]).ravel()
+    return code.reshape(-1), halves
+
+
+def _grouped_sums(grouping: tuple[np.ndarray, tuple[np.ndarray, np.ndarray]], indices: np.ndarray) -> list[float]:
+    """``[fsum(array[row]) for row in indices]`` by counting each distinct value per row:
+    ``fsum`` is the correctly rounded *exact* sum of its terms, and the terms ``count * hi``
+    and ``count * lo`` (``exact_halves``) add up exactly to the row's values."""
+    import numpy as np
+
+    code, (hi, lo) = grouping
+    rows, m = indices.shape[0], len(hi)
+    flat = (np.arange(rows)[:, None] * m + code[indices]).ravel()
     counts = np.bincount(flat, minlength=rows * m).reshape(rows, m).astype(float)
-    terms = np.concatenate([counts * halves[0], counts * halves[1]], axis=1)
+    terms = np.concatenate([counts * hi, counts * lo], axis=1)
     return [math.fsum(row) for row in terms.tolist()]
 
 
@@ -108,12 +115,14 @@ def _resampled_means(values: Sequence[float], rng: random.Random, n_boot: int) -
 
     n = len(values)
     array = np.asarray(values, dtype=float)
+    grouping = _grouping(array)  # depends on the values only: decided once for every chunk
     rows = max(1, _CHUNK_VALUES // n)
     means: list[float] = []
     for start in range(0, n_boot, rows):
         indices = choice_indices(rng, n, (min(rows, n_boot - start), n))
-        sums = _grouped_sums(array, indices)
-        if sums is None:
+        if grouping is not None:
+            sums = _grouped_sums(grouping, indices)
+        else:
             sums = [math.fsum(row) for row in array[indices].tolist()]
         means.extend(s / n for s in sums)
     return means
