@@ -266,15 +266,8 @@ def _draws_in_loop_order(rng: np.random.Generator, sizes: list[int], n_boot: int
                 drawn[r] = rng.integers(0, m, m)
         return loop
     values = (product >> np.uint64(32)).astype(np.int64)
-    starts = np.cumsum([0, *drawing])
-    out, i = [], 0
-    for m in sizes:
-        if m > 1:
-            out.append(values[:, starts[i]:starts[i + 1]])
-            i += 1
-        else:
-            out.append(np.zeros((n_boot, m), dtype=np.int64))
-    return out
+    parts = iter(np.split(values, np.cumsum(drawing)[:-1], axis=1))  # one per size that draws, in order
+    return [next(parts) if m > 1 else np.zeros((n_boot, m), dtype=np.int64) for m in sizes]
 
 
 def resample_weight_rows(design: Design, rng: np.random.Generator, n_boot: int) -> np.ndarray:
