@@ -91,9 +91,8 @@ def paired_difference(before: EvalData, after: EvalData, seed: int, n_boot: int)
 
 def skill_profile(data: Sequence[EvalData], min_support: int = MIN_SUPPORT) -> dict[str, Any]:
     # Every slot once, with what the tallies key on: (skill, k, evaluation, category, topic), awarded.
-    k_name = {k: str(k) for k in {g.k for d in data for g in d.gens}}
-    rows = [((skill, k_name[g.k], name, d.category(skill), g.topic), ok)
-            for d, name in ((d, f"{d.label} ({d.setting})") for d in data)
+    rows = [((skill, str(g.k), name, d.category(skill), g.topic), ok)
+            for d in data for name in [f"{d.label} ({d.setting})"]  # the name once per evaluation
             for g, skill, ok in slots(d.gens)]
     per_skill = tally((key[0], ok) for key, ok in rows)
     return {
