@@ -196,3 +196,11 @@ def test_is_degenerate_equals_its_definition() -> None:
              for _ in range(3000)]
     assert sum(map(by_definition, texts)) > 100
     assert [is_degenerate(t) for t in texts] == [by_definition(t) for t in texts]
+
+
+def test_has_tokens_is_tokens_not_empty() -> None:
+    from skillmix.analysis.data_audit import has_tokens, tokens
+
+    texts = ["", " ", "...", "a", " _ ", "--x--", "\u0130", "\u00df!", "\u2460", "\n\t", "?!", "é", "١٢", "\u200b"]
+    assert [has_tokens(t) for t in texts] == [bool(tokens(t)) for t in texts]
+    assert has_tokens("...a") and not has_tokens(".,;")

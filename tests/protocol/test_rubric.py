@@ -11,6 +11,7 @@ from skillmix.protocol.rubric import (
     UNSCORED_REASONS,
     RubricReading,
     apply_checks,
+    check_outcome,
     extract_answer,
     parse_rubric,
     read_rubric,
@@ -159,6 +160,28 @@ def test_apply_checks(values, answer, skills, k, name_penalty, expected):
     assert got == expected
     assert values == original  # pure: the input is not mutated
     assert got is not values
+
+
+@pytest.mark.parametrize(
+    "answer, skills, k, name_penalty, rule, sentences, expected",
+    [
+        (ONE_SENTENCE, ["metaphor", "red herring"], 2, True, "substring", "reference", ([], 1.0)),
+        ("A metaphor, then a red herring.", ["metaphor", "red herring"], 2, True, "substring", "reference",
+         ([0, 1], 1.0)),
+        ("A metaphor, then a red herring.", ["metaphor", "red herring"], 2, False, "substring", "reference", ([], 1.0)),
+        ("Metaphorical. Herring.", ["metaphor", "red herring"], 2, True, "substring", "reference", ([0], 0.0)),
+        ("Metaphorical. Herring.", ["metaphor", "red herring"], 2, True, "word", "reference", ([], 0.0)),
+        ("It ended.\nthen more", ["pun"], 1, True, "substring", "reference", ([], 1.0)),
+        ("It ended.\nthen more", ["pun"], 1, True, "word", "unicode", ([], 0.0)),
+        (THREE_SENTENCES, ["hyperbole", "aphorism", "tu quoque"], 3, True, "substring", "reference", ([], 0.0)),
+    ],
+)
+def test_check_outcome(answer, skills, k, name_penalty, rule, sentences, expected):
+    # What the checks do to every grading of the answer, and apply_checks applies exactly that.
+    assert check_outcome(answer, skills, k, name_penalty, rule, sentences) == expected
+    zeroed, length = expected
+    ones = apply_checks([1.0] * (k + 3), answer, skills, k, name_penalty, rule, sentences)
+    assert ones == [0.0 if i in zeroed else 1.0 for i in range(k)] + [1.0, 1.0, length]
 
 
 @pytest.mark.parametrize(

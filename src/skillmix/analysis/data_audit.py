@@ -60,6 +60,11 @@ def tokens(text: str) -> list[str]:
     return _WORD.findall(text.lower())
 
 
+def has_tokens(text: str) -> bool:
+    """``bool(tokens(text))``, stopping at the first token."""
+    return _WORD.search(text.lower()) is not None
+
+
 def exact_duplicates(texts: Sequence[str]) -> list[list[int]]:
     """Groups (>= 2) of indices whose texts are equal after token normalisation."""
     groups: dict[str, list[int]] = defaultdict(list)

@@ -29,6 +29,7 @@ from skillmix.protocol.metrics import (
     majority_vote,
     reference_compatible,
 )
+from skillmix.protocol.rubric import check_outcome
 
 # What apply_checks uses when results.json predates the rule options: the reference's rules.
 DEFAULT_RULES = {"name_penalty": True, "name_penalty_rule": "substring", "sentences": "reference"}
@@ -134,22 +135,10 @@ def rules_used(folder: EvalFolder) -> dict[str, Any]:
     return {key: config.get(key, default) for key, default in DEFAULT_RULES.items()}
 
 
-def answer_probe(answer: str, skill_names: Sequence[str], k: int, name_penalty: bool = True,
-                 name_penalty_rule: str = "substring", sentences: str = "reference") -> tuple[list[int], float]:
-    """What ``apply_checks`` does to any grading of ``answer``: the skill indices its name penalty
-    zeroes and the length point it gives. Both depend on the answer only, so ``apply_checks``
-    on a probe of ones says it, and every grading of that answer gets the same treatment."""
-    from skillmix.protocol.rubric import apply_checks
-
-    probe = apply_checks([1.0] * (k + 3), answer, skill_names, k, name_penalty,
-                         name_penalty_rule, sentences)  # type: ignore[arg-type]
-    return [i for i in range(k) if probe[i] == 0.0], probe[-1]
-
-
 def answer_checks(answer: str, skill_names: Sequence[str], k: int, name_penalty: bool = True,
                   name_penalty_rule: str = "substring", sentences: str = "reference") -> Callable[[Sequence[float]], list[float]]:
-    """``values -> apply_checks(values, answer, skill_names, k, ...)`` with the checks run once (``answer_probe``)."""
-    zeroed, length = answer_probe(answer, skill_names, k, name_penalty, name_penalty_rule, sentences)
+    """``values -> apply_checks(values, answer, skill_names, k, ...)`` with the checks run once (``check_outcome``)."""
+    zeroed, length = check_outcome(answer, skill_names, k, name_penalty, name_penalty_rule, sentences)  # type: ignore[arg-type]
 
     def checked(values: Sequence[float]) -> list[float]:
         if len(values) != k + 3:
@@ -166,7 +155,7 @@ def answer_checks(answer: str, skill_names: Sequence[str], k: int, name_penalty:
 def _rule_differences(g: Generation) -> tuple[int, int]:
     """``protocol.rubric.rule_differences`` summed over the gradings of one generation.
 
-    From the two rules' probes (``answer_probe``), without checking each grading: a skill
+    From the two rules' outcomes (``check_outcome``), without checking each grading: a skill
     point differs where exactly one rule zeroes it and the grader's value is not 0 (or
     where neither does and the value is NaN, which differs from itself, as in the plain
     comparison); the length points differ for every scored grading or for none.
@@ -174,8 +163,8 @@ def _rule_differences(g: Generation) -> tuple[int, int]:
     if g.answer is None or all(p is None for p in g.parsed):
         return 0, 0  # no scored grading: nothing to check (and nothing is checked)
     skills = list(g.combination[0])
-    by_substring, length_a = answer_probe(g.answer, skills, g.k, True, "substring", "reference")
-    by_word, length_b = answer_probe(g.answer, skills, g.k, True, "word", "unicode")
+    by_substring, length_a = check_outcome(g.answer, skills, g.k, True, "substring", "reference")
+    by_word, length_b = check_outcome(g.answer, skills, g.k, True, "word", "unicode")
     one_zeroes = set(by_substring) ^ set(by_word)
     neither = [i for i in range(g.k) if i not in by_substring and i not in by_word]
     names = scored = 0

@@ -31,7 +31,7 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any, Literal, get_args
 
-from skillmix.analysis.data_audit import tokens
+from skillmix.analysis.data_audit import has_tokens, tokens
 from skillmix.analysis.evaldata import EvalData, Gen
 from skillmix.analysis.evaluation import answer_checks
 from skillmix.protocol.metrics import METRICS, combination_metrics
@@ -56,7 +56,10 @@ _BLEED_BRANCHES: tuple[tuple[str, tuple[tuple[str, ...], ...]], ...] = (
 )
 _BLEED_FLAGS = re.IGNORECASE | re.MULTILINE
 _BLEED = re.compile("|".join(source for source, _ in _BLEED_BRANCHES), _BLEED_FLAGS)
-_BLEED_PARTS = tuple((re.compile(source, _BLEED_FLAGS), words) for source, words in _BLEED_BRANCHES)
+# (pattern, first word group, second word group or ()): no branch needs more than two groups.
+_BLEED_PARTS = tuple((re.compile(source, _BLEED_FLAGS), groups[0], groups[1] if len(groups) > 1 else ())
+                     for source, groups in _BLEED_BRANCHES)
+assert all(len(groups) <= 2 for _, groups in _BLEED_BRANCHES)
 _REFUSAL = re.compile(
     r"^\W*(?:I'm sorry|I am sorry|I apologi[sz]e|sorry)\b"
     r"|\bas an AI\b"
@@ -79,7 +82,7 @@ def _search(pattern: re.Pattern[str], words: tuple[str, ...], text: str) -> re.M
     long s onto s), which ``str.lower`` does not."""
     if text.isascii():
         lowered = text.lower()
-        if not any(w in lowered for w in words):
+        if not any(map(lowered.__contains__, words)):  # map: no Python frame per word
             return None
     return pattern.search(text)
 
@@ -92,9 +95,9 @@ def bleed_start(text: str) -> int | None:
     if not text.isascii():  # ignoring case, re folds a few non-ASCII letters onto ASCII ones
         match = _BLEED.search(text)
         return None if match is None else match.start()
-    lowered = text.lower()
-    starts = [match.start() for pattern, words in _BLEED_PARTS
-              if all(any(w in lowered for w in group) for group in words) and (match := pattern.search(text))]
+    has = text.lower().__contains__  # any(map(has, words)): the word tests without a Python frame per word
+    starts = [match.start() for pattern, first, second in _BLEED_PARTS
+              if any(map(has, first)) and (not second or any(map(has, second))) and (match := pattern.search(text))]
     return min(starts, default=None)
 
 
@@ -136,7 +139,7 @@ def lenient_answer(reply: str) -> str:
     parts = _ANSWER_MARK.split(text)
     if len(parts) > 1:
         cuts = [_cut(p) for p in parts[1:]]  # each part cut once: the chosen one is not cut again
-        candidates = [c for c in cuts if tokens(c)]
+        candidates = [c for c in cuts if has_tokens(c)]
         cut = candidates[-1] if candidates else cuts[-1]
     else:
         cut = _cut(_PREAMBLE.sub("", text.strip(), count=1))

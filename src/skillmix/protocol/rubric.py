@@ -85,6 +85,29 @@ def extract_answer(reply: str) -> str:
 # --- §4: sentence check and name penalty -----------------------------------------
 
 
+def check_outcome(
+    answer: str,
+    skill_names: Sequence[str],
+    k: int,
+    name_penalty: bool = True,
+    name_penalty_rule: NamePenaltyRule = "substring",
+    sentences: SentenceRule = "reference",
+) -> tuple[list[int], float]:
+    """What the checks do to any grading of ``answer``: the skill criteria the name penalty
+    sets to 0, and the length point (1.0 within the sentence limit, else 0.0).
+
+    Both depend on the answer only, so every grading of one answer gets the same treatment
+    (``apply_checks`` applies it to one grading's values).
+    """
+    check_k(k)
+    if len(skill_names) != k:
+        raise ValueError(f"apply_checks: expected {k} skill names for k={k}, got {len(skill_names)}")
+    zeroed = []
+    if name_penalty:
+        zeroed = [i for i, mentioned in enumerate(mentioned_skills(answer, skill_names, name_penalty_rule)) if mentioned]
+    return zeroed, 1.0 if within_sentence_limit(answer, k, sentences) else 0.0
+
+
 def apply_checks(
     values: Sequence[float],
     answer: str,
@@ -101,14 +124,11 @@ def apply_checks(
     check_k(k)
     if len(values) != k + 3:
         raise ValueError(f"apply_checks: expected {k + 3} criterion values for k={k}, got {len(values)}")
-    if len(skill_names) != k:
-        raise ValueError(f"apply_checks: expected {k} skill names for k={k}, got {len(skill_names)}")
+    zeroed, length = check_outcome(answer, skill_names, k, name_penalty, name_penalty_rule, sentences)
     checked = [float(v) for v in values]
-    if name_penalty:
-        for i, mentioned in enumerate(mentioned_skills(answer, skill_names, name_penalty_rule)):
-            if mentioned:
-                checked[i] = 0.0
-    checked[-1] = 1.0 if within_sentence_limit(answer, k, sentences) else 0.0
+    for i in zeroed:
+        checked[i] = 0.0
+    checked[-1] = length
     return checked
 
 

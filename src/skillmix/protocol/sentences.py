@@ -73,7 +73,7 @@ def _unicode_boundary(match: re.Match[str]) -> bool:
 
 
 def _count_unicode(text: str) -> int:
-    if any(h in text for h in _HONORIFIC_STARTS):
+    if any(map(text.__contains__, _HONORIFIC_STARTS)):
         text = _HONORIFIC.sub(lambda m: m.group(0).split(".")[0] + ".", text)
     return 1 + sum(_unicode_boundary(m) for m in _UNICODE_BOUNDARY.finditer(text))
 
