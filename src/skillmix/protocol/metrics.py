@@ -51,8 +51,7 @@ def majority_vote(gradings: Sequence[Grading]) -> list[float] | None:
     scored = [g for g in gradings if g is not None]
     if not scored:
         return None
-    width = len(scored[0])
-    if any(len(g) != width for g in scored):
+    if len(scored) > 1 and len(set(map(len, scored))) > 1:
         raise ValueError(f"majority_vote: gradings of one generation differ in length: {[len(g) for g in scored]}")
     # 2*sum > n is "mean > 0.5" without float division; each column is summed over the gradings in order.
     n = len(scored)
