@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any
 
 from skillmix.formats.eval_folder import EvalFolder, Generation
@@ -29,7 +30,7 @@ from skillmix.protocol.metrics import (
     majority_vote,
     reference_compatible,
 )
-from skillmix.protocol.rubric import check_outcome
+from skillmix.protocol.rubric import apply_outcome, check_outcome
 
 # What apply_checks uses when results.json predates the rule options: the reference's rules.
 DEFAULT_RULES = {"name_penalty": True, "name_penalty_rule": "substring", "sentences": "reference"}
@@ -138,18 +139,8 @@ def rules_used(folder: EvalFolder) -> dict[str, Any]:
 def answer_checks(answer: str, skill_names: Sequence[str], k: int, name_penalty: bool = True,
                   name_penalty_rule: str = "substring", sentences: str = "reference") -> Callable[[Sequence[float]], list[float]]:
     """``values -> apply_checks(values, answer, skill_names, k, ...)`` with the checks run once (``check_outcome``)."""
-    zeroed, length = check_outcome(answer, skill_names, k, name_penalty, name_penalty_rule, sentences)  # type: ignore[arg-type]
-
-    def checked(values: Sequence[float]) -> list[float]:
-        if len(values) != k + 3:
-            raise ValueError(f"apply_checks: expected {k + 3} criterion values for k={k}, got {len(values)}")
-        out = list(map(float, values))
-        for i in zeroed:
-            out[i] = 0.0
-        out[-1] = length
-        return out
-
-    return checked
+    outcome = check_outcome(answer, skill_names, k, name_penalty, name_penalty_rule, sentences)  # type: ignore[arg-type]
+    return partial(apply_outcome, k=k, outcome=outcome)
 
 
 def _rule_differences(g: Generation) -> tuple[int, int]:

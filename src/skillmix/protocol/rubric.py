@@ -122,9 +122,20 @@ def apply_checks(
     Returns a new list; ``values`` is left untouched. The defaults are [REF]'s rules.
     """
     check_k(k)
+    _check_width(values, k)  # before the skill names are checked, as always
+    return apply_outcome(values, k, check_outcome(answer, skill_names, k, name_penalty, name_penalty_rule, sentences))
+
+
+def _check_width(values: Sequence[float], k: int) -> None:
     if len(values) != k + 3:
         raise ValueError(f"apply_checks: expected {k + 3} criterion values for k={k}, got {len(values)}")
-    zeroed, length = check_outcome(answer, skill_names, k, name_penalty, name_penalty_rule, sentences)
+
+
+def apply_outcome(values: Sequence[float], k: int, outcome: tuple[Sequence[int], float]) -> list[float]:
+    """One grading's values with a ``check_outcome`` applied (a new list): what ``apply_checks``
+    returns, for callers that check one answer once and apply it to each of its gradings."""
+    _check_width(values, k)
+    zeroed, length = outcome
     checked = [float(v) for v in values]
     for i in zeroed:
         checked[i] = 0.0
