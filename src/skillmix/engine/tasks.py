@@ -23,12 +23,13 @@ from inspect_ai.model import CachePolicy, ChatMessageUser, GenerateConfig, Model
 from inspect_ai.scorer import Score, Target, mean, scorer, stderr
 from inspect_ai.solver import Generate, TaskState, solver
 
+from skillmix.engine.grammar import table_grammar
 from skillmix.engine.shard import shard_slice
 from skillmix.protocol.catalog import Pool, Skill, Topic, load_catalog
 from skillmix.protocol.grading import score_gradings, vote
 from skillmix.protocol.metrics import METRICS, generation_metrics
 from skillmix.protocol.prompts import generation_turns, grading_prompt, rubric_items
-from skillmix.protocol.rubric import RUBRIC_VERSION, extract_answer, table_grammar
+from skillmix.protocol.rubric import RUBRIC_VERSION, extract_answer
 from skillmix.protocol.sampling import Combination, sample_combinations, sample_id
 from skillmix.protocol.sentences import NamePenaltyRule, SentenceRule
 
@@ -117,7 +118,7 @@ def skillmix_scorer(
     "grader_i", grades ``gradings`` times, and each grading records its id.
 
     ``grader_grammar`` constrains a llama.cpp grader to the rubric table (see
-    ``rubric.table_grammar``); only for the embedded base model.
+    ``engine.grammar.table_grammar``); only for the embedded base model.
     """
 
     async def score(state: TaskState, target: Target) -> Score:

@@ -17,23 +17,19 @@ Only the standard library is used: this module is imported by light CLI paths.
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 
 from skillmix.protocol.catalog import check_k
+from skillmix.protocol.rubric_rows import cell_label as _label
+from skillmix.protocol.rubric_rows import match_rows
+from skillmix.protocol.rubric_rows import plain_text as _plain
 from skillmix.protocol.sentences import (
     NamePenaltyRule,
     SentenceRule,
     mentioned_skills,
     within_sentence_limit,
 )
-
-# The matching helpers are pure functions of strings that repeat across the J gradings of a
-# text and across texts (criteria, labels): caching them halves the CPU of reading a reply.
-_CACHED = 1 << 16
-
 
 # Part of every cache key: bump it whenever parsing or the checks change meaning.
 # 2: earned column beats a "possible" column, spacer rows and decorated totals,
@@ -167,8 +163,6 @@ def rule_differences(
 
 _TABLE_INTRO = re.compile(r"here(?:\s*['’‘`´]\s*s|\s+is)\s+the\s+grading\s+table\s*:?", re.IGNORECASE)
 _SEPARATOR_CELL = re.compile(r"^:?-+:?$")
-_MARKUP = re.compile(r"[*_`~]")
-_QUOTES = "'\"‘’“”«»"
 _NUMBER = r"(?:\d+(?:\.\d*)?|\.\d+)"
 # "1", "0.5", "1/1", "1 / 1", "1 out of 1", "1 point", "0 pts": the number before any "/y" is the value.
 _VALUE = re.compile(
@@ -185,16 +179,6 @@ _EARNED = re.compile(r"earned|awarded|given|received|obtained|achieved|scored|as
 _MAXIMUM = re.compile(r"possible|max|available|worth|out\s+of|allotted|allocated|weight|total", re.IGNORECASE)
 _POINTS = re.compile(r"\b(?:scores?|points?|pts|grades?|marks?|results?|ratings?|values?)\b", re.IGNORECASE)
 _LABEL = re.compile(r"criteri|rubric|item|categor|aspect|requirement|description", re.IGNORECASE)
-
-
-def _plain(cell: str) -> str:
-    return _MARKUP.sub("", cell).strip()
-
-
-@lru_cache(maxsize=_CACHED)
-def _label(cell: str) -> str:
-    """A cell's text without markup, quotes or a trailing colon."""
-    return _plain(cell).strip(_QUOTES + " ").rstrip(":").strip(_QUOTES + " ")
 
 
 def _split_row(line: str) -> list[str]:
@@ -282,9 +266,9 @@ def _cell(row: Sequence[str], loc: int) -> str | None:
 
 
 def _is_total(row: Sequence[str]) -> bool:
-    """A "Total Points Earned" row: its first cell that holds text (not a number)
-    starts with "total", "sum" or "overall", with or without quotes or markup."""
-    texts = [_label(c) for c in row if _label(c) and parse_value(c) is None]
+    """A "Total Points Earned" row: its first cell that holds text (not a number, not a
+    placeholder such as "-") starts with "total", "sum" or "overall", with or without quotes or markup."""
+    texts = [t for c in row if (t := _label(c)) and parse_value(c) is None and any(ch.isalnum() for ch in t)]
     return bool(texts) and _TOTAL_LABEL.match(texts[0]) is not None
 
 
@@ -435,136 +419,3 @@ def parse_rubric(reply: str, k: int, criteria: Sequence[str] | None = None) -> l
     ``read_rubric`` without the reason; see there.
     """
     return read_rubric(reply, k, criteria).values
-
-
-# --- matching rows to criteria by their text ----------------------------------------
-
-_RUBRIC_PREFIXES = (r"^correctly\s+illustrates\s+", r"^pertains\s+to\s+")
-_TOPIC_WORDS = ("pertains", "pertain", "pertaining", "topic", "relevance", "relevant", "relevancy", "context",
-                "subject", "theme", "on topic")
-_SENSE_WORDS = ("sense", "makes sense", "coherence", "coherent", "sensible", "meaningful", "clarity", "logic")
-_LENGTH_WORDS = ("sentence", "sentences", "length", "limit", "sentence limit", "sentence count", "word count",
-                 "brevity", "concise", "conciseness", "at most")
-
-
-@lru_cache(maxsize=_CACHED)
-def _norm(text: str) -> str:
-    """Lower case, markup/quotes/punctuation/numbering as spaces, padded for word search."""
-    text = unicodedata.normalize("NFKC", text).lower().replace("_", " ")
-    return " " + " ".join(re.sub(r"[^\w]+", " ", text).split()) + " "
-
-
-@lru_cache(maxsize=1024)
-def _phrases(criteria: tuple[str, ...], k: int) -> list[dict[str, int]]:
-    """For each criterion: the phrases that name it, with their weight (specific
-    phrases weigh their length; generic words weigh 1, so names always win)."""
-    table: list[dict[str, int]] = []
-    for i, item in enumerate(criteria):
-        name = item
-        for prefix in _RUBRIC_PREFIXES:
-            name = re.sub(prefix, "", name, flags=re.IGNORECASE)
-        numbered = {f"{word} {i + 1}" for word in ("criterion", "criteria", "item", "row", "line")} | {f"c{i + 1}"}
-        specific = {item, name, name.split("(")[0], *re.findall(r"\(([^)]*)\)", name), *numbered}
-        generic: tuple[str, ...] = ()
-        if i < k:
-            specific.add(f"skill {i + 1}")
-        else:
-            generic = (_TOPIC_WORDS, _SENSE_WORDS, _LENGTH_WORDS)[i - k]
-        weights = {p: 1 for p in map(_norm, generic)}
-        weights.update({p: len(p) for p in map(_norm, specific) if p.strip()})
-        table.append(weights)
-    return table
-
-
-def _unique_best(scores: Sequence[float]) -> int | None:
-    best = max(scores)
-    return None if best <= 0 or list(scores).count(best) > 1 else list(scores).index(best)
-
-
-_STOP_WORDS = frozenset([
-    "a", "an", "the", "of", "to", "in", "on", "with", "and", "or", "for", "is", "at",
-    "correctly", "illustrate", "illustrates",
-])
-
-
-def _words(text: str) -> set[str]:
-    return {w.rstrip("s") for w in _norm(text).split() if w not in _STOP_WORDS}
-
-
-@lru_cache(maxsize=1024)
-def _own_words(criteria: tuple[str, ...]) -> list[set[str]]:
-    """Each criterion's words that no other criterion uses: "complex/loaded question"
-    shares "complex", "loaded" and "question" with one skill only."""
-    words = [_words(c) for c in criteria]
-    return [w - set().union(*(o for j, o in enumerate(words) if j != i)) for i, w in enumerate(words)]
-
-
-def _best_criterion(label: str, phrases: list[dict[str, int]], own_words: list[set[str]]) -> int | None:
-    """The criterion whose phrase found in ``label`` weighs most; failing a unique one,
-    the criterion with most of its own words in ``label``; None if none or a tie."""
-    text = _norm(label)
-    plural = text.replace("s ", " ")  # "metaphors" names "metaphor" too
-    scores = [max((w for p, w in ws.items() if p in text or p in plural), default=0) for ws in phrases]
-    found = _unique_best(scores)
-    if found is not None:
-        return found
-    words = _words(label)
-    return _unique_best([len(words & own) for own in own_words])
-
-
-def match_rows(
-    texts: Sequence[Sequence[str]], rows: list[list[str]], criteria: Sequence[str]
-) -> tuple[list[list[str]], list[int] | str]:
-    """(kept rows, criterion index of each kept row) or the unscored reason.
-
-    ``texts`` are each row's text cells: the first is the criterion's label; only if
-    it names nothing are all of them read together (a label split over two cells).
-    A row whose only filled cell is a text that names no criterion is a section
-    heading and is dropped. A row with no text at all takes its position's criterion,
-    but only in a table whose named rows are all in rubric order.
-    """
-    # Cached per criteria tuple; the cached lists are only read.
-    phrases, own_words = _phrases(tuple(criteria), len(criteria) - 3), _own_words(tuple(criteria))
-    kept: list[tuple[str, list[str], int | None]] = []
-    for row_texts, row in zip(texts, rows):
-        label = row_texts[0] if row_texts else ""
-        criterion = _best_criterion(label, phrases, own_words) if label else None
-        if criterion is None and len(row_texts) > 1:
-            criterion = _best_criterion(" ".join(row_texts), phrases, own_words)
-        if criterion is None and label and sum(bool(_label(c)) for c in row) == 1:
-            continue  # a heading such as "| **Skills** | |"
-        kept.append((label, row, criterion))
-    in_order = all(c is None or c == i for i, (_, _, c) in enumerate(kept))
-    order: list[int] = []
-    for i, (label, _, criterion) in enumerate(kept):
-        if criterion is None and not label and in_order:
-            if i >= len(criteria):
-                return [], "row count"  # a row without text past the last criterion
-            criterion = i
-        if criterion is None:
-            return [], "unmatched row"
-        order.append(criterion)
-    if len(set(order)) != len(order):
-        return [], "duplicate row"
-    return [row for _, row, _ in kept], order if len(order) == len(criteria) else "row count"
-
-
-def _gbnf_literal(text: str) -> str:
-    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-    return f'"{escaped}"'
-
-
-def table_grammar(items: Sequence[str]) -> str:
-    """A GBNF grammar (llama.cpp) that admits only a rubric table with these criteria.
-
-    Used for the embedded 270M *base* model only, which cannot follow the table
-    format on its own: the grammar fixes the layout and the criterion names, so
-    the model's one free choice per row is the point (0 or 1). API graders are
-    never constrained. Protocol §4 parsing still applies to the output.
-    """
-    header = "Here's the grading table:\n| Criteria | Points Earned |\n|---|---|\n"
-    rows = " ".join(f'{_gbnf_literal(f"| {item} | ")} point "\\n"' for item in items)
-    return "\n".join([
-        f'root ::= {_gbnf_literal(header)} {rows} {_gbnf_literal("| Total Points Earned | ")} [0-9] [0-9]? " |" "\\n"',
-        'point ::= ("0" | "1") " |"',
-    ])
