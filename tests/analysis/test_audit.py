@@ -11,13 +11,9 @@ import pytest
 from statsmodels.stats.inter_rater import cohens_kappa
 from statsmodels.stats.proportion import proportion_confint
 
-from skillmix.analysis.audit import (
-    AUDIT_JSON,
-    effective_graders,
-    grader_votes,
-    human_majority,
-    run_audit,
-)
+from skillmix.analysis.audit import run_audit
+from skillmix.analysis.audit_agreement import effective_graders
+from skillmix.analysis.audit_texts import AUDIT_JSON, grader_votes, human_majority
 from skillmix.errors import SkillmixError
 from skillmix.protocol.metrics import panel_vote
 from skillmix.testing.eval_folders import make_record, write_eval_folder
@@ -316,7 +312,7 @@ def test_grader_equal_to_people_on_every_text_corrects_to_the_naive_rate(tmp_pat
 
 
 def test_report_hook_renders_the_section_only_with_annotations(tmp_path):
-    from skillmix.analysis.audit import validity_section_for
+    from skillmix.analysis.audit_section import validity_section_for
 
     ev = folder(tmp_path)
     assert validity_section_for(ev) is None
@@ -340,7 +336,7 @@ def test_several_folders_get_their_own_records(tmp_path):
 
 
 def test_panel_hook_without_annotations(tmp_path):
-    from skillmix.analysis.audit import panel_for
+    from skillmix.analysis.audit_section import panel_for
 
     records = []
     for i, g in enumerate(GRADER):

@@ -21,7 +21,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from skillmix.analysis import audit, render
+from skillmix.analysis import audit_section, render
 from skillmix.analysis import evaluation as ev
 from skillmix.analysis.compare import compute_deltas, cross_grader
 from skillmix.analysis.overlap import run_overlap
@@ -118,7 +118,7 @@ SECTIONS: tuple[Section, ...] = (
     Section("paper_numbers", lambda i: {"p1_prose_full_marks": list(PAPER_PROSE),
                                         "p2_leaderboard_gpt4": list(PAPER_LEADERBOARD)}, render.md_paper_numbers),
     Section("composition", report_compute, report_markdown, folder_analyses),  # docs/analysis.md
-    Section("grader_validity", audit.report_compute, audit.report_markdown),  # docs/grader-validity.md
+    Section("grader_validity", audit_section.report_compute, audit_section.report_markdown),  # docs/grader-validity.md
 )
 
 

@@ -82,6 +82,19 @@ def write_text(path: Path | str, text: str) -> None:
         f.write(text)
 
 
+def write_bytes(path: Path | str, data: bytes) -> None:
+    """Write ``data`` (a PNG, say) atomically, like ``write_text``: temp file, then ``os.replace``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        tmp.write_bytes(data)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    os.replace(tmp, path)
+
+
 def json_text(obj: Any) -> str:
     """The house JSON style: indented, UTF-8 kept as is, anything else (paths, dates) as ``str``."""
     return json.dumps(obj, indent=2, ensure_ascii=False, default=str) + "\n"
