@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from skillmix.analysis.report import build_report, setting_of
-from skillmix.engine.evaluate import metrics_for_k
+from skillmix.engine.results import metrics_for_k
 from skillmix.errors import SkillmixError
 
 ROOT = Path(__file__).resolve().parents[2]

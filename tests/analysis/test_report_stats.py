@@ -316,7 +316,7 @@ def test_panel_generations_use_the_recorded_decision(tmp_path):
 
     rewrite_samples(tmp_path / "a", panel)
     path = tmp_path / "a" / "results.json"
-    from skillmix.engine.evaluate import metrics_for_k
+    from skillmix.engine.results import metrics_for_k
 
     records = [json.loads(line) for line in (tmp_path / "a" / "samples.jsonl").read_text().splitlines()]
     results = json.loads(path.read_text())

@@ -135,6 +135,23 @@ def test_merged_eval_metrics_equal(runs):
     assert rows(out) == rows(runs / "eval-full")
 
 
+@pytest.mark.slow  # shares the module fixture
+def test_merged_eval_compares_identical_to_the_unsharded_one(runs):
+    """One results builder: a merge carries the same status, version and catalog digest as the unsharded run."""
+    from skillmix.analysis.compare import differences
+
+    out = runs / "eval-merged-compare"
+    merge_runs(out, [runs / "e2" / "s2", runs / "e2" / "s1"])
+    full, merged = (json.loads((d / "results.json").read_text()) for d in (runs / "eval-full", out))
+    assert differences(full, merged, "student") == [] and differences(full, merged, "grader") == []
+    assert merged["catalog_digest"] == full["catalog_digest"] is not None
+    assert merged["format_version"] == full["format_version"]
+    assert merged["status"] == full["status"] and merged["complete"] is full["complete"] is True
+    assert list(merged) == list(full)  # the same fields in the same order
+    # One encoding: the merge writes the unsharded run's samples.jsonl bytes.
+    assert (out / "samples.jsonl").read_bytes() == (runs / "eval-full" / "samples.jsonl").read_bytes()
+
+
 def _copy_with(src: Path, dst: Path, edit) -> Path:
     shutil.copytree(src, dst)
     stats = json.loads((dst / "stats.json").read_text())

@@ -11,7 +11,6 @@ Every reply is journalled in ``OUT/calls.jsonl`` as it arrives; re-running resum
 from __future__ import annotations
 
 import asyncio
-import json
 import random
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -20,12 +19,18 @@ from pathlib import Path
 from typing import Any
 
 from skillmix.engine.direct import CallError, CallJournal, Endpoint, ModelClient, PriorityLimiter, chat_body
-from skillmix.engine.evaluate import EvalConfig, metrics_for_k
+from skillmix.engine.evaluate import EvalConfig
+from skillmix.engine.results import (
+    metrics_for_k,
+    results_document,
+    run_status,
+    sum_usage,
+    write_results,
+    write_samples_file,
+)
 from skillmix.engine.shard import SHARD_FILE, shard_info, shard_slice
-from skillmix.engine.teacher import sum_usage
-from skillmix.formats.files import atomic_writer, write_json
+from skillmix.formats.files import write_json
 from skillmix.formats.samples import make_record
-from skillmix.formats.versions import FORMAT_VERSION_KEY, RESULTS_VERSION
 from skillmix.protocol.catalog import Catalog, load_catalog
 from skillmix.protocol.grading import score_gradings, vote
 from skillmix.protocol.metrics import generation_metrics
@@ -161,42 +166,25 @@ def run_direct_eval(config: EvalConfig, out_dir: Path, endpoints: tuple[Endpoint
             records, usage = asyncio.run(run_texts(texts, endpoints, config, journal, advance))
     finally:
         journal.close()
-    with atomic_writer(out_dir / "samples.jsonl") as f:
-        for r in records:
-            f.write(_json_line(r))
-    results = {**direct_results(config, k, records, usage, len(texts), catalog.digest()), "meta": meta or {}}
-    write_json(out_dir / "results.json", results)
+    write_samples_file(out_dir, records)
+    results = direct_results(config, k, records, usage, len(texts), catalog.digest(), meta)
+    write_results(out_dir, results)
     return results
 
 
-def _json_line(record: dict[str, Any]) -> str:
-    return json.dumps(record, default=str) + "\n"
-
-
 def direct_results(config: EvalConfig, k: int, records: list[dict[str, Any]], usage: dict[str, dict[str, int]],
-                   planned: int, catalog_digest: str) -> dict[str, Any]:
-    """results.json's content, in the same shape as ``evaluate.collect_results`` writes for inspect runs."""
+                   planned: int, catalog_digest: str, meta: dict[str, Any] | None = None) -> dict[str, Any]:
+    """results.json's content (``results.results_document``, as the inspect path builds it)."""
     from skillmix.formats.provenance import host, package_versions
 
     # No intervals: a teacher-data run's metrics are never reported (stats.json has its pass rates), and the
     # interval libraries cost ~3 s of CPU to import, more than the calls of a 200-text shard (docs/performance.md).
     per_k = {str(k): metrics_for_k(records, k, config.gradings, intervals=False)}
-    errors = per_k[str(k)]["n_errors"]
-    missing = planned - len(records)
-    status = {
-        "complete": errors == 0 and missing == 0, "interrupted": False,
-        "task_status": {str(k): "success" if errors == 0 and missing == 0 else "error"},
-        "n_planned": planned, "n_errors": errors, "n_not_run": missing,
-        "error_rate": (errors + missing) / planned if planned else 0.0,
-    }
-    return {
-        FORMAT_VERSION_KEY: RESULTS_VERSION, "complete": status["complete"], "status": status,
-        "config": config.model_dump(mode="json"),
-        "catalog_digest": catalog_digest,
-        "metrics": per_k, "token_usage": usage,
-        "engine": {**package_versions(["inspect_ai", "aiohttp"]), **host(), "call_path": "direct"},
-        "logs": [], "view": None,
-    }
+    errors, missing = per_k[str(k)]["n_errors"], planned - len(records)
+    status = run_status({str(k): "success" if errors == 0 and missing == 0 else "error"}, planned, errors, missing)
+    engine = {**package_versions(["inspect_ai", "aiohttp"]), **host(), "call_path": "direct"}
+    return results_document(config, status=status, metrics=per_k, usage=usage, engine=engine,
+                            catalog_digest=catalog_digest, logs=[], view=None, meta=meta)
 
 
 @contextmanager

@@ -18,10 +18,18 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from skillmix.engine.local_server import DEFAULT_ENGINE, Engine
+from skillmix.engine.results import (
+    USAGE_KEYS,
+    metrics_for_k,
+    results_document,
+    sum_usage,
+    write_results,
+    write_samples_file,
+)
+from skillmix.engine.results import run_status as status_of
 from skillmix.engine.shard import SHARD_FILE, Shard, shard_info, shard_task_args
 from skillmix.errors import SkillmixError
 from skillmix.protocol.catalog import Pool
-from skillmix.protocol.metrics import UNSCORED_INCLUDES_ERRORS, aggregate, group_points
 from skillmix.protocol.sentences import NamePenaltyRule, SentenceRule
 
 LOCAL = "local"
@@ -210,15 +218,19 @@ def run_eval(
     """
     from inspect_ai import eval_set
 
+    from skillmix.engine import precheck
+
     out_dir = Path(out_dir)
+    precheck.check_settings(config)
     tasks = build_tasks(config)  # validates k, pools and catalog before --out or any model exists
     refuse_different(config, out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    precheck.record_settings(out_dir, config.model_dump(mode="json"))
     if config.shard is not None:
         from skillmix.formats.files import write_json
 
         write_json(out_dir / SHARD_FILE, shard_info(config.shard))
-    with ExitStack() as stack:
+    with ExitStack() as stack, precheck.foreign_logs_refused(out_dir):
         student, grader, server = resolve_models(config, stack, out_dir, student_model, grader_model)
         ok, logs = eval_set(
             tasks,
@@ -245,27 +257,19 @@ def run_eval(
     # eval_set's own verdict is not trusted: after Ctrl-C it returns (True, []) and
     # prints "Completed all tasks ... successfully". The logs on disk say what happened.
     logs = latest_logs(out_dir / "logs", config.k) or logs
-    results = {**collect_results(config, logs, out_dir, engine, complete=ok), "meta": meta or {}}
-    from skillmix.formats.files import write_json
-
-    write_json(out_dir / "results.json", results)
-    if results["status"]["interrupted"]:
+    document = collect_results(config, logs, out_dir, engine, complete=ok, meta=meta)
+    write_results(out_dir, document)
+    if document["status"]["interrupted"]:
         raise KeyboardInterrupt  # inspect swallowed the user's Ctrl-C; results.json says complete: false
-    return results
+    return document
 
 
 def refuse_different(config: EvalConfig, out_dir: Path) -> None:
-    """An evaluation folder holds one evaluation: re-running it resumes, a different one is refused."""
-    path = out_dir / "results.json"
-    if not path.is_file():
-        return
-    before = json.loads(path.read_text()).get("config") or {}
-    now = config.model_dump(mode="json")
-    # Fields only one side has are new settings at their default: not a difference.
-    differ = sorted(k for k in set(before) & set(now) if k not in OPERATIONAL and before[k] != now[k])
-    if differ:
-        raise SkillmixError(f"{out_dir} already holds a different evaluation ({', '.join(differ)} differ); "
-                            "pick a new --out, or the same settings to resume")
+    """An evaluation folder holds one evaluation: re-running it resumes, a different one (finished or
+    killed) is refused (``precheck.refuse_different``)."""
+    from skillmix.engine import precheck
+
+    precheck.refuse_different(out_dir, config.model_dump(mode="json"), OPERATIONAL)
 
 
 def latest_logs(log_dir: Path, ks: tuple[int, ...]) -> list:
@@ -283,16 +287,14 @@ def latest_logs(log_dir: Path, ks: tuple[int, ...]) -> list:
     return [newest[k] for k in sorted(newest)]
 
 
-STOPPED = (None, "started", "cancelled")  # task statuses that mean the run was cut short
-
-
 def run_status(config: EvalConfig, logs: list, per_k: dict[str, Any]) -> dict[str, Any]:
-    """Whether every sample of every k ran to a score (or a recorded unscored grading).
+    """What the logs on disk say about each k's task, as ``results.run_status``.
 
     A sample that errored, or that never ran because the run was cancelled, makes the
-    run incomplete; ``error_rate`` is their share of the planned samples.
+    run incomplete. Called only after eval_set returned without raising, so a task with no
+    log, or a log that never finished, was stopped by a swallowed Ctrl-C as a cancelled one was.
     """
-    task_status = {str(k): None for k in config.k}
+    task_status: dict[str, str | None] = {str(k): None for k in config.k}
     planned = missing = 0
     for log in logs:
         k = str(int(log.eval.task_args["k"]))
@@ -301,19 +303,7 @@ def run_status(config: EvalConfig, logs: list, per_k: dict[str, Any]) -> dict[st
         planned += expected
         missing += max(0, expected - int(per_k.get(k, {}).get("n_generations", 0)))
     errors = sum(int(m.get("n_errors", 0)) for m in per_k.values())
-    not_run = [k for k, s in task_status.items() if s is None]
-    complete = not not_run and all(s == "success" for s in task_status.values()) and errors == 0 and missing == 0
-    return {
-        "complete": complete,
-        # Called only after eval_set returned without raising, so a task with no log, or a
-        # log that never finished, was stopped by a swallowed Ctrl-C just as a cancelled one was.
-        "interrupted": any(s in STOPPED for s in task_status.values()),
-        "task_status": task_status,
-        "n_planned": planned,
-        "n_errors": errors,
-        "n_not_run": missing,
-        "error_rate": (errors + missing) / planned if planned else (1.0 if not_run else 0.0),
-    }
+    return status_of(task_status, planned, errors, missing)
 
 
 def failure_message(results: dict[str, Any], max_error_rate: float = 0.0) -> str | None:
@@ -337,49 +327,26 @@ def _engine_info(server) -> dict[str, Any]:
     return info
 
 
-def collect_results(config: EvalConfig, logs: list, out_dir: Path, engine: dict, complete: bool) -> dict[str, Any]:
-    """Per-k metrics from the stored per-grading points; also writes samples.jsonl."""
-    from skillmix.formats.files import atomic_writer
+def collect_results(config: EvalConfig, logs: list, out_dir: Path, engine: dict, complete: bool,
+                    meta: dict[str, Any] | None = None) -> dict[str, Any]:
+    """results.json's content from the logs (``results_document``); also writes samples.jsonl."""
     from skillmix.formats.samples import read_generation_records
-    from skillmix.formats.versions import FORMAT_VERSION_KEY, RESULTS_VERSION
 
     per_k: dict[str, Any] = {}
-    usage: dict[str, dict[str, int]] = {}
-    with atomic_writer(out_dir / "samples.jsonl") as f:
+    usages: list[dict[str, dict[str, int]]] = []
+
+    def records():
         for log in sorted(logs, key=lambda lg: lg.eval.task_args.get("k", 0)):
             k = int(log.eval.task_args["k"])
-            records = read_generation_records(log.location)
-            for r in records:
-                f.write(json.dumps(r, default=str) + "\n")
-            per_k[str(k)] = metrics_for_k(records, k, config.gradings)
-            for model, u in (log.stats.model_usage or {}).items():
-                acc = usage.setdefault(model, {"input_tokens": 0, "output_tokens": 0, "total_tokens": 0})
-                for key in acc:
-                    acc[key] += int(getattr(u, key, 0) or 0)
-    status = run_status(config, logs, per_k)
-    return {
-        FORMAT_VERSION_KEY: RESULTS_VERSION,
-        "complete": complete and status["complete"],
-        "status": status,
-        "config": config.model_dump(mode="json"),
-        # The catalog's content, not its file names, decides what a skill means: reports compare it.
-        "catalog_digest": next((d for lg in logs if (d := (lg.eval.metadata or {}).get("catalog"))), None),
-        "metrics": per_k,
-        "token_usage": usage,
-        "engine": engine,
-        "logs": [str(Path(lg.location).name) for lg in logs],
-        "view": f"inspect view --log-dir {out_dir / 'logs'}",
-    }
+            rs = read_generation_records(log.location)
+            yield from rs
+            per_k[str(k)] = metrics_for_k(rs, k, config.gradings)
+            usages.append({model: {key: int(getattr(u, key, 0) or 0) for key in USAGE_KEYS}
+                           for model, u in (log.stats.model_usage or {}).items()})
 
-
-def metrics_for_k(records: list[dict[str, Any]], k: int, gradings: int, intervals: bool = True) -> dict[str, Any]:
-    """Group generation records by combination and run ``aggregate`` on their points (``intervals``: with CIs)."""
-    unscored_gradings = sum(g["points"] is None for r in records if r["error"] is None for g in r["gradings"])
-    # A panel's decision is not a majority over all its gradings: use the recorded vote.
-    points, errors = group_points(
-        ((r["id"], r["epoch"], None if r["error"] is not None else
-          [r["voted"]] if any("grader" in g for g in r["gradings"]) else [g["points"] for g in r["gradings"]])
-         for r in records), gradings)
-    result = aggregate(points, k, intervals=intervals) if points else {"n_scored": 0, "n_unscored": 0}
-    return {**result, "n_combinations": len(points), "n_generations": len(records), "n_errors": errors,
-            "n_unscored_gradings": unscored_gradings, "unscored_includes_errors": UNSCORED_INCLUDES_ERRORS}
+    write_samples_file(out_dir, records())
+    return results_document(
+        config, status=run_status(config, logs, per_k), metrics=per_k, usage=sum_usage(usages),
+        engine=engine, catalog_digest=next((d for lg in logs if (d := (lg.eval.metadata or {}).get("catalog"))), None),
+        logs=[str(Path(lg.location).name) for lg in logs], view=f"inspect view --log-dir {out_dir / 'logs'}",
+        meta=meta, ran_ok=complete)

@@ -21,7 +21,18 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from skillmix.engine.evaluate import EvalConfig, metrics_for_k
+from skillmix.engine.evaluate import EvalConfig
+from skillmix.engine.results import (
+    RESULTS_FILE,
+    SAMPLES_FILE,
+    merged_status,
+    metrics_for_k,
+    results_document,
+    run_status,
+    sum_usage,
+    write_results,
+    write_samples_file,
+)
 from skillmix.engine.shard import SHARD_FILE, Shard
 from skillmix.engine.teacher import (
     CONFIG_FILE,
@@ -29,16 +40,14 @@ from skillmix.engine.teacher import (
     _identity,
     generated_stats,
     pass_rates,
-    sum_usage,
 )
 from skillmix.errors import SkillmixError
 from skillmix.formats.dataset import DATA_FILE, STATS_FILE, write_rows
-from skillmix.formats.files import read_json, read_jsonl, write_json, write_jsonl
+from skillmix.formats.files import read_json, read_jsonl, write_json
+from skillmix.formats.markers import is_complete
 
 Kind = Literal["dataset", "eval"]
 MERGE_FILE = "merge.json"
-RESULTS_FILE = "results.json"
-SAMPLES_FILE = "samples.jsonl"
 # Settings that change no model output: shards run on different machines may differ in these.
 EVAL_OPERATIONAL = frozenset({"max_connections", "max_retries", "timeout", "batch", "cache", "display", "shard"})
 
@@ -156,51 +165,46 @@ def merge_datasets(out_dir: Path, dirs: Sequence[Path]) -> dict[str, Any]:
         usage[str(k)] = sum_usage(s["token_usage"][str(k)] for s in stats)
     catalog = load_catalog(config.skills_file, config.topics_file)
     sha = write_rows(out_dir / DATA_FILE, rows)
-    complete = all(bool(s.get("complete")) for s in stats)
+    complete = all(is_complete(s) for s in stats)
     write_json(out_dir / STATS_FILE, generated_stats(config, catalog, len(rows), per_k, usage, complete, sha,
                                                      stats[0]["engine"]))
     write_json(out_dir / CONFIG_FILE, _identity(config))
     return {"n": len(rows), "data_sha256": sha, "complete": complete}
 
 
-def merge_status(statuses: Sequence[Mapping[str, Any] | None]) -> dict[str, Any] | None:
-    """The run status of the whole run from its shards' (counts added, rate recomputed)."""
-    present = [s for s in statuses if s is not None]
-    if not statuses or len(present) < len(statuses):
-        return None
-    statuses = present
-    total = {key: sum(int(s.get(key, 0)) for s in statuses) for key in ("n_planned", "n_errors", "n_not_run")}
-    task_status = {k: v for s in statuses for k, v in s.get("task_status", {}).items()}
-    return {
-        "complete": all(s.get("complete") for s in statuses),
-        "interrupted": any(s.get("interrupted") for s in statuses),
-        "task_status": task_status,
-        **total,
-        "error_rate": (total["n_errors"] + total["n_not_run"]) / total["n_planned"] if total["n_planned"] else 0.0,
-    }
+def shard_status(results: Mapping[str, Any]) -> dict[str, Any]:
+    """A shard's run status; one written before results.json carried a status is read from its metrics."""
+    if results.get("status") is not None:
+        return dict(results["status"])
+    metrics = results.get("metrics") or {}
+    done = "success" if is_complete(results) else "error"
+    return run_status({k: done for k in metrics}, sum(int(m.get("n_generations", 0)) for m in metrics.values()),
+                      sum(int(m.get("n_errors", 0)) for m in metrics.values()), 0)
 
 
 def merge_evals(out_dir: Path, dirs: Sequence[Path]) -> dict[str, Any]:
-    """samples.jsonl + results.json whose per-k metrics equal the unsharded run's."""
+    """samples.jsonl + results.json as the unsharded run's (``results.results_document``): the same metrics."""
     results = [read_json(d / RESULTS_FILE) for d in dirs]
     config = EvalConfig(**results[0]["config"]).model_copy(update={"shard": None})
     records = sorted((r for d in dirs for r in read_jsonl(d / SAMPLES_FILE)),
                      key=lambda r: (r["k"], r["id"], r["epoch"]))
     metrics = {str(k): metrics_for_k([r for r in records if r["k"] == k], k, config.gradings) for k in config.k}
-    usage = sum_usage(r.get("token_usage", {}) for r in results)
-    status = merge_status([r.get("status") for r in results])
-    complete = all(bool(r.get("complete")) for r in results)
-    merged = {
-        "complete": complete,
-        **({"status": status} if status is not None else {}),
-        "config": config.model_dump(mode="json"),
-        "metrics": metrics,
-        "token_usage": usage,
-        "engine": results[0].get("engine"),
-        "logs": [f"{d}/logs/{name}" for d, r in zip(dirs, results) for name in r.get("logs", [])],
-        "view": " ; ".join(f"inspect view --log-dir {d / 'logs'}" for d in dirs),
-        "meta": results[0].get("meta", {}),
-    }
-    sha = write_jsonl(out_dir / SAMPLES_FILE, records)
-    write_json(out_dir / RESULTS_FILE, merged)
-    return {"n": len(records), "samples_sha256": sha, "complete": complete}
+    merged = results_document(
+        config, status=merged_status(shard_status(r) for r in results), metrics=metrics,
+        usage=sum_usage(r.get("token_usage", {}) for r in results), engine=results[0].get("engine"),
+        catalog_digest=_one_digest(dirs, results),
+        logs=[f"{d}/logs/{name}" for d, r in zip(dirs, results) for name in r.get("logs", [])],
+        view=" ; ".join(f"inspect view --log-dir {d / 'logs'}" for d in dirs), meta=results[0].get("meta", {}),
+        ran_ok=all(is_complete(r) for r in results))
+    sha = write_samples_file(out_dir, records)
+    write_results(out_dir, merged)
+    return {"n": len(records), "samples_sha256": sha, "complete": merged["complete"]}
+
+
+def _one_digest(dirs: Sequence[Path], results: Sequence[Mapping[str, Any]]) -> str | None:
+    """The shards' one catalog digest; shards drawn from different catalogs are not one run."""
+    digests = {r.get("catalog_digest") for r in results}
+    if len(digests) > 1:
+        raise SkillmixError(f"the shards in {dirs[0]} ... {dirs[-1]} used different skill catalogs (catalog_digest "
+                            "differs); merge shards of one run")
+    return digests.pop()

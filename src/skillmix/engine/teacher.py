@@ -32,6 +32,7 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from skillmix.engine.evaluate import LOCAL, EvalConfig, GradingSettings
+from skillmix.engine.results import sum_usage
 from skillmix.engine.shard import SHARD_FILE, shard_info
 from skillmix.errors import SkillmixError
 from skillmix.formats.dataset import DATA_FILE, FORMAT, STATS_FILE, keep_warning, write_rows
@@ -324,16 +325,6 @@ def _sum_counts(per_k: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     if "generated" in total:
         out.update(pass_rates(total))
     return out
-
-
-def sum_usage(usages: Iterable[Mapping[str, Mapping[str, int]]]) -> dict[str, dict[str, int]]:
-    total: dict[str, dict[str, int]] = {}
-    for usage in usages:
-        for model, u in usage.items():
-            acc = total.setdefault(model, {})
-            for key, value in u.items():
-                acc[key] = acc.get(key, 0) + int(value)
-    return total
 
 
 def catalog_info(catalog: Catalog, skills_file: str | None, topics_file: str | None) -> dict[str, Any]:

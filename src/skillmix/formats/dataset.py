@@ -17,6 +17,7 @@ from typing import Any
 
 from skillmix.errors import SkillmixError
 from skillmix.formats.files import read_json, read_jsonl, write_json, write_jsonl
+from skillmix.formats.markers import is_complete
 from skillmix.formats.versions import FORMAT_VERSION_KEY, STATS_VERSION, format_version
 from skillmix.protocol.catalog import Pool
 
@@ -113,7 +114,7 @@ def _derived_stats(kind: str, dirs: Sequence[Path | str], stats: list[dict], row
         FORMAT_VERSION_KEY: STATS_VERSION,
         "format": FORMAT,
         "kind": kind,
-        "complete": all(s.get("complete", True) for s in stats),
+        "complete": all(is_complete(s) for s in stats),
         "n": len(rows),
         "keep_rules": rules,
         "keep_warning": keep_warning(rules),

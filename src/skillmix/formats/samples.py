@@ -9,11 +9,14 @@ records are what ``samples.jsonl``, D(k) datasets and reports are built from.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
+from skillmix.formats.files import atomic_writer
 from skillmix.formats.versions import FORMAT_VERSION_KEY, SAMPLES_VERSION
 
 # A record needs none of the transcript: its events (every model call again, in full) and their
@@ -51,6 +54,23 @@ def make_record(
         "messages": messages, "answer": answer, "gradings": gradings, "voted": voted, "unscored": unscored,
         "metrics": metrics, "error": None if error is None else error.splitlines()[0][:500],
     }
+
+
+def sample_line(record: Mapping[str, Any]) -> str:
+    """One line of ``samples.jsonl``: the one encoding every path writes (non-ASCII as ``\\u`` escapes, so
+    the bytes are the same whichever path or platform wrote them)."""
+    return json.dumps(record, default=str) + "\n"
+
+
+def write_samples(path: Path | str, records: Iterable[Mapping[str, Any]]) -> str:
+    """Write generation records to ``samples.jsonl`` atomically, streamed; return the sha256 of its bytes."""
+    digest = hashlib.sha256()
+    with atomic_writer(path) as f:
+        for record in records:
+            line = sample_line(record)
+            digest.update(line.encode("utf-8"))
+            f.write(line)
+    return digest.hexdigest()
 
 
 def read_generation_records(log_location: str) -> list[dict[str, Any]]:
