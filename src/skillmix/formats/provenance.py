@@ -10,6 +10,7 @@ when torch is already loaded or the caller says the run uses them.
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
 import platform
 import subprocess
@@ -110,3 +111,34 @@ def provenance(load_torch: bool = False, packages: Iterable[str] = FRAMEWORK_PAC
     if gpus is not None:
         record["gpu"] = gpus
     return record
+
+
+# Files of a Hugging Face checkpoint folder that hold weights (training_args.bin is the trainer's settings).
+WEIGHT_SUFFIXES = (".safetensors", ".bin")
+NOT_WEIGHTS = frozenset({"training_args.bin"})
+# (folder, ((name, size, mtime_ns), ...)) -> per-file sha256: a checkpoint evaluated in several settings
+# by one `skillmix run` is read once.
+_weights_cache: dict[tuple[str, tuple[tuple[str, int, int], ...]], dict[str, str]] = {}
+
+
+def weights_sha256(path: str | Path) -> dict[str, Any]:
+    """The sha256 of the weights a local checkpoint folder holds, or null with the reason.
+
+    ``files`` has each weight file's sha256 (what the Hugging Face Hub lists per file); ``sha256``
+    hashes those lines, so one value names the whole checkpoint.
+    """
+    folder = Path(path).expanduser()
+    if not folder.is_dir():
+        return {"sha256": None, "reason": f"{path} is not a local folder (a hub id is not hashed)"}
+    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix in WEIGHT_SUFFIXES and p.name not in NOT_WEIGHTS)
+    if not files:
+        return {"sha256": None, "reason": f"no *.safetensors or *.bin weights in {folder}"}
+    stamp = tuple((p.name, (s := p.stat()).st_size, s.st_mtime_ns) for p in files)
+    key = (str(folder.resolve()), stamp)
+    if key not in _weights_cache:
+        from skillmix.formats.files import file_sha256
+
+        _weights_cache[key] = {p.name: file_sha256(p) for p in files}
+    per_file = _weights_cache[key]
+    lines = "".join(f"{digest}  {name}\n" for name, digest in per_file.items())
+    return {"sha256": hashlib.sha256(lines.encode()).hexdigest(), "files": per_file}
