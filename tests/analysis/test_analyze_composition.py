@@ -9,11 +9,8 @@ import numpy as np
 import pytest
 from scipy.stats import binomtest
 
-from skillmix.analysis.composition import (
-    build_design,
-    composition_analysis,
-    log_odds_interaction,
-)
+from skillmix.analysis.composition import composition_analysis
+from skillmix.analysis.composition_design import build_design, log_odds_interaction
 from skillmix.analysis.evaldata import EvalData, gen_from_record
 from tests.analysis.synth import (
     CATALOG,
@@ -138,7 +135,8 @@ def test_no_scored_pairs_and_nothing_scored_do_not_crash() -> None:
 def test_batched_resample_statistics_equal_one_at_a_time(method: str) -> None:
     # The bootstrap computes many resamples at once (docs/performance.md): every array must be
     # bit-identical to the one-resample ``statistics``.
-    from skillmix.analysis.composition import cluster_counts, resample_weights, statistics, statistics_rows
+    from skillmix.analysis.composition_bootstrap import cluster_counts, resample_weights, statistics_rows
+    from skillmix.analysis.composition_design import statistics
 
     records = simulate_records([1, 2, 3], 40, skill_probability(MIXED), random.Random(1))
     design = build_design([eval_data(records)])
@@ -153,7 +151,7 @@ def test_batched_resample_statistics_equal_one_at_a_time(method: str) -> None:
 
 
 def test_resample_weights_count_the_draws() -> None:
-    from skillmix.analysis.composition import resample_weights
+    from skillmix.analysis.composition_bootstrap import resample_weights
 
     design = build_design([eval_data(simulate_records([1, 2], 30, skill_probability(SKILLS), random.Random(2)))])
     ref_rng, rng = np.random.default_rng(3), np.random.default_rng(3)
@@ -169,16 +167,14 @@ def test_resample_weights_count_the_draws() -> None:
 def test_bootstrap_batches_equal_one_resample_at_a_time(method: str, rows: int) -> None:
     # What bootstrap computes per batch (weights drawn for all resamples at once, summaries of a
     # whole batch) must be bit-identical to one resample at a time (docs/performance.md).
-    from skillmix.analysis.composition import (
+    from skillmix.analysis.composition_bootstrap import (
         batch_statistics,
         cluster_counts,
         resample_weight_rows,
         resample_weights,
-        statistics,
         sum_order,
-        summary_rows,
-        summary_vector,
     )
+    from skillmix.analysis.composition_design import statistics, summary_rows, summary_vector
 
     six = [s.name for c in sorted({x.category for x in CATALOG.skills})[:6]
            for s in [x for x in CATALOG.skills if x.category == c][:3]]
@@ -251,7 +247,7 @@ def _loop_draws(rng: np.random.Generator, sizes: list[int], n_boot: int) -> list
     ([40000, 3, 1], 50, 7),  # about 20 redraws among these words: the rewind-and-loop path
 ])
 def test_draws_in_one_call_equal_the_loop_and_leave_the_same_state(sizes: list[int], n_boot: int, seed: int) -> None:
-    from skillmix.analysis.composition import _draws_in_loop_order
+    from skillmix.analysis.composition_bootstrap import _draws_in_loop_order
 
     by_loop, at_once = np.random.default_rng(seed), np.random.default_rng(seed)
     expected = _loop_draws(by_loop, sizes, n_boot)

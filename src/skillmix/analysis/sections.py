@@ -131,7 +131,7 @@ def folder_analyses(run: Any) -> Callable[[Any], dict[str, Any] | None]:
     Training data is every ``data.jsonl`` below the run folder (the run's D(k) sets), if any.
     Each folder seeds its own bootstrap, so the folders can be analysed in any process.
     """
-    from skillmix.analysis.analyze import AnalyzeConfig
+    from skillmix.analysis.analysis_compute import AnalyzeConfig
 
     train = sorted({p.parent for p in Path(run.run_dir).rglob("data.jsonl")})
     # At most 1000 resamples: every composition resample refits the baseline.
@@ -142,7 +142,7 @@ def folder_analyses(run: Any) -> Callable[[Any], dict[str, Any] | None]:
 def folder_analysis(folder: Any, train: Sequence[Path], config: Any) -> dict[str, Any] | None:
     """``compute_analysis`` of one report folder (an ``EvalFolder``), from the report's own read of it;
     None for a folder without samples."""
-    from skillmix.analysis.analyze import compute_analysis
+    from skillmix.analysis.analysis_compute import compute_analysis
     from skillmix.analysis.evaldata import eval_data_of
 
     if not folder.has_samples:
