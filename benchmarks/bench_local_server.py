@@ -22,7 +22,8 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from skillmix.engine.local_server import LocalServerConfig, free_port, gguf_path, server_command, server_env
+from skillmix.engine.gguf import gguf_path
+from skillmix.engine.local_server import LocalServerConfig, free_port, server_command, server_env
 
 PROMPT = "Write a short story about a lighthouse keeper who finds a message in a bottle."
 GRAMMAR = 'root ::= "| Criteria | Points Earned |\\n" ("| " [a-z ]+ " | " ("0" | "1") " |\\n"){3}'

@@ -12,7 +12,8 @@ import sys
 
 from llama_cpp import Llama
 
-from skillmix.engine.local_server import STOP_SEQS, gguf_path
+from skillmix.engine.gguf import gguf_path
+from skillmix.engine.local_binding import STOP_SEQS
 from skillmix.protocol.catalog import load_catalog
 from skillmix.protocol.prompts import generation_turns
 from skillmix.protocol.sampling import sample_combinations

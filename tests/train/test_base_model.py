@@ -56,7 +56,7 @@ def test_the_converted_embedded_model_equals_the_direct_gguf_load(tmp_path):
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer, GgufConfig
 
-    from skillmix.engine.local_server import gguf_path
+    from skillmix.engine.gguf import gguf_path
 
     gguf = gguf_path()
     folder = gguf_as_hf(gguf, tmp_path)

@@ -53,7 +53,7 @@ def test_bulk_reader_builds_the_same_fields_as_gguf_py(tmp_path, arrays):
 @pytest.mark.local_model
 @pytest.mark.slow
 def test_bulk_reader_on_the_embedded_model():
-    from skillmix.engine.local_server import gguf_path
+    from skillmix.engine.gguf import gguf_path
 
     path = gguf_path()
     same_fields(gguf.GGUFReader(path), bulk_reader(gguf.GGUFReader)(path))

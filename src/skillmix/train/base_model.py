@@ -27,7 +27,7 @@ class BaseModelSource:
 def resolve_base_model(spec: str) -> BaseModelSource:
     """``local`` (the embedded Gemma 3 270M GGUF), a ``.gguf`` file, an HF model folder or a hub id."""
     if spec == "local":
-        from skillmix.engine.local_server import gguf_path
+        from skillmix.engine.gguf import gguf_path
 
         gguf = gguf_path()
         return BaseModelSource(spec, str(gguf.parent), gguf.name)
@@ -87,7 +87,7 @@ def gguf_as_hf(gguf: Path, cache_dir: Path | None = None) -> Path:
     """
     import shutil
 
-    from skillmix.engine.local_server import default_cache_dir
+    from skillmix.engine.gguf import default_cache_dir
     from skillmix.formats.files import file_sha256
 
     target = (cache_dir or default_cache_dir()) / "hf-from-gguf" / file_sha256(gguf)[:16]
