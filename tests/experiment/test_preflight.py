@@ -47,7 +47,7 @@ def test_a_good_config_passes():
         ({**BASE, "finetunes": [{**FT, "recipe": "papr"}]}, ENV, "unknown recipe 'papr'; shipped recipes: laptop, paper"),
         ({**BASE, "finetunes": [{**FT, "recipe": "/nope/r.yaml"}]}, ENV, "recipe /nope/r.yaml not found"),
         ({**BASE, "datasets": [{"name": "D1", "k": 1, "n": 100000}]}, ENV, "n=100000 for k=1 exceeds"),
-        ({**BASE, "evaluation": {**BASE["evaluation"], "k": [60]}}, ENV, "k=60 with 2 combinations does not fit"),
+        ({**BASE, "evaluation": {**BASE["evaluation"], "k": [60]}}, ENV, "k=60 is larger than the 'heldout' skill pool"),
         (with_models(teacher="opnai/gpt-4"), ENV, "unknown provider 'opnai' (did you mean openai?)"),
         (with_models(grader="gpt-4"), ENV, "no provider; write provider/model"),
         (with_models(grader="openai/gpt-4"), ENV, "cannot use grader model 'openai/gpt-4': needs OPENAI_API_KEY set"),

@@ -31,21 +31,13 @@ def recipe_problems(f: Finetune) -> list[str]:
 
 
 def pool_problems(stage: Stage) -> list[str]:
-    from skillmix.engine.teacher import check_sizes
-    from skillmix.protocol.catalog import load_catalog
-    from skillmix.protocol.sampling import num_combinations
+    from skillmix.engine.precheck import check_data_settings, check_settings
 
-    c = stage.config
     try:
-        catalog = load_catalog(c.skills_file, c.topics_file)
         if stage.kind == "data":
-            check_sizes(c, catalog)
-            return []
-        n_skills, n_topics = len(catalog.skill_pool(c.skills)), len(catalog.topic_pool(c.topics))
-        for k in c.k:
-            if k > n_skills or c.combinations > num_combinations(n_skills, n_topics, k):
-                return [(f"{stage.name}: k={k} with {c.combinations} combinations does not fit the {c.skills!r} "
-                         f"skills x {c.topics!r} topics pool ({n_skills} x {n_topics}); lower k or combinations")]
+            check_data_settings(stage.config, "n")
+        else:
+            check_settings(stage.config, "combinations")
     except SkillmixError as e:
         return [f"{stage.name}: {e}"]
     return []

@@ -102,7 +102,17 @@ def _read_text(path: Path | None, default_name: str) -> tuple[str, str]:
     path = Path(path)
     if not path.is_file():
         raise SkillmixError(f"catalog file not found: {path}; pass an existing file path")
-    return path.read_text("utf-8-sig"), str(path)
+    return decode_utf8(path.read_bytes(), str(path)), str(path)
+
+
+def decode_utf8(data: bytes, source: str) -> str:
+    """A user file's text; a file that is not UTF-8 is one line naming the file and the line."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        raise SkillmixError(f"{source}:{line}: not UTF-8 (byte 0x{data[e.start]:02x}); "
+                            "save the file as UTF-8 and try again") from None
 
 
 def parse_skills_csv(text: str, source: str = "skills.csv") -> tuple[Skill, ...]:

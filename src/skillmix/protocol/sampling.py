@@ -48,6 +48,18 @@ def num_combinations(n_skills: int, n_topics: int, k: int) -> int:
     return math.comb(n_skills, k) * n_topics
 
 
+def check_fits(catalog: Catalog, k: int, n: int, skills: Pool, topics: Pool, flag: str = "--combinations") -> None:
+    """``n`` draws for SKILL-MIX(k) must fit the pool's distinct combinations: a repeated draw repeats its
+    prompt, which inflates n and narrows every interval (and a cache returns the same reply twice)."""
+    n_skills, n_topics = len(catalog.skill_pool(skills)), len(catalog.topic_pool(topics))
+    if k > n_skills:
+        raise SkillmixError(f"k={k} is larger than the {skills!r} skill pool ({n_skills} skills); lower k")
+    total = num_combinations(n_skills, n_topics, k)
+    if n > total:
+        raise SkillmixError(f"{flag}={n} for k={k} exceeds the {total} distinct combinations of {skills!r} skills "
+                            f"x {topics!r} topics; lower {flag} or widen --skills/--topics")
+
+
 def weighted_indices(weights: list[float], k: int, rng: random.Random) -> list[int]:
     """k distinct indices, each pick proportional to weight among those not yet picked."""
     left = list(range(len(weights)))

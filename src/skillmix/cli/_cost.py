@@ -1,0 +1,86 @@
+"""The cost preview shared by ``skillmix generate``, ``eval`` and ``run``: the dry-run table, its notes,
+dollars under ``--prices``, and the stop before a large paid run without ``--yes`` (engine/cost.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from skillmix.cli._common import print_json
+from skillmix.errors import SkillmixError
+
+PRICES_HELP = ("YAML file of model id: {input: $ per million input tokens, output: $ per million output tokens}; "
+               "turns the preview into dollars.")
+YES_HELP = "Start a run of more than 1,000 calls to models not on this machine although its size was left at the default."
+
+Prices = typer.Option(None, "--prices", help=PRICES_HELP)
+Yes = typer.Option(False, "--yes", help=YES_HELP)
+
+
+def compact(n: int) -> str:
+    return f"{n / 1e6:.2f}M" if n >= 1_000_000 else f"{n / 1e3:.1f}k" if n >= 1000 else str(n)
+
+
+def estimate_table(estimate: dict) -> Table:
+    writer = estimate["roles"][0]
+    first = "texts" if writer == "teacher" else "samples"
+    table = Table(title=f"Dry run: {writer} {estimate[writer]}, grader {estimate['grader']} (tokens estimated)")
+    cols = {first: first, f"{writer}_calls": f"{writer} calls", "grader_calls": "grader calls",
+            f"{writer}_input_tokens": f"{writer} in", f"{writer}_output_tokens": f"{writer} out",
+            "grader_input_tokens": "grader in", "grader_output_tokens": "grader out"}
+    table.add_column("k")
+    for label in cols.values():
+        table.add_column(label, justify="right")
+    for k, row in [*estimate["per_k"].items(), ("total", estimate["total"])]:
+        table.add_row(k, *(compact(row[c]) if "tokens" in c else f"{row[c]:,}" for c in cols))
+    return table
+
+
+def estimate_notes(estimate: dict) -> str:
+    a, total, writer = estimate["assumptions"], estimate["total"], estimate["roles"][0]
+    return (
+        f"tokens ≈ chars/{a['chars_per_token']}; assumed replies: {writer} {a['teacher_reply_tokens']}, "
+        f"grader {a['grader_reply_tokens']} tokens (upper bounds: {writer} {total[f'{writer}_output_tokens_max']:,}, "
+        f"grader {total['grader_output_tokens_max']:,} output tokens); {a['note']}.\n{estimate['formula']}"
+    )
+
+
+def price_line(price: dict[str, Any]) -> str:
+    parts = ", ".join(f"{model} ${dollars:,.2f}" for model, dollars in price["dollars"].items())
+    line = f"estimated price: ${price['total_dollars']:,.2f}" + (f" ({parts})" if parts else "")
+    if price["unpriced"]:
+        line += f"; not in the prices file (not counted): {', '.join(price['unpriced'])}"
+    return line
+
+
+def with_price(estimate: dict, prices_file: Optional[Path]) -> dict:
+    """The estimate, plus its ``price`` when a prices file is given."""
+    from skillmix.engine.cost import load_prices, priced
+
+    if prices_file is None:
+        return estimate
+    return {**estimate, "price": priced(estimate["by_model"], load_prices(prices_file))}
+
+
+def print_estimate(estimate: dict, as_json: bool = False, console: Console | None = None) -> None:
+    if as_json:
+        print_json(estimate)
+        return
+    console = console or Console()
+    console.print(estimate_table(estimate), estimate_notes(estimate))
+    if "price" in estimate:
+        console.print(price_line(estimate["price"]), markup=False, highlight=False)
+
+
+def stop_unless_confirmed(estimate: dict, size_given: bool, yes: bool) -> None:
+    """Print the preview and stop (exit 2) before a large paid run that was neither sized nor confirmed."""
+    from skillmix.engine.cost import confirmation_needed
+
+    why = confirmation_needed(estimate, size_given, yes)
+    if why is not None:
+        print_estimate(estimate)
+        raise SkillmixError(why)
