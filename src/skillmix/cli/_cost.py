@@ -19,6 +19,28 @@ YES_HELP = "Start a run of more than 1,000 calls to models not on this machine a
 
 Prices = typer.Option(None, "--prices", help=PRICES_HELP)
 Yes = typer.Option(False, "--yes", help=YES_HELP)
+Limit = typer.Option(None, "--limit", min=1, help="Only the first N combinations of each k's draw (smoke runs).")
+
+
+def limited(config: Any, limit: Optional[int]) -> Any:
+    """``config`` cut to the first ``limit`` combinations per k: a draw's first N are the draw of N."""
+    if limit is None:
+        return config
+    if hasattr(config, "n"):  # a D(k) build: texts per k
+        return config.model_copy(update={"n": tuple(min(n, limit) for n in config.n)})
+    return config.model_copy(update={"combinations": min(config.combinations, limit)})
+
+
+def preview(config: Any, prices_file: Optional[Path]) -> dict:
+    """The checked cost estimate of an evaluation (EvalConfig) or a D(k) build (DataConfig), priced if asked."""
+    from skillmix.engine.cost import estimate_cost, estimate_eval_cost
+    from skillmix.engine.precheck import check_data_settings, check_settings
+
+    if hasattr(config, "n"):
+        check_data_settings(config)
+        return with_price(estimate_cost(config), prices_file)
+    check_settings(config)
+    return with_price(estimate_eval_cost(config), prices_file)
 
 
 def compact(n: int) -> str:

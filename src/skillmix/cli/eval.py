@@ -12,8 +12,9 @@ from rich.console import Console
 from rich.table import Table
 
 from skillmix.cli import _common as opt
-from skillmix.cli import app
+from skillmix.cli import _cost, app
 from skillmix.cli._common import given, option, parse_int_list
+from skillmix.errors import SkillmixError
 
 EVAL = "skillmix.engine.evaluate:EvalConfig"
 
@@ -67,7 +68,13 @@ def eval_cmd(
     local_engine: opt.LocalEngine = None,
     max_error_rate: float = typer.Option(0.0, help="Exit 1 when more than this share of samples errored or did not run."),
     shard: opt.Shard = None,
-    out: Path = typer.Option(..., "--out", help="Output folder (results.json, samples.jsonl, logs/)."),
+    limit: Optional[int] = _cost.Limit,
+    dry_run: bool = typer.Option(False, "--dry-run", help="Count calls and estimate tokens (dollars with --prices); "
+                                 "call no model."),
+    as_json: bool = typer.Option(False, "--json", help="Print the dry-run estimate as JSON."),
+    prices: Optional[Path] = _cost.Prices,
+    yes: bool = _cost.Yes,
+    out: Optional[Path] = typer.Option(None, "--out", help="Output folder (results.json, samples.jsonl, logs/)."),
 ) -> None:
     """Evaluate a model with SKILL-MIX(k); re-running the same command resumes."""
     from skillmix.engine.evaluate import EvalConfig, default_grader, failure_message, run_eval
@@ -85,6 +92,14 @@ def eval_cmd(
                 grade_prompt=grade_prompt, generation_prompt=generation_prompt, skills_file=skills_file,
                 topics_file=topics_file, display=display, local_engine=local_engine, shard=shard),
     )
+    config = _cost.limited(config, limit)
+    estimate = _cost.preview(config, prices)  # checks prompts, catalog and pool sizes: no call yet
+    if dry_run:
+        _cost.print_estimate(estimate, as_json)
+        return
+    if out is None:
+        raise SkillmixError("--out is required (the evaluation folder); or pass --dry-run to only count calls")
+    _cost.stop_unless_confirmed(estimate, combinations is not None or limit is not None, yes)
     graders = {("grader" if i == 0 else f"grader {i + 1}"): g for i, g in enumerate(config.graders)}
     check_models({"student": config.student, **graders}, os.environ, config.local_engine)  # before --out or a server exists
     results = run_eval(config, out)
