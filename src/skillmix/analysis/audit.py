@@ -233,8 +233,10 @@ def audit_folder(eval_dir: Path, results: Mapping[str, Any], texts: Sequence[Tex
 
 
 def run_audit(eval_dirs: Sequence[Path], extra: Sequence[Path] = (), *, seed: int = DEFAULT_SEED,
-              n_boot: int = DEFAULT_BOOT) -> list[dict[str, Any]]:
+              n_boot: int = DEFAULT_BOOT, out: Path | None = None) -> list[dict[str, Any]]:
     """Audit every folder, then write each folder's outputs (nothing is written if any input is bad).
+
+    Outputs go into each EVAL_DIR, or into ``out`` (one folder) / ``out/<folder name>`` (several).
 
     Records of ``extra`` files go to the folder that has their text (same id, epoch, k and, if the
     record has one, answer hash); a record that fits no folder is an error.
@@ -256,7 +258,21 @@ def run_audit(eval_dirs: Sequence[Path], extra: Sequence[Path] = (), *, seed: in
                                 "matches no text of the given folders (or its answer_sha256 differs); pass its folder")
     audits = [audit_folder(d, results, [t for t in texts if not t.errored], records, seed=seed, n_boot=n_boot)
               for (d, results, texts), records in zip(folders, per_folder, strict=True)]
-    for (d, _, _), audit in zip(folders, audits, strict=True):
-        audit["outputs"] = [str(d / name) for name in (AUDIT_JSON, AUDIT_MD, *PLOT_FILES.values())]
-        write_audit(audit, d)
+    targets = audit_targets([d for d, _, _ in folders], out)
+    for target, audit in zip(targets, audits, strict=True):
+        audit["outputs"] = [str(target / name) for name in (AUDIT_JSON, AUDIT_MD, *PLOT_FILES.values())]
+        write_audit(audit, target)
     return audits
+
+
+def audit_targets(folders: Sequence[Path], out: Path | None) -> list[Path]:
+    """Where each folder's audit is written: the folder itself, ``out``, or ``out/<folder name>``."""
+    if out is None:
+        return list(folders)
+    if len(folders) == 1:
+        return [out]
+    names = [d.resolve().name for d in folders]
+    if len(set(names)) < len(names):
+        raise SkillmixError("--out with several evaluation folders writes OUT/<folder name>, but two folders share "
+                            "a name; audit them one at a time")
+    return [out / name for name in names]

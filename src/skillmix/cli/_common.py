@@ -1,12 +1,17 @@
-"""Small helpers shared by the CLI modules: JSON output and user errors."""
+"""Small helpers shared by the CLI modules: JSON output, user errors, the options eval and generate share,
+numbers without float noise and progress for long commands (docs/cli.md)."""
 
 from __future__ import annotations
 
 import json
 import os
 import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, Optional
+from typing import Annotated, Any, NoReturn, Optional, TextIO
 
 import typer
 
@@ -32,25 +37,53 @@ def parse_int_list(value: str, flag: str) -> list[int]:
 
 
 
+def per_k(ks: list[int], ns: list[int]) -> list[tuple[int, int]]:
+    """Pair each k with its n: one n for every k, or one n per k."""
+    if len(ns) == 1:
+        ns = ns * len(ks)
+    if len(ns) != len(ks):
+        raise SkillmixError(f"--n takes one value or one per k: k={ks} but n={ns}")
+    return list(zip(ks, ns, strict=True))
+
+
 # --- the options `skillmix eval` and `skillmix generate` share --------------------------------------
 # Each is None unless given, so the default stays declared once, in engine.evaluate.GradingSettings
 # (which the experiment config builds on too); --help shows it from there.
 
 
-def _default(field: str, config: str) -> str:
+def _default(field: str, config: str, flags: tuple[str, ...]) -> str:
+    """`` (one of: a, b; default: a)`` from the config field: the help lists exactly what it accepts."""
     import importlib
 
     module, name = config.split(":")
-    value = getattr(importlib.import_module(module), name).model_fields[field].default
-    return f" (default: {','.join(map(str, value)) if isinstance(value, tuple) else value})"
+    info = getattr(importlib.import_module(module), name).model_fields[field]
+    value = info.default
+    if isinstance(value, bool) and flags and "/" in flags[0]:
+        on, off = flags[0].split("/")
+        value = on if value else off
+    elif isinstance(value, tuple):
+        value = ",".join(map(str, value))
+    choices = literal_values(info.annotation)
+    parts = ([f"one of: {', '.join(choices)}"] if choices else []) + ([] if value is None else [f"default: {value}"])
+    return f" ({'; '.join(parts)})" if parts else ""
+
+
+def literal_values(annotation: Any) -> list[str]:
+    """The values of a Literal (also inside Optional[...]), else []."""
+    from typing import Literal, get_args, get_origin
+
+    if get_origin(annotation) is Literal:
+        return [str(v) for v in get_args(annotation)]
+    return [v for arg in get_args(annotation) for v in literal_values(arg)]
 
 
 def option(field: str, help: str, *flags: str, config: str = "skillmix.engine.evaluate:GradingSettings") -> Any:
     """A typer option for config field ``field``, for ``Annotated[Optional[T], option(...)] = None``.
 
-    None unless given, so the config's own default applies; --help shows that default.
+    None unless given, so the config's own default applies; --help shows that default and, for a
+    Literal field, every accepted value.
     """
-    return typer.Option(*flags, help=help + _default(field, config), show_default=False)
+    return typer.Option(*flags, help=help + _default(field, config, flags), show_default=False)
 
 
 Seed = Annotated[Optional[int], option("seed", "Seed of the combination draw.")]
@@ -59,9 +92,11 @@ GraderSeed = Annotated[Optional[int], option("grader_seed", "Base seed of the gr
 NamePenalty = Annotated[Optional[bool], option("name_penalty", "[P1] skill-name penalty.",
                                                 "--name-penalty/--no-name-penalty")]
 NamePenaltyRule = Annotated[Optional[str], option(
-    "name_penalty_rule", "Name-penalty match: substring (the reference's) or word (whole words: 'pun' not in 'punch').")]
+    "name_penalty_rule", "Name-penalty match: substring is the reference's, word matches whole words ('pun' not in "
+    "'punch').")]
 Sentences = Annotated[Optional[str], option(
-    "sentences", "Sentence counter: reference (bit-identical to the reference) or unicode (curly quotes, newlines, …).")]
+    "sentences", "Sentence counter: reference is bit-identical to the reference, unicode knows curly quotes, "
+    "newlines, ….")]
 GraderTemperature = Annotated[Optional[float], option(
     "grader_temperature", "Grader sampling temperature (None: no temperature is sent, as the reference).")]
 GraderMaxTokens = Annotated[Optional[int], option("grader_max_tokens", "Grader max new tokens per grading.")]
@@ -75,8 +110,8 @@ GradePrompt = Annotated[Optional[str], option("grade_prompt", "Grading prompt va
 SkillsFile = Annotated[Optional[Path], option("skills_file", "Your own skills CSV.")]
 TopicsFile = Annotated[Optional[Path], option("topics_file", "Your own topics file.")]
 LocalEngine = Annotated[Optional[str], option(
-    "local_engine", "Server of the embedded `local` model: xllamacpp (parallel slots) or llama-cpp-python.")]
-Display = Annotated[Optional[str], option("display", "inspect display: full, rich, plain, none.")]
+    "local_engine", "Server of the embedded `local` model (xllamacpp has parallel slots).")]
+Display = Annotated[Optional[str], option("display", "inspect display.")]
 Shard = Annotated[Optional[str], option(
     "shard", "i/n: run only the i-th of n slices of the same draw; join with `skillmix merge`.", "--shard")]
 
@@ -104,3 +139,64 @@ def exit_now(code: int) -> NoReturn:
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)
+
+
+# --- numbers and progress, printed the same way by every command (docs/cli.md) -----------------------
+
+HEARTBEAT_SECONDS = 20.0  # under the 30 s a log reader waits before suspecting a hang
+
+
+def num(value: Any, digits: int = 3, signed: bool = False) -> str:
+    """A number as a person reads it: fixed decimals, no float noise, no negative zero; None is '–'."""
+    if value is None:
+        return "–"
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return str(value)
+    if isinstance(value, int):
+        return f"{value:+,}" if signed else f"{value:,}"
+    text = f"{value:{'+' if signed else ''}.{digits}f}"
+    if float(text) == 0:  # -0.000 is noise around zero, not a sign
+        text = f"{'+' if signed else ''}{0:.{digits}f}"
+    return text
+
+
+def interval(ci: Any, digits: int = 3) -> str:
+    """``[low, high]`` with ``num``; '–' when there is no interval."""
+    if not ci or len(ci) != 2:
+        return "–"
+    return f"[{num(ci[0], digits)}, {num(ci[1], digits)}]"
+
+
+@contextmanager
+def progress(what: str, every: float = HEARTBEAT_SECONDS, stream: TextIO | None = None,
+             spinner: bool = True) -> Iterator[None]:
+    """Show that ``what`` is still running: a spinner on a terminal, else a line every ``every`` seconds.
+
+    A log file or a pipe gets ``skillmix: <what>: still running (N s)`` on stderr, so that a long
+    command that prints nothing else is never mistaken for a hung one. ``spinner=False`` for commands
+    whose terminal display is inspect's own.
+    """
+    stream = stream or sys.stderr
+    if stream.isatty():
+        if not spinner:
+            yield
+            return
+        from rich.console import Console
+
+        with Console(file=stream).status(f"{what} …"):
+            yield
+        return
+    done = threading.Event()
+    start = time.monotonic()
+
+    def beat() -> None:
+        while not done.wait(every):
+            print(f"skillmix: {what}: still running ({time.monotonic() - start:.0f} s)", file=stream, flush=True)
+
+    thread = threading.Thread(target=beat, name="skillmix-heartbeat", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()

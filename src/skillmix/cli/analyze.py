@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from skillmix.cli import app
-from skillmix.cli._common import print_json
+from skillmix.cli._common import interval, num, print_json, progress
 
 
 @app.command("analyze")
@@ -26,13 +26,15 @@ def analyze_cmd(
     """Per-skill profile, composition gap, interactions, format status, leakage and novelty (no model calls)."""
     from skillmix.analysis.analyze import AnalyzeConfig, analyze
 
-    result = analyze(eval_dirs, train_data, out, emit_weights, AnalyzeConfig(seed=seed, n_boot=n_boot))
+    with progress("analyze"):
+        result = analyze(eval_dirs, train_data, out, emit_weights, AnalyzeConfig(seed=seed, n_boot=n_boot))
     if json_out:
         print_json(result)
         return
     print(f"analysis: {result['outputs']['analysis_json']}   markdown: {result['outputs']['analysis_md']}")
     for k, e in result["composition_gap"].items():
-        print(f"k={k}: observed {e['observed']:.3f}  predicted {e['predicted']:.3f}  gap {e['gap']:+.3f}  CI {e['ci']}")
+        print(f"k={k}: observed {num(e['observed'])}  predicted {num(e['predicted'])}  "
+              f"gap {num(e['gap'], signed=True)}  CI {interval(e['ci'])}")
     print("format status: " + ", ".join(f"{s}={n}" for s, n in result["format_status"].items()))
     if result.get("weights_file"):
         print(f"skill weights: {result['weights_file']}")

@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from skillmix.cli import app
-from skillmix.cli._common import print_json
+from skillmix.cli._common import interval, num, print_json, progress
 
 
 @app.command("audit")
@@ -18,14 +18,17 @@ def audit_cmd(
         None, "--annotations", help="Annotation JSONL files, read in addition to EVAL_DIR/annotations/*.jsonl."),
     seed: int = typer.Option(0, "--seed", help="Seed of the per-combination bootstrap."),
     json_out: bool = typer.Option(False, "--json", help="Print audit.json's content instead of a summary."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Output folder (default: each EVAL_DIR; with several "
+                                       "folders, OUT/<folder name>)."),
 ) -> None:
     """The grader against people: agreement per criterion, bias-corrected Full Marks / All Skills, flags.
 
-    Writes audit.json, audit.md and audit_*.png into each EVAL_DIR (no model calls).
+    Writes audit.json, audit.md and audit_*.png (no model calls).
     """
     from skillmix.analysis.audit import run_audit
 
-    audits = run_audit(eval_dirs, annotations or [], seed=seed)
+    with progress("audit"):
+        audits = run_audit(eval_dirs, annotations or [], seed=seed, out=out)
     if json_out:
         print_json(audits[0] if len(audits) == 1 else audits)
         return
@@ -34,11 +37,8 @@ def audit_cmd(
         for k, block in audit["per_k"].items():
             fm_n, fm_c = block["naive"]["full_marks"], block["corrected"]["full_marks"]
             ci = fm_c["ci"]
-            corrected = "–" if fm_c["value"] is None else f"{fm_c['value']:.3f}" + (
-                f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "")
-            kappa = "–" if block["kappa"] is None else f"{block['kappa']:.3f}"
-            print(f"  k={k}: Full Marks naive {fm_n['value'] if fm_n['value'] is None else round(fm_n['value'], 3)}"
-                  f", corrected {corrected}, kappa {kappa}")
+            corrected = num(fm_c["value"]) + (f" {interval(ci)}" if ci and fm_c["value"] is not None else "")
+            print(f"  k={k}: Full Marks naive {num(fm_n['value'])}, corrected {corrected}, kappa {num(block['kappa'])}")
         for flag in audit["flags"]:
             print(f"  flag: {flag['message']}")
         print(f"  wrote: {', '.join(audit['outputs'])}")

@@ -12,9 +12,9 @@ from rich.console import Console
 from rich.table import Table
 
 from skillmix.cli import app
-from skillmix.cli._common import print_json
+from skillmix.cli._common import parse_int_list, per_k, print_json
 from skillmix.protocol.catalog import Pool, check_pool, load_catalog, validate_file
-from skillmix.protocol.sampling import sample_combinations
+from skillmix.protocol.sampling import check_fits, sample_combinations
 
 catalog_app = typer.Typer(help="Inspect the skill and topic catalog.", no_args_is_help=True)
 app.add_typer(catalog_app, name="catalog")
@@ -76,18 +76,23 @@ def validate_cmd(
 
 @app.command("sample")
 def sample_cmd(
-    k: int = typer.Option(..., "--k", help="Skills per combination."),
-    n: int = typer.Option(10, "--n", help="Number of combinations."),
+    k: str = typer.Option(..., "--k", help="Skills per combination; a comma list draws for each k."),
+    n: str = typer.Option("10", "--n", help="Number of combinations: one value, or one per k."),
     skills: str = typer.Option("all", "--skills", help="Skill pool: train, heldout or all."),
     topics: str = typer.Option("all", "--topics", help="Topic pool: train, heldout or all."),
-    seed: int = typer.Option(0, "--seed"),
+    seed: int = typer.Option(0, "--seed", help="Seed of the draw (each k draws from this seed)."),
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
     skills_file: Optional[Path] = SkillsOpt,
     topics_file: Optional[Path] = TopicsOpt,
 ) -> None:
     """Draw SKILL-MIX(k) combinations."""
     catalog = load_catalog(skills_file, topics_file)
-    combos = sample_combinations(catalog, k, n, random.Random(seed), _pool(skills), _pool(topics))
+    sizes = per_k(parse_int_list(k, "--k"), parse_int_list(n, "--n"))
+    for size, count in sizes:
+        check_fits(catalog, size, count, _pool(skills), _pool(topics), "--n")
+    # A fresh generator per k: `--k 3` draws what the k=3 part of `--k 2,3` draws.
+    combos = [c for size, count in sizes for c in sample_combinations(
+        catalog, size, count, random.Random(seed), _pool(skills), _pool(topics))]
     if json_out:
         print_json([c.to_dict() for c in combos])
         return

@@ -112,7 +112,8 @@ def run_generate(config, out: Path, as_json: bool) -> None:
 
     graders = {("grader" if i == 0 else f"grader {i + 1}"): g for i, g in enumerate(config.graders)}
     check_models({"teacher": config.teacher, **graders}, os.environ, config.local_engine)  # before --out or a server exists
-    stats = generate_dataset(config, out, env=os.environ)
+    with opt.progress("generate", spinner=False):  # inspect's display is the terminal's progress
+        stats = generate_dataset(config, out, env=os.environ)
     if as_json:
         print_json(stats)
     else:

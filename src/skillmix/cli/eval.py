@@ -40,8 +40,8 @@ def eval_cmd(
     student: str = typer.Option("local", help=MODEL_HELP),
     grader: Optional[str] = typer.Option(None, help=MODEL_HELP + " Default: local when the student is local; otherwise required (the embedded demo model is no real grader)."),
     k: Annotated[Optional[str], option("k", "Comma-separated k values.", "--k", config=EVAL)] = None,
-    skills: Annotated[Optional[str], option("skills", "Skill pool: train, heldout or all.", config=EVAL)] = None,
-    topics: Annotated[Optional[str], option("topics", "Topic pool: train, heldout or all.", config=EVAL)] = None,
+    skills: Annotated[Optional[str], option("skills", "Skill pool.", config=EVAL)] = None,
+    topics: Annotated[Optional[str], option("topics", "Topic pool.", config=EVAL)] = None,
     combinations: Annotated[Optional[int], option("combinations", "Combinations per k.", config=EVAL)] = None,
     generations: Annotated[Optional[int], option("generations", "Generations per combination (max is taken).", config=EVAL)] = None,
     student_temperature: Annotated[Optional[float], option("student_temperature", "Student sampling temperature [P2].",
@@ -102,7 +102,8 @@ def eval_cmd(
     _cost.stop_unless_confirmed(estimate, combinations is not None or limit is not None, yes)
     graders = {("grader" if i == 0 else f"grader {i + 1}"): g for i, g in enumerate(config.graders)}
     check_models({"student": config.student, **graders}, os.environ, config.local_engine)  # before --out or a server exists
-    results = run_eval(config, out)
+    with opt.progress("eval", spinner=False):  # inspect's display is the terminal's progress
+        results = run_eval(config, out)
     console = Console()
     console.print(results_table(results))
     console.print(f"results: {out / 'results.json'}   samples: {out / 'samples.jsonl'}   browse: {results['view']}")

@@ -11,7 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from skillmix.cli import app
-from skillmix.cli._common import print_json
+from skillmix.cli._common import print_json, progress
 
 
 def full_marks_table(report: dict[str, Any], setting: str) -> Table:
@@ -52,7 +52,8 @@ def report_cmd(
 
     # None: the library's defaults, declared once in skillmix.protocol.metrics.
     options = {key: value for key, value in (("seed", seed), ("resamples", resamples)) if value is not None}
-    report = build_report(run_dir, out, baseline, **options)
+    with progress("report"):
+        report = build_report(run_dir, out, baseline, **options)
     if json_out:
         print_json(report)
         return

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from skillmix.cli import app
-from skillmix.cli._common import print_json
+from skillmix.cli._common import print_json, progress
 
 
 def plan_table(rows: list[dict]) -> Table:
@@ -56,13 +56,17 @@ def run_cmd(
         print_json(rows)
     else:
         console.print(plan_table(rows))
+        for r in rows:  # launched fine-tunes: the exact command, to check or run by hand
+            if r.get("launch"):
+                console.print(f"{r['stage']}: {r['launch']}", markup=False, highlight=False, soft_wrap=True)
     # The preflight, after the plan so a dry run still shows it; before anything is moved or written.
     run_experiment(cfg, run_dir, tuple(force or ()), dry_run=True, env=os.environ)
     if dry_run:
         return
     echo = lambda line: console.print(line, markup=False, highlight=False)
     try:
-        run_experiment(cfg, run_dir, tuple(force or ()), display=display, echo=echo, env=os.environ, check=False)
+        with progress("run", spinner=False):  # each stage's own display is the terminal's progress
+            run_experiment(cfg, run_dir, tuple(force or ()), display=display, echo=echo, env=os.environ, check=False)
     except IncompleteStage as e:
         print(f"error: {e}", file=sys.stderr)
         raise typer.Exit(code=1) from None
