@@ -12,14 +12,16 @@ a bare recipe name (``paper``, ``laptop``) is a recipe shipped with skillmix.
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    ValidationError,
     create_model,
     field_validator,
     model_validator,
@@ -147,7 +149,41 @@ def load_config(path: Path) -> ExperimentConfig:
         raise SkillmixError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
     if not isinstance(raw, dict):
         raise SkillmixError(f"{path}: expected a mapping of config keys (name, models, datasets, ...)")
-    return ExperimentConfig.model_validate(resolve_paths(raw, path.resolve().parent))
+    if not raw:
+        raise SkillmixError(f"{path} is empty; give at least models and datasets or evaluation (see configs/ for examples)")
+    try:
+        return ExperimentConfig.model_validate(resolve_paths(raw, path.resolve().parent))
+    except ValidationError as e:
+        unknown = unknown_keys(e)
+        if unknown:
+            raise SkillmixError(f"{path}: {'; '.join(unknown)}") from None
+        raise
+
+
+def _fields_at(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
+    """The keys a config accepts at ``loc`` (a pydantic error's location, list indexes included)."""
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        annotation = model.model_fields[str(part)].annotation
+        inner = [a for a in (annotation, *get_args(annotation)) if isinstance(a, type) and issubclass(a, BaseModel)]
+        if not inner:
+            return []
+        model = inner[0]
+    return list(model.model_fields)
+
+
+def unknown_keys(error: ValidationError) -> list[str]:
+    """``unknown key 'x' in evaluation (did you mean 'y'?)`` for every misspelt key of a config."""
+    out = []
+    for item in error.errors():
+        if item["type"] != "extra_forbidden":
+            continue
+        *parent, key = item["loc"]
+        where = ".".join(str(p) for p in parent) or "the top level"
+        close = difflib.get_close_matches(str(key), _fields_at(ExperimentConfig, tuple(parent)), n=1)
+        out.append(f"unknown key {key!r} in {where}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+    return out
 
 
 def config_yaml(config: ExperimentConfig) -> str:
