@@ -18,7 +18,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("__main__",),
     ("cli",),
     ("experiment",),
-    ("analysis", "annotate"),
+    ("analysis", "annotate", "interop"),
     ("train",),
     ("engine",),
     ("formats",),
@@ -28,8 +28,9 @@ LAYERS: tuple[tuple[str, ...], ...] = (
 )
 RANK = {name: rank for rank, names in enumerate(LAYERS) for name in names}
 # Side packages: `testing` serves the tests and benchmarks and may use any layer, but no layer
-# may import it; the package root holds only the lazy public names.
-SIDE = {"testing", "__init__"}
+# may import it; the package root holds only the lazy public names; `_registry` is inspect's entry
+# point (`inspect eval skillmix/skill_mix`): it uses the engine, and nothing imports it.
+SIDE = {"testing", "__init__", "_registry"}
 
 
 def layer_of(module: str) -> str:

@@ -72,10 +72,14 @@ def multi_turn_generation(cache: bool | CachePolicy = False):
     return solve
 
 
-def grading_config(base: GenerateConfig, seed: int, j: int, grammar: str | None = None) -> GenerateConfig:
+def grading_config(
+    base: GenerateConfig, seed: int, j: int, grammar: str | None = None, max_tokens: int | None = None
+) -> GenerateConfig:
     # Distinct seed per grading: J identical requests must not collapse into one
     # cached reply (the reference's 3 gradings were copies of one).
-    extra = GenerateConfig(seed=seed + j, extra_body={"grammar": grammar} if grammar else None)
+    # ``max_tokens`` applies only when the grader's own config sets none (the inspect-native task).
+    extra = GenerateConfig(seed=seed + j, extra_body={"grammar": grammar} if grammar else None,
+                           max_tokens=max_tokens if base.max_tokens is None else None)
     return base.merge(extra)
 
 
@@ -111,6 +115,7 @@ def skillmix_scorer(
     name_penalty_rule: NamePenaltyRule = "substring",
     sentences: SentenceRule = "reference",
     graders: tuple[str, ...] = (),
+    grader_max_tokens: int | None = None,
 ):
     """Grade the last answer ``gradings`` times with the grader role (protocol §4).
 
@@ -132,7 +137,7 @@ def skillmix_scorer(
             *(
                 grader.generate(
                     prompt,
-                    config=grading_config(grader.config, grader_seed, j, grammar),
+                    config=grading_config(grader.config, grader_seed, j, grammar, grader_max_tokens),
                     cache=grading_cache(cache, j, cache_scope or {}),
                 )
                 for grader in models
@@ -171,10 +176,12 @@ def skillmix_task(
     sentences: SentenceRule = "reference",
     graders: tuple[str, ...] = (),
     skill_weights: dict[str, float] | None = None,
+    grader_max_tokens: int | None = None,
 ) -> Task:
     """SKILL-MIX(k): ``combinations`` draws, ``generations`` epochs, ``gradings`` gradings each.
 
-    ``shard_index``/``shard_count`` keep one slice of the same draw (``skillmix.engine.shard``).
+    ``shard_index``/``shard_count`` keep one slice of the same draw (``skillmix.engine.shard``);
+    ``grader_max_tokens`` caps a grading when the grader model's own config sets no cap.
     """
     catalog = load_catalog(skills_file, topics_file)
     combos = sample_combinations(catalog, k, combinations, random.Random(seed), skills, topics, skill_weights)
@@ -187,7 +194,7 @@ def skillmix_task(
         solver=multi_turn_generation(cache=CachePolicy(expiry=None) if cache else False),
         scorer=skillmix_scorer(
             gradings, grade_prompt, name_penalty, grader_seed, cache, scope, grader_grammar, name_penalty_rule, sentences,
-            tuple(graders),
+            tuple(graders), grader_max_tokens,
         ),
         epochs=Epochs(generations, "max"),
         metadata={"k": k, "skills_pool": skills, "topics_pool": topics, "catalog": catalog.digest()},
