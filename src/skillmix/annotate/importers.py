@@ -65,10 +65,12 @@ def _parse(record: dict[str, Any], where: str) -> Annotation:
 def read_csv_labels(path: Path) -> list[Annotation]:
     out = []
     with Path(path).open(newline="", encoding="utf-8-sig") as f:
-        for no, row in enumerate(csv.DictReader(f), start=2):
+        reader = csv.DictReader(f)
+        for no, row in enumerate(reader, start=2):
             where = f"{path}, line {no}"
             try:
                 k = int(row["k"])
+                missing_criteria(reader.fieldnames or [], row, k, where)
                 points = (json.loads(row["points"]) if row.get("points") not in (None, "")
                           else [_point(row.get(f"c{i + 1}"), where) for i in range(k + 3)])
                 record = {"id": row["id"], "epoch": int(row["epoch"]), "k": k, "annotator": row["annotator"],
@@ -82,6 +84,16 @@ def read_csv_labels(path: Path) -> list[Annotation]:
                 record["answer_sha256"] = row["answer_sha256"]
             out.append(_parse(record, where))
     return out
+
+
+def missing_criteria(header: Sequence[str], row: dict[str, Any], k: int, where: str) -> None:
+    """A row without ``points`` needs a column for each of its k+3 criteria: a missing one is no "unsure"."""
+    if row.get("points") not in (None, ""):
+        return
+    missing = [f"c{i}" for i in range(1, k + 4) if f"c{i}" not in header]
+    if missing:
+        raise SkillmixError(f"{where}: no column {', '.join(missing)} for this k={k} text (it needs c1..c{k + 3} "
+                            "or points); add the columns, nothing was imported")
 
 
 def _ls_annotator(completed_by: Any) -> str:
