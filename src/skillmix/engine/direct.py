@@ -32,8 +32,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from skillmix.engine.providers import parse_model_id
+
 RETRYABLE_STATUS = frozenset({408, 409, 429}) | frozenset(range(500, 600))
-DIRECT_PROVIDERS = ("openai", "openai-api")
 OPENAI_DEFAULT_BASE_URL = "https://api.openai.com/v1"
 
 
@@ -52,19 +53,19 @@ class Endpoint:
 
 def direct_endpoint(model_id: str, env: Mapping[str, str]) -> Endpoint | None:
     """The endpoint of an OpenAI-compatible ``model_id``, from the variables inspect would read; else None."""
-    provider, _, rest = model_id.partition("/")
-    if provider == "openai" and rest and env.get("OPENAI_API_KEY"):
-        base = env.get("OPENAI_BASE_URL") or OPENAI_DEFAULT_BASE_URL
-        if "azure" in base:  # Azure routes deployments differently; inspect's provider knows how
-            return None
-        return Endpoint(model_id, _chat_url(base), env["OPENAI_API_KEY"], rest, "max_completion_tokens")
-    if provider == "openai-api":
-        service, _, name = rest.partition("/")
-        var = service.upper().replace("-", "_")
-        service_url, key = env.get(f"{var}_BASE_URL"), env.get(f"{var}_API_KEY")
-        if name and service_url and key:
-            return Endpoint(model_id, _chat_url(service_url), key, name)
-    return None
+    parsed = parse_model_id(model_id)
+    if not parsed.facts.direct or not parsed.model or parsed.key_var is None or parsed.url_var is None:
+        return None
+    key, base = env.get(parsed.key_var), env.get(parsed.url_var)
+    if not key or (parsed.facts.url_required and not base):
+        return None
+    if parsed.provider != "openai":
+        return Endpoint(model_id, _chat_url(base or ""), key, parsed.model)
+    base = base or OPENAI_DEFAULT_BASE_URL
+    if "azure" in base:  # Azure routes deployments differently; inspect's provider knows how
+        return None
+    # OpenAI's own API wants max_completion_tokens (its reasoning models refuse max_tokens).
+    return Endpoint(model_id, _chat_url(base), key, parsed.model, "max_completion_tokens")
 
 
 def _chat_url(base: str) -> str:

@@ -17,6 +17,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from skillmix.engine.local_engines import DEFAULT_ENGINE, Engine
+from skillmix.engine.providers import LOCAL
 from skillmix.engine.results import (
     USAGE_KEYS,
     metrics_for_k,
@@ -31,7 +32,6 @@ from skillmix.errors import SkillmixError
 from skillmix.protocol.catalog import Pool
 from skillmix.protocol.sentences import NamePenaltyRule, SentenceRule
 
-LOCAL = "local"
 # EvalConfig / DataConfig fields that change how a run goes, never what it produces: a re-run
 # may change them freely (resume), and no stage key of `skillmix run` includes them.
 OPERATIONAL = frozenset({"max_connections", "max_retries", "timeout", "batch", "cache", "display", "call_path"})

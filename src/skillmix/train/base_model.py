@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from skillmix.engine.providers import LOCAL
 from skillmix.errors import SkillmixError
 from skillmix.train.recipe import TrainRecipe
 
@@ -26,7 +27,7 @@ class BaseModelSource:
 
 def resolve_base_model(spec: str) -> BaseModelSource:
     """``local`` (the embedded Gemma 3 270M GGUF), a ``.gguf`` file, an HF model folder or a hub id."""
-    if spec == "local":
+    if spec == LOCAL:
         from skillmix.engine.gguf import gguf_path
 
         gguf = gguf_path()
