@@ -290,6 +290,11 @@ def draw_plots(report: dict[str, Any], plot_dir: Path) -> tuple[list[Path], list
     return [p for p in made[:len(metric_jobs)] if p is not None], [p for p in made[len(metric_jobs):] if p is not None]
 
 
+def report_dir(run_dir: Path, out: Path | None = None) -> Path:
+    """The folder a report is written to: ``out``, or RUN_DIR/report."""
+    return Path(out) if out is not None else Path(run_dir) / "report"
+
+
 def build_report(run_dir: Path, out: Path | None = None, baseline: str | None = None, *,
                  seed: int = DEFAULT_SEED, resamples: int = DEFAULT_N_BOOT) -> dict[str, Any]:
     """Compute the report of every evaluation below ``run_dir`` and write it to ``out``
@@ -297,18 +302,18 @@ def build_report(run_dir: Path, out: Path | None = None, baseline: str | None = 
     plots/*.png. ``seed`` and ``resamples`` drive every bootstrap interval and Monte
     Carlo test. Returns report.json's content."""
     run_dir = Path(run_dir)
-    out_dir = Path(out) if out is not None else run_dir / "report"
+    out_dir = report_dir(run_dir, out)
     report = portable(compute_report(run_dir, baseline, seed=seed, resamples=resamples), run_dir)
     report["run_dir"] = Path(run_dir).resolve().name  # its name, never where it happens to be
     out_dir.mkdir(parents=True, exist_ok=True)
     with gc_frozen():
         plots, composition_plots = draw_plots(report, out_dir / "plots")
-    report["outputs"] = portable({
-        "report_md": str(out_dir / "report.md"), "report_json": str(out_dir / "report.json"),
-        "results_csv": str(out_dir / "results.csv"), "tables_tex": str(out_dir / "tables.tex"),
-        "plots": [str(p) for p in plots],
-    }, run_dir)
-    report["outputs"]["composition_plots"] = portable([str(p) for p in composition_plots], run_dir)
+    # Relative to the report folder: the files sit next to report.json wherever it is moved.
+    report["outputs"] = {
+        "report_md": "report.md", "report_json": "report.json", "results_csv": "results.csv", "tables_tex": "tables.tex",
+        "plots": [str(Path(p).relative_to(out_dir)) for p in plots],
+        "composition_plots": [str(Path(p).relative_to(out_dir)) for p in composition_plots],
+    }
     write_text(out_dir / "results.csv", render.results_csv(report))
     write_text(out_dir / "tables.tex", render.latex_tables(report))
     write_text(out_dir / "report.md", markdown_report(report))

@@ -48,22 +48,23 @@ def report_cmd(
                                             "sign flips (default: the number skillmix eval uses)."),
 ) -> None:
     """Tables, CSV, LaTeX, plots, exact tests, deltas and grader agreement from evaluation folders (no model calls)."""
-    from skillmix.analysis.report import build_report
+    from skillmix.analysis.report import build_report, report_dir
 
     # None: the library's defaults, declared once in skillmix.protocol.metrics.
     options = {key: value for key, value in (("seed", seed), ("resamples", resamples)) if value is not None}
     with progress("report"):
         report = build_report(run_dir, out, baseline, **options)
+    folder = report_dir(run_dir, out)
     if json_out:
         print_json(report)
         return
     console = Console()
     for setting in report["settings"]:
         console.print(full_marks_table(report, setting))
-    # report.json holds paths relative to the run folder (portable); the terminal wants usable ones.
-    outputs = {k: str(run_dir / report["outputs"][k]) for k in ("report_md", "results_csv", "tables_tex")}
+    # report.json holds paths relative to the report folder (portable); the terminal wants usable ones.
+    outputs = {k: str(folder / report["outputs"][k]) for k in ("report_md", "results_csv", "tables_tex")}
     console.print(f"report: {outputs['report_md']}   csv: {outputs['results_csv']}   latex: {outputs['tables_tex']}")
-    console.print(f"plots: {', '.join(str(run_dir / p) for p in report['outputs']['plots'])}")
+    console.print(f"plots: {', '.join(str(folder / p) for p in report['outputs']['plots'])}")
     console.print(f"browse samples: inspect view --log-dir {run_dir}")
     if report["teacher_data_only"]:
         console.print("note: only teacher-data runs were found; these grade the teacher's texts, not a model")
