@@ -14,6 +14,7 @@ from rich.table import Table
 from skillmix.cli import _common as opt
 from skillmix.cli import _cost, app
 from skillmix.cli._common import given, option, parse_int_list
+from skillmix.engine.providers import LOCAL
 from skillmix.errors import SkillmixError
 
 EVAL = "skillmix.engine.evaluate:EvalConfig"
@@ -37,7 +38,7 @@ def results_table(results: dict) -> Table:
 
 @app.command("eval")
 def eval_cmd(
-    student: str = typer.Option("local", help=MODEL_HELP),
+    student: str = typer.Option(LOCAL, help=MODEL_HELP),
     grader: Optional[str] = typer.Option(None, help=MODEL_HELP + " Default: local when the student is local; otherwise required (the embedded demo model is no real grader)."),
     k: Annotated[Optional[str], option("k", "Comma-separated k values.", "--k", config=EVAL)] = None,
     skills: Annotated[Optional[str], option("skills", "Skill pool.", config=EVAL)] = None,

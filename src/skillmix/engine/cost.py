@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from skillmix.engine.providers import is_on_machine
 from skillmix.errors import SkillmixError, validation_message
 from skillmix.protocol.catalog import Catalog, load_catalog
 from skillmix.protocol.prompts import generation_turns, grading_prompt, load_template
@@ -30,9 +31,6 @@ if TYPE_CHECKING:
 CHARS_PER_TOKEN = 4
 # A run making more model calls than this to models that are not on this machine waits for --yes.
 CONFIRM_ABOVE_CALLS = 1000
-# Model ids that run on this machine: they cost no money, so no confirmation and a price of 0.
-# (An openai-api/ service may be a server of your own; it still counts as paid: the safe side.)
-ON_MACHINE_PREFIXES = ("hf/", "vllm/", "mockllm/", "llama-cpp-python/", "ollama/", "sglang/")
 
 # Assumed lengths (tokens) of what no dry run can know: a teacher reply holds "Answer:"
 # plus an explanation; the graded answer is a minimal text; a grading is a table plus
@@ -45,7 +43,9 @@ def approx_tokens(text: str) -> int:
 
 
 def on_machine(model_id: str) -> bool:
-    return model_id == "local" or model_id.startswith(ON_MACHINE_PREFIXES)
+    """Runs on this machine (engine/providers.py): no money, so no confirmation and a price of 0.
+    (An openai-api/ service may be a server of your own; it still counts as paid: the safe side.)"""
+    return is_on_machine(model_id)
 
 
 def _conversation_input_tokens(turns: Sequence[str]) -> int:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from skillmix.engine.providers import LOCAL
 from skillmix.errors import SkillmixError
 from skillmix.formats.files import file_sha256, iter_jsonl
 from skillmix.train.base_model import BaseModelSource, load_tokenizer, resolve_base_model
@@ -165,7 +166,7 @@ def prepare(data_dirs: Sequence[Path], base_model: str, recipe: TrainRecipe) -> 
 def template_spec(recipe: TrainRecipe, source: BaseModelSource, tokenizer: Any) -> str | None:
     """The recipe's chat_template; for the embedded model (whose GGUF has none), Gemma's own format,
     the same one the local llama.cpp server uses for evaluation (docs/pitfalls.md #7)."""
-    if recipe.chat_template is None and source.spec == "local" and not tokenizer.chat_template:
+    if recipe.chat_template is None and source.spec == LOCAL and not tokenizer.chat_template:
         return "gemma"
     return recipe.chat_template
 
