@@ -372,3 +372,31 @@ def test_report_has_a_grader_validity_section_only_with_annotations(tmp_path):
     assert str(tmp_path) not in json.dumps(entry)  # no absolute path: the report stays portable
     md = (tmp_path / "annotated" / "report.md").read_text()
     assert "# Grader validity" in md and "| 2 | full_marks |" in md
+
+
+def _copies_folder(tmp_path: Path, name: str, copies: int) -> tuple[Path, Path]:
+    """The fixture evaluation with each text repeated ``copies`` times as generations of its combination."""
+    texts = [*GRADER, *[(1, 1, 1, 1)] * N_UNANNOTATED]
+    records = [make_record(f"k2-{i:04d}", e, SKILLS, "sports", ANSWER, [_vector(g)] * 3)
+               for i, g in enumerate(texts) for e in range(copies)]
+    ev = write_eval_folder(tmp_path / name, records, config={"generations": copies, "gradings": 3})
+    lines = [json.dumps({"id": f"k2-{i:04d}", "epoch": e, "k": 2, "annotator": who, "points": [*judged, None],
+                         "time": "t"})
+             for who, table in (("alice", ALICE), ("bob", BOB)) for i, judged in enumerate(table) for e in range(copies)]
+    return ev, write_lines(tmp_path / f"{name}.jsonl", lines)
+
+
+def test_identical_copies_of_each_combination_give_the_intervals_of_one(tmp_path):
+    """The combination is the unit: G = 3 identical copies are as wide as G = 1, within 10%."""
+    ev, ann = _copies_folder(tmp_path, "one", 1)
+    (one,) = run_audit([ev], [ann], n_boot=20)
+    ev, ann = _copies_folder(tmp_path, "three", 3)
+    (three,) = run_audit([ev], [ann], n_boot=20)
+    a, b = one["per_k"]["2"], three["per_k"]["2"]
+    assert b["n_scored"] == 3 * a["n_scored"] and b["naive"]["full_marks"]["n_combinations"] == a["n_scored"]
+    for kind in ("naive", "corrected", "ppi"):
+        for metric in ("full_marks", "all_skills"):
+            x, y = a[kind][metric], b[kind][metric]
+            assert y["value"] == pytest.approx(x["value"], abs=1e-12)
+            width = x["ci"][1] - x["ci"][0]
+            assert width > 0 and y["ci"][1] - y["ci"][0] == pytest.approx(width, rel=0.10), (kind, metric)

@@ -1,17 +1,22 @@
-"""Rogan-Gladen / Lee et al. interval, PPI++ and the per-combination rate against hand computations."""
+"""Rogan-Gladen and its interval, PPI++, the per-combination rate and cluster-robust variances against
+hand computations, statsmodels and enumerated tables."""
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
 import pytest
 from scipy.stats import norm
+from statsmodels.stats.proportion import proportion_confint
 
 from skillmix.errors import SkillmixError
+from skillmix.stats.clustered import cluster_variance_of_mean, design_effect
 from skillmix.stats.correction import (
     Calibration,
     annotations_needed,
+    audit_estimates,
     per_combination_rate,
     ppi_mean,
     rogan_gladen,
@@ -171,21 +176,95 @@ def test_simulation_study_fast_version(scenario):
         assert result["naive_bias"] == pytest.approx(result["truth"] * (math.prod(c[1] for c in params) - 1), abs=0.01)
 
 
-def test_overlap_variance_with_every_text_annotated_is_the_people_rate_variance():
-    # Population values: p(1-p) = theta q1(1-q1) + (1-theta) q0(1-q0) + J^2 theta(1-theta).
-    theta, q0, q1, n = 0.4, 0.85, 0.9, 200
-    p = q1 * theta + (1 - q0) * (1 - theta)
-    var = rogan_gladen_variance(p, q0, q1, n, n * (1 - theta), n * theta, overlap=True)
-    assert var == pytest.approx(theta * (1 - theta) / n, abs=1e-12)
-    independent = rogan_gladen_variance(p, q0, q1, n, n * (1 - theta), n * theta)
-    assert independent > var
+def _table_labels(tp, fn, tn, fp):
+    """(grader, truth) pairs of a calibration table, text by text."""
+    pairs = [(1, 1)] * tp + [(0, 1)] * fn + [(0, 0)] * tn + [(1, 0)] * fp
+    return [g for g, _ in pairs], [t for _, t in pairs]
 
 
-def test_perfect_grader_with_every_text_annotated_gives_the_naive_rate():
-    cal = Calibration(tp=30, fn=0, tn=70, fp=0)
-    est = rogan_gladen(30, 100, cal, overlap=True)
-    assert est.value == pytest.approx(0.3, abs=1e-12)
-    assert est.ci[0] < 0.3 < est.ci[1]
+def test_every_text_annotated_gives_the_people_rate_and_their_wilson_interval():
+    # Before: with every text annotated the overlap variance collapsed to zero width away from the point
+    # (table 1/0/1/1: point 0.333, interval [0.708, 0.708]).
+    checked = 0
+    for tp, fn, tn, fp in itertools.product(range(6), repeat=4):
+        grader, truth = _table_labels(tp, fn, tn, fp)
+        if not truth:
+            continue
+        est = audit_estimates(grader, truth, list(range(len(truth)))).corrected
+        assert est.method == "people_wilson"
+        assert est.value == pytest.approx((tp + fn) / len(truth), abs=1e-12)
+        assert est.ci == pytest.approx(proportion_confint(tp + fn, len(truth), method="wilson"), abs=1e-12)
+        assert est.ci[0] <= est.value <= est.ci[1]
+        cal = Calibration(tp, fn, tn, fp)
+        if cal.m0 and cal.m1 and (point := rogan_gladen_point((tp + fp) / len(truth), tn / cal.m0, tp / cal.m1)):
+            assert point == pytest.approx(est.value, abs=1e-12)  # Rogan-Gladen's identity on the full table
+        checked += 1
+    assert checked == 6**4 - 1
+
+
+def test_the_point_lies_inside_its_interval_on_enumerated_tables():
+    count = 0
+    for tp, fn, tn, fp in itertools.product(range(5), repeat=4):
+        cal = Calibration(tp, fn, tn, fp)
+        for n in (1, 2, 3, 5, 8, 13):
+            for x in range(n + 1):
+                est = rogan_gladen(x, n, cal)
+                if est.value is not None:
+                    count += 1
+                    assert est.ci is not None and est.ci[0] <= est.value <= est.ci[1], (tp, fn, tn, fp, x, n)
+    assert count > 9_000
+
+
+def test_the_interval_is_widened_to_the_point_when_the_adjustment_moves_past_it():
+    # 9 of 10 test texts graded 1 by a grader that is nearly perfect on 2 + 2 calibration texts:
+    # the adjusted centre is pulled towards 1/2, far enough that the point would be outside.
+    cal = Calibration(tp=2, fn=0, tn=2, fp=0)
+    est = rogan_gladen(200, 200, cal)
+    assert est.value == 1.0 and est.ci[1] == 1.0 and est.ci[0] < 1.0
+
+
+@pytest.mark.parametrize(("labelled", "unlabelled", "expected"), [
+    ([0] * 30, [0] * 70, (0, 30)),  # 30 annotated texts all 0, the grader says 0 everywhere
+    ([1] * 40, [], (40, 40)),  # everything annotated, all 1
+])
+def test_ppi_on_all_equal_labels_falls_back_to_wilson(labelled, unlabelled, expected):
+    est, _ = ppi_mean(labelled, labelled, unlabelled)
+    assert est.method == "ppi++_wilson_fallback"
+    assert est.ci == pytest.approx(proportion_confint(*expected, method="wilson"), abs=1e-12)
+    assert est.ci[1] - est.ci[0] > 0.05 and est.ci[0] <= est.value <= est.ci[1]
+
+
+def test_cluster_variance_equals_statsmodels_cluster_robust_ols():
+    import statsmodels.api as sm
+
+    rng = np.random.default_rng(3)
+    clusters = np.repeat(np.arange(25), rng.integers(1, 5, 25))
+    y = (rng.random(len(clusters)) < rng.random(25)[clusters]).astype(float)  # each combination its own rate
+    fit = sm.OLS(y, np.ones(len(y))).fit(cov_type="cluster", cov_kwds={"groups": clusters})
+    got = cluster_variance_of_mean(y, clusters.tolist())
+    assert got == pytest.approx(float(fit.bse[0] ** 2), rel=1e-10)
+    assert design_effect(y, clusters.tolist()) == pytest.approx(got / (np.var(y, ddof=1) / len(y)), rel=1e-12)
+    assert design_effect(y) == 1.0 and cluster_variance_of_mean(y) == pytest.approx(np.var(y, ddof=1) / len(y))
+    # Anti-correlated copies (one 0 and one 1 per combination) never count as more than independent texts.
+    assert cluster_variance_of_mean([0, 1] * 10, [i // 2 for i in range(20)]) == pytest.approx(np.var([0, 1] * 10, ddof=1) / 20)
+
+
+def test_identical_copies_give_the_intervals_of_one_copy():
+    """The identity check: G = 3 identical copies of each combination, intervals as wide as G = 1 (within 10%)."""
+    rng = np.random.default_rng(7)
+    grader = (rng.random(120) < 0.45).astype(int).tolist()
+    truth = [None if i >= 50 else int(g if rng.random() < 0.85 else 1 - g) for i, g in enumerate(grader)]
+    one = audit_estimates(grader, truth, list(range(120)))
+    three = audit_estimates([g for g in grader for _ in range(3)], [t for t in truth for _ in range(3)],
+                            [i for i in range(120) for _ in range(3)])
+    assert three.n_combinations == 120
+    for name in ("naive", "corrected", "ppi"):
+        a, b = getattr(one, name), getattr(three, name)
+        assert b.value == pytest.approx(a.value, abs=1e-12)
+        assert b.ci[1] - b.ci[0] == pytest.approx(a.ci[1] - a.ci[0], rel=0.10), name
+    # Counted as 360 independent texts, the naive interval would be about sqrt(3) times narrower.
+    plain = proportion_confint(sum(grader) * 3, 360, method="wilson")
+    assert plain[1] - plain[0] < 0.7 * (one.naive.ci[1] - one.naive.ci[0])
 
 
 def test_interval_is_everything_when_only_the_adjusted_grader_is_at_chance():

@@ -75,48 +75,30 @@ def _labels(texts: Sequence[Text], annotations: Sequence[Annotation], checks: Ma
     return grader, human
 
 
-def testrate(g: Mapping[Any, int], unlabeled: Sequence[int]) -> tuple[int, int, bool]:
-    """Grader positives and texts for the Rogan-Gladen p, and whether they overlap the calibration texts.
-
-    p is measured on the texts nobody annotated, so that p and the calibration rates come from
-    disjoint samples as the Lee et al. interval assumes; if every text is annotated, p uses all
-    texts and the variance takes the overlap into account (stats.correction.rogan_gladen_variance).
-    """
-    return (sum(unlabeled), len(unlabeled), False) if unlabeled else (sum(g.values()), len(g), True)
-
-
-def _rg_args(g: Mapping[Any, int], unlabeled: Sequence[int], cal) -> tuple:
-    positives, n, overlap = testrate(g, unlabeled)
-    return positives, n, cal, 0.95, overlap
-
-
 def corrected_target(texts: Sequence[Text], grader: Mapping, human: Mapping, target: str, rng,
                      n_boot: int) -> dict[str, Any]:
-    """Naive and corrected rates of one metric over the scored texts of one k."""
-    from skillmix.stats.correction import (
-        Calibration,
-        per_combination_rate,
-        ppi_mean,
-        rogan_gladen,
-    )
+    """Naive and corrected rates of one metric over the scored texts of one k; the combination is the unit."""
+    from skillmix.stats.correction import audit_estimates, per_combination_rate
 
     keys = [t.key for t in texts if t.key in grader]
-    g = {key: int(grader[key][target]) for key in keys}
-    cal_keys = [key for key in keys if human.get(key) is not None]
-    truth, pred = [int(human[key][target]) for key in cal_keys], [g[key] for key in cal_keys]
-    cal = Calibration.from_pairs(truth, pred)
-    unlabeled = [g[key] for key in keys if key not in set(cal_keys)]
-    ppi, lam = ppi_mean(truth, pred, unlabeled)
+    g = [int(grader[key][target]) for key in keys]
+    truth = [None if human.get(key) is None else int(human[key][target]) for key in keys]
+    est = audit_estimates(g, truth, [key[0] for key in keys])
+    cal = est.calibration
+    cal_i = [i for i, t in enumerate(truth) if t is not None]
     combos: dict[str, list[int]] = defaultdict(list)
-    for key in keys:
-        combos[key[0]].append(g[key])
+    for key, label in zip(keys, g, strict=True):
+        combos[key[0]].append(label)
     naive_comb = sum(max(c) for c in combos.values()) / len(combos) if combos else None
+    per_comb = per_combination_rate(list(combos.values()), [t for t in truth if t is not None], [g[i] for i in cal_i], rng,
+                                    n_boot, cal_clusters=[keys[i][0] for i in cal_i])
     return {
-        "naive": rate(sum(g.values()), len(g)),
-        "corrected": _estimate(rogan_gladen(*_rg_args(g, unlabeled, cal)), undefined_reason(cal)),
-        "ppi": {**_estimate(ppi), "lambda": lam},
+        "naive": {"value": est.naive.value, "ci": None if est.naive.ci is None else list(est.naive.ci), "n": len(g),
+                  "n_combinations": est.n_combinations},
+        "corrected": _estimate(est.corrected, undefined_reason(cal)),
+        "ppi": {**_estimate(est.ppi), "lambda": est.ppi_lambda},
         "naive_per_combination": {"value": naive_comb, "n": len(combos)},
-        "corrected_per_combination": _estimate(per_combination_rate(list(combos.values()), truth, pred, rng, n_boot)),
+        "corrected_per_combination": _estimate(per_comb),
         "calibration": {"tp": cal.tp, "fn": cal.fn, "tn": cal.tn, "fp": cal.fp,
                         "sensitivity": rate(cal.tp, cal.m1), "specificity": rate(cal.tn, cal.m0)},
     }
