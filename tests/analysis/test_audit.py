@@ -400,3 +400,13 @@ def test_identical_copies_of_each_combination_give_the_intervals_of_one(tmp_path
             assert y["value"] == pytest.approx(x["value"], abs=1e-12)
             width = x["ci"][1] - x["ci"][0]
             assert width > 0 and y["ci"][1] - y["ci"][0] == pytest.approx(width, rel=0.10), (kind, metric)
+
+
+def test_terminal_summary_says_per_text_and_best_of_g(run_cli, tmp_path):
+    ev, ann = _copies_folder(tmp_path, "three", 3)
+    out = run_cli("audit", str(ev), "--annotations", str(ann))
+    assert out.returncode == 0, out.stderr
+    lines = [line for line in out.stdout.splitlines() if "Full Marks" in line]
+    assert len(lines) == 2
+    assert "Full Marks per text: naive 0.750" in lines[0]  # 15 of 20 combinations, each copied 3 times
+    assert "Full Marks best of G=3 (as in the report): naive 0.750" in lines[1]

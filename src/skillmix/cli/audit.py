@@ -35,10 +35,18 @@ def audit_cmd(
     for audit in audits:
         print(f"{audit['eval_dir']}: {audit['n_annotations']} annotations by {', '.join(audit['annotators'])}")
         for k, block in audit["per_k"].items():
-            fm_n, fm_c = block["naive"]["full_marks"], block["corrected"]["full_marks"]
-            ci = fm_c["ci"]
-            corrected = num(fm_c["value"]) + (f" {interval(ci)}" if ci and fm_c["value"] is not None else "")
-            print(f"  k={k}: Full Marks naive {num(fm_n['value'])}, corrected {corrected}, kappa {num(block['kappa'])}")
+            # Per text is what annotations calibrate; the report's Full Marks is the best of G per combination.
+            print(f"  k={k}: Full Marks per text: naive {_value_ci(block['naive']['full_marks'])}, corrected "
+                  f"{_value_ci(block['corrected']['full_marks'])}; kappa {num(block['kappa'])}")
+            if block["generations"] > 1:
+                print(f"  k={k}: Full Marks best of G={block['generations']} (as in the report): naive "
+                      f"{_value_ci(block['naive_per_combination']['full_marks'])}, corrected "
+                      f"{_value_ci(block['corrected_per_combination']['full_marks'])}")
         for flag in audit["flags"]:
             print(f"  flag: {flag['message']}")
         print(f"  wrote: {', '.join(audit['outputs'])}")
+
+
+def _value_ci(entry: dict) -> str:
+    ci = entry.get("ci")
+    return num(entry["value"]) + (f" {interval(ci)}" if ci and entry["value"] is not None else "")
