@@ -138,7 +138,7 @@ def test_format_fix_shows_up_as_format_not_substance(tmp_path: Path) -> None:
 
     before = folder("before", "Answer: The tide is a thief. This text illustrates both skills.", "original")
     after = folder("after", "Answer: The tide is a thief.\nExplanation: both skills.", "ft")
-    result = analyze([before, after], out_dir=tmp_path / "out", config=AnalyzeConfig(n_boot=100, plots=False))
+    result = analyze([before, after], out_dir=tmp_path / "out", config=AnalyzeConfig(n_boot=100, plots=False), pool=True)
     assert result["format_status_by_evaluation"]["original (III)"]["bleed"] == 4
     assert result["format_status_by_evaluation"]["ft (III)"]["ok"] == 4
     strict_lenient = result["strict_lenient"]["original (III)"]["2"]

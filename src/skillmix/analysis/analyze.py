@@ -42,14 +42,27 @@ def write_plots(result: dict[str, Any], plot_dir: Path) -> list[str]:
     return [str(m) for m in made if m is not None]
 
 
+def refuse_mixed_students(data: Sequence[Any], pool: bool) -> None:
+    students = sorted({d.label for d in data})
+    if len(students) > 1 and not pool:
+        raise SkillmixError(f"these folders evaluate different students ({', '.join(students)}), which the profile "
+                            "and the composition gap would pool into one; analyze each student's folders alone, "
+                            "or pass --pool to pool them on purpose")
+
+
 def analyze(
     eval_dirs: Sequence[Path | str],
     train_data: Sequence[Path | str] | Path | str | None = None,
     out_dir: Path | str | None = None,
     emit_weights: Path | str | None = None,
     config: AnalyzeConfig | None = None,
+    pool: bool = False,
 ) -> dict[str, Any]:
-    """Analyse evaluation folders; write analysis.json, analysis.md and plots; return analysis.json's content."""
+    """Analyse evaluation folders; write analysis.json, analysis.md and plots; return analysis.json's content.
+
+    Folders of different students are refused unless ``pool``: the profile and the composition gap
+    would silently pool them into one.
+    """
     from skillmix.analysis.sections import analysis_markdown
     from skillmix.formats.files import write_json, write_text
 
@@ -59,6 +72,7 @@ def analyze(
         raise SkillmixError("no evaluation folder given; pass at least one folder written by skillmix eval")
     train = [Path(train_data)] if isinstance(train_data, (str, Path)) else [Path(p) for p in train_data or []]
     data = [load_eval_dir(p) for p in dirs]
+    refuse_mixed_students(data, pool)
     out = Path(out_dir) if out_dir is not None else default_out(dirs)
     result = compute_analysis(data, train, config)
     result["plots"] = write_plots(result, out / "analysis_plots") if config.plots else []

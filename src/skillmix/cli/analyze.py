@@ -22,12 +22,14 @@ def analyze_cmd(
     n_boot: int = typer.Option(1000, "--n-boot", help="Bootstrap resamples."),
     out: Path | None = typer.Option(None, "--out", help="Output folder (default: EVAL_DIR, or the folders' "
                                        "common parent/analysis for several)."),
+    pool: bool = typer.Option(False, "--pool", help="Allow folders of different students (pooled into one profile "
+                                                   "and composition gap)."),
 ) -> None:
     """Per-skill profile, composition gap, interactions, format status, leakage and novelty (no model calls)."""
     from skillmix.analysis.analyze import AnalyzeConfig, analyze
 
     with progress("analyze"):
-        result = analyze(eval_dirs, train_data, out, emit_weights, AnalyzeConfig(seed=seed, n_boot=n_boot))
+        result = analyze(eval_dirs, train_data, out, emit_weights, AnalyzeConfig(seed=seed, n_boot=n_boot), pool)
     if json_out:
         print_json(result)
         return
