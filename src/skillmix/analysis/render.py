@@ -106,7 +106,8 @@ def _metric_cell(e: dict, k: int, names: Sequence[str]) -> str:
 def md_metric_tables(report: dict[str, Any]) -> str:
     """Per setting: Full Marks / Skill Fraction, then All Skills, rows = models, columns = k."""
     parts = ["## Results\n",
-             (f"Each cell: value [{INTERVALS_LEGEND}] (ref: the reference code's number, an unscored grading "
+             (f"Each cell: value, best of G per combination [{INTERVALS_LEGEND}] (ref: the reference code's "
+              "number, an unscored grading "
               f"counted as 0 in the vote); then *{COUNTS_LEGEND}*. Unscored combinations are left out of our "
               "mean, never counted as 0.\n")]
     for setting in report["settings"]:
@@ -305,12 +306,29 @@ def md_paper_numbers(report: dict[str, Any]) -> str:
     ])
 
 
+HOW_TO_READ = """## How to read this report
+
+Each SKILL-MIX(k) task asks for a short text on one topic that shows k skills. The grader scores a text on k + 3
+points: one per skill (s of them earned) and three others (r of them earned): the text pertains to the topic, it
+makes sense, and it has at most max(1, k − 1) sentences. Each combination gets G generations; unless a figure says
+*per text*, a combination's score is the **best of its G texts**, and each metric is the mean of that score over the
+scored combinations:
+
+- **Ratio of Full Marks**: a text earns all k + 3 points (s = k and r = 3).
+- **Ratio of All Skills**: a text earns every skill point and at least 2 of the 3 other points (s = k and r ≥ 2).
+- **Skill Fraction**: s / k for a text that earns all 3 other points (r = 3), else 0.
+
+Each value comes with a 95% interval; a delta is a model minus the baseline on the same combinations. Unscored
+combinations (no grading could be read) are counted, never scored as 0.
+"""
+
+
 def md_title(report: dict[str, Any]) -> str:
     title = f"# SKILL-MIX report: `{report['run_dir']}`\n"
     if report["teacher_data_only"]:
         title += ("\n**Only teacher-data runs (skillmix generate) were found: these numbers grade the teacher's "
                   "texts for D(k), they are not an evaluation of a model.**\n")
-    return title
+    return title + "\n" + HOW_TO_READ
 
 
 def md_plots(report: dict[str, Any]) -> str:
