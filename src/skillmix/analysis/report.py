@@ -21,7 +21,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from skillmix.analysis import audit_section, render
+from skillmix.analysis import audit_section, reference_section, render
 from skillmix.analysis import evaluation as ev
 from skillmix.analysis.compare import compute_deltas, cross_grader
 from skillmix.analysis.overlap import run_overlap
@@ -119,6 +119,8 @@ SECTIONS: tuple[Section, ...] = (
                                         "p2_leaderboard_gpt4": list(PAPER_LEADERBOARD)}, render.md_paper_numbers),
     Section("composition", report_compute, report_markdown, folder_analyses),  # docs/analysis.md
     Section("grader_validity", audit_section.report_compute, audit_section.report_markdown),  # docs/grader-validity.md
+    Section("reference_readings", reference_section.compute, reference_section.render,  # docs/interop.md
+            reference_section.folder_job),
 )
 
 

@@ -101,7 +101,8 @@ def _add_evaluation(folder: Path, results: dict[str, Any], tables: dict[str, Tab
         _put(tables, f"{base}/{layout.RECORDS}", student_row(record))
         prompt = _prompt(record, catalog)
         for g in record.get("gradings") or []:
-            name = (g.get("reference") or {}).get("folder") or f"by_{grader}_on_text_1_{int(g['j']) + 1}_{tag}"
+            # Numbered 1..J as the aggregation script expects (duplicate copies were dropped on import).
+            name = f"by_{grader}_on_text_1_{int(g['j']) + 1}_{tag}"
             _put(tables, f"{base}/{layout.GRADED}/{name}/{layout.RECORDS}", graded_row(record, g, prompt))
     return skipped
 

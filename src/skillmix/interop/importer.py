@@ -97,7 +97,7 @@ def _usable_gradings(folders, tally: Tally):
 
 def _grading_input(student_row: dict[str, str], i: int, usable, tally: Tally) -> list[GradingInput]:
     inputs = []
-    for folder, data, reply, prompt, by_id in usable:
+    for _, data, reply, prompt, by_id in usable:
         row: dict[str, str] | str
         if by_id is not None and layout.ID_COLUMN in student_row:
             row = by_id.get(student_row[layout.ID_COLUMN], "grading row missing")
@@ -113,7 +113,7 @@ def _grading_input(student_row: dict[str, str], i: int, usable, tally: Tally) ->
             tally.refuse(tally.gradings_refused, data.path, i, str(row))
             continue
         sentences = _number(row.get(layout.SENTENCES))
-        inputs.append(GradingInput(folder.path.name, row[reply], row[prompt], row[layout.POINTS], length,
+        inputs.append(GradingInput(row[reply], row[prompt], row[layout.POINTS], length,
                                    _number(row.get(layout.TOTAL)), None if sentences is None else int(sentences)))
     return inputs
 

@@ -32,7 +32,6 @@ UNREADABLE_REFERENCE = "reference points_0 not numbers"
 class GradingInput:
     """One grading of one row, as the reference stored it."""
 
-    folder: str
     raw: str
     prompt: str
     points_cell: str
@@ -81,7 +80,7 @@ def _reference(g: GradingInput, k: int, points: list[float] | None, zeroed: list
     except ValueError:
         ref = None
     reason = UNREADABLE_REFERENCE if ref is None else difference_reason(g.points_cell, ref, points, k, zeroed)
-    return {"folder": g.folder, "points_0": g.points_cell, "points": ref, "length_point": g.length_point,
+    return {"points_0": g.points_cell, "points": ref, "length_point": g.length_point,
             "total": g.total, "sentences": g.sentences, "difference": reason}
 
 
