@@ -7,6 +7,7 @@ or start a server, and by ``skillmix run``'s preflight (docs/experiments.md, "Pr
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 from skillmix.engine.local_engines import DEFAULT_ENGINE, Engine, engine_missing
 from skillmix.engine.local_engines import importable as installed  # re-exported for preflight
@@ -15,15 +16,16 @@ from skillmix.errors import SkillmixError
 
 
 def known_providers() -> set[str]:
-    import inspect_ai.model._providers.providers  # noqa: F401  (registers the providers)
-    from inspect_ai._util.registry import registry_find, registry_info
+    from skillmix.formats.inspect_private import model_provider_names
 
-    return {registry_info(o).name.removeprefix("inspect_ai/") for o in registry_find(lambda i: i.type == "modelapi")}
+    return model_provider_names()
 
 
 def model_problems(role: str, model_id: str, env: Mapping[str, str], providers: set[str],
-                   local_engine: Engine = DEFAULT_ENGINE) -> list[str]:
-    """What stops ``model_id`` from being called: unknown provider, missing package or API key."""
+                   local_engine: Engine = DEFAULT_ENGINE, args: Mapping[str, Any] | None = None) -> list[str]:
+    """What stops ``model_id`` from being called: unknown provider, missing package or API key.
+
+    ``args``: the role's model arguments (a ``base_url`` or ``api_key`` there stands for the variable)."""
     parsed = parse_model_id(model_id)
     if parsed.is_local:
         hint = engine_missing(local_engine)
@@ -37,30 +39,36 @@ def model_problems(role: str, model_id: str, env: Mapping[str, str], providers: 
         close = difflib.get_close_matches(parsed.provider, sorted(providers), n=1)
         hint = f" (did you mean {close[0]}?)" if close else ""
         return [f"cannot use {role} model {model_id!r}: unknown provider {parsed.provider!r}{hint}"]
-    return setup_problems(role, parsed, env)
+    return setup_problems(role, parsed, env, args)
 
 
-def setup_problems(role: str, parsed: ModelId, env: Mapping[str, str]) -> list[str]:
+def setup_problems(role: str, parsed: ModelId, env: Mapping[str, str], args: Mapping[str, Any] | None = None) -> list[str]:
     """A known provider's missing package, URL or key (from the provider table)."""
     facts, problems = parsed.facts, []
+    args = args or {}
     where = f"cannot use {role} model {parsed.text!r}"
     if facts.package and not installed(facts.package):
         problems.append(f"{where}: needs the {facts.package} package: pip install '{facts.install}'")
-    if facts.url_required and parsed.url_var and not env.get(parsed.url_var):
+    if facts.url_required and parsed.url_var and not (env.get(parsed.url_var) or args.get("base_url")):
         problems.append(f"{where}: needs {parsed.url_var} set to the server's URL")
-    if parsed.key_var and not facts.on_machine and not env.get(parsed.key_var):
+    if parsed.key_var and not facts.on_machine and not (env.get(parsed.key_var) or args.get("api_key")):
         problems.append(f"{where}: needs {parsed.key_var} set")
     return problems
 
 
 
 
-def check_models(models: Mapping[str, str], env: Mapping[str, str], local_engine: Engine = DEFAULT_ENGINE) -> None:
-    """Raise one line naming every role whose model cannot be called (ready models pass)."""
+def check_models(models: Mapping[str, str], env: Mapping[str, str], local_engine: Engine = DEFAULT_ENGINE,
+                 model_args: Mapping[str, Mapping[str, Any]] | None = None) -> None:
+    """Raise one line naming every role whose model cannot be called (ready models pass).
+
+    ``models`` is keyed by a role label ("student", "grader 2"); ``model_args`` by role ("grader")."""
     # Listing inspect's registry imports all of inspect (~2.5 s of CPU), which a run on the direct
     # call path (docs/performance.md) never needs otherwise: its providers are known without it.
     plain = all(parse_model_id(m).is_local or parse_model_id(m).provider in DIRECT_PROVIDERS for m in models.values())
     providers = set(DIRECT_PROVIDERS) if plain else known_providers()
-    found = [p for role, model_id in models.items() for p in model_problems(role, model_id, env, providers, local_engine)]
+    args = model_args or {}
+    found = [p for role, model_id in models.items()
+             for p in model_problems(role, model_id, env, providers, local_engine, args.get(role.split()[0]))]
     if found:
         raise SkillmixError("; ".join(found))

@@ -96,14 +96,15 @@ def _samples(log_location: str) -> Iterator[Any]:
 def _eval_zip_samples(log_location: str) -> Iterator[Any]:
     """The samples of an ``.eval`` log, one at a time, in inspect's order (sample id, then epoch)."""
     from inspect_ai.log import EvalSample, read_eval_log
-    from inspect_ai.log._recorders.eval import _sample_filename
+
+    from skillmix.formats.inspect_private import sample_member_name
 
     header = read_eval_log(log_location, header_only=True)
     with zipfile.ZipFile(log_location) as z:
         members = set(z.namelist())
         for sample_id in header.eval.dataset.sample_ids or []:
             for epoch in range(1, (header.eval.config.epochs or 1) + 1):
-                name = _sample_filename(sample_id, epoch)
+                name = sample_member_name(sample_id, epoch)
                 if name in members:  # a sample that never finished has no member
                     raw = json.loads(z.read(name))
                     for field in SKIPPED_FIELDS:
