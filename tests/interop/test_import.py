@@ -220,3 +220,21 @@ def test_cli_json_summary_and_exit_codes(tmp_path):
     assert failed.exit_code == 2
     assert "no row" in failed.stderr and len(failed.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "out2").exists()
+
+
+def test_cli_prints_warnings_refusals_and_a_summary(tmp_path):
+    g = graded_rows(ROWS, _replies(), ["1,1,1,1,1", "1,0,1,1,1"])
+    write_round(tmp_path / "ref", 2, 1, "gpt-4", ROWS, [g, g])
+    write_round(tmp_path / "ref", 2, 1, "mistral", ROWS, [])
+    ok = _cli(["import", "reference", str(tmp_path / "ref"), "--out", str(tmp_path / "out")])
+    assert ok.exit_code == 0, ok.output
+    assert "imported 2 rows into 1 evaluation folder(s)" in ok.stdout and "2 rows refused" in ok.stdout
+    assert "missing graded folder" in ok.stdout and "byte-identical" in ok.stdout
+
+
+def test_cli_in_a_child_process_exits_2_with_one_line_when_no_row_imports(run_cli, tmp_path):
+    write_round(tmp_path / "ref", 2, 1, "mistral", ROWS, [])
+    bad = run_cli("import", "reference", str(tmp_path / "ref"), "--out", str(tmp_path / "out"))
+    assert bad.returncode == 2 and bad.stdout == ""
+    assert bad.stderr.strip().count("\n") == 0 and "missing graded folder: 2" in bad.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ref"]
