@@ -29,10 +29,10 @@ def imported(tmp_path):
 
 
 def test_report_reads_an_imported_folder_and_states_both_readings(imported, tmp_path):
-    from skillmix.analysis.report import build_report
+    from skillmix.analysis.report import compute_report, markdown_report
 
     run, folder = imported
-    report = build_report(run, tmp_path / "report", resamples=100)
+    report = compute_report(run, resamples=100)
     (row,) = report["reference_readings"]["evaluations"]
     stored = json.loads((folder / "results.json").read_text())
     assert row["reference"] == stored["reference_metrics"]["2"]
@@ -41,7 +41,7 @@ def test_report_reads_an_imported_folder_and_states_both_readings(imported, tmp_
     assert row["skillmix"]["full_marks"] == report["evaluations"][0]["metrics"]["2"]["full_marks"]
     # Row 1: skillmix votes over the one readable grading (full marks); the reference's zeros tie it 1-1.
     assert row["skillmix"]["full_marks"] == pytest.approx(2 / 3) and row["reference"]["full_marks"] == pytest.approx(1 / 3)
-    md = (tmp_path / "report" / "report.md").read_text()
+    md = markdown_report(report)
     assert "## Reference-rule readings" in md and "4 of 12" in md and "skillmix unscored: 2" in md
 
 
@@ -67,3 +67,19 @@ def test_analyze_audit_and_annotate_read_an_imported_folder(imported, tmp_path):
     write_jsonl(folder / "annotations" / "ann.jsonl", labels)
     (audit,) = run_audit([folder], out=tmp_path / "audit")
     assert audit["n_annotations"] == 6 and audit["per_k"]["2"]["n_texts"] == 6 and audit["graders"] == ["gpt-4"]
+
+
+def test_report_compares_two_imported_students_pairwise(tmp_path):
+    from skillmix.analysis.report import compute_report
+
+    full = graded_rows(ROWS, [table([1, 1, 1, 1, 1], criteria(*r[:2], 2)) for r in ROWS], ["1,1,1,1,1"] * 3)
+    miss = graded_rows(ROWS, [table([1, 0, 1, 1, 1], criteria(*r[:2], 2)) for r in ROWS], ["1,0,1,1,1"] * 3)
+    write_round(tmp_path / "ref", 2, 1, "gpt-4", ROWS, [full])
+    write_round(tmp_path / "ref", 2, 1, "llama", ROWS, [miss])
+    import_reference(tmp_path / "ref", tmp_path / "run")
+    report = compute_report(tmp_path / "run", baseline="llama", resamples=100)
+    (delta,) = report["deltas"]
+    assert delta["model"] == "gpt-4" and delta["comparable"] and delta["n_pairs"] == 3
+    full_marks = delta["metrics"]["full_marks"]
+    # Same 3 combinations, gpt-4 better on each: exact McNemar two-sided p = 2 * 0.5**3.
+    assert full_marks["delta"] == 1.0 and full_marks["improved"] == 3 and full_marks["p_value"] == pytest.approx(0.25)
