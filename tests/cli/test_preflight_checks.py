@@ -222,6 +222,19 @@ def test_a_large_paid_run_at_the_default_size_waits_for_yes(monkeypatch, capsys,
     assert confirmation_needed(estimate_eval_cost(EvalConfig()), size_given=False, yes=False) is None  # all local
 
 
+def test_run_waits_for_yes_and_prices_its_plan(monkeypatch, capsys, fake, tmp_path):
+    config = tmp_path / "exp.yaml"
+    config.write_text(f"name: t\nmodels: {{teacher: {STUDENT}, grader: {GRADER}, student: {STUDENT}}}\n"
+                      "datasets:\n  - {name: D1, k: 1, n: 10}\nevaluation: {settings: [II]}\n")
+    prices = tmp_path / "prices.yaml"
+    prices.write_text(f"{STUDENT}: {{input: 2.5, output: 10}}\n")
+    code, out, err = cli(monkeypatch, capsys, "run", config, "--out", tmp_path / "run", "--prices", prices)
+    # 10 texts (2 teacher calls, 3 gradings each) and setting II at the default 100 x 3 generations, k = 1..5
+    one_line_error(code, err, f"{2 * 1500 + 10 * 2 + 3 * (10 + 1500):,} calls", "evaluation.combinations")
+    assert "estimated price: $" in out and f"not in the prices file (not counted): {GRADER}" in out
+    assert fake.calls == 0 and not (tmp_path / "run").exists()
+
+
 # --- 4. no silent pooling, no wrong paths -----------------------------------------------------------------------
 
 

@@ -95,14 +95,15 @@ def print_estimate(estimate: dict, as_json: bool = False, console: Console | Non
     console = console or Console()
     console.print(estimate_table(estimate), estimate_notes(estimate))
     if "price" in estimate:
-        console.print(price_line(estimate["price"]), markup=False, highlight=False)
+        console.print(price_line(estimate["price"]), markup=False, highlight=False, soft_wrap=True)
 
 
-def stop_unless_confirmed(estimate: dict, size_given: bool, yes: bool) -> None:
+def stop_unless_confirmed(estimate: dict, size_given: bool, yes: bool, how: str | None = None) -> None:
     """Print the preview and stop (exit 2) before a large paid run that was neither sized nor confirmed."""
     from skillmix.engine.cost import confirmation_needed
 
-    why = confirmation_needed(estimate, size_given, yes)
+    why = confirmation_needed(estimate, size_given, yes, *([how] if how else []))
     if why is not None:
-        print_estimate(estimate)
+        if "per_k" in estimate:  # a run's combined estimate has no table: its plan was printed
+            print_estimate(estimate)
         raise SkillmixError(why)

@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from skillmix.cli import app
+from skillmix.cli import _cost, app
 from skillmix.cli._common import print_json, progress
 
 
@@ -30,12 +30,25 @@ def plan_table(rows: list[dict]) -> Table:
     return table
 
 
+def run_cost(cfg, run_dir: Path, rows: list[dict], prices: Path | None, console: Console | None) -> dict:
+    """The paid calls (and with ``prices`` the dollars) of the stages still to run; printed under the plan."""
+    from skillmix.experiment.plan import plan
+    from skillmix.experiment.preflight import run_estimate
+
+    estimate = _cost.with_price(run_estimate(cfg, plan(cfg, run_dir), rows), prices)
+    if console is not None and "price" in estimate:
+        console.print(_cost.price_line(estimate["price"]), markup=False, highlight=False, soft_wrap=True)
+    return estimate
+
+
 @app.command("run")
 def run_cmd(
     config: Path = typer.Argument(..., help="Experiment config YAML (see configs/)."),
     out: Path | None = typer.Option(None, "--out", help="Run folder (default: runs/<config name>)."),
     force: list[str] | None = typer.Option(None, "--force", help="Redo a stage (name or kind) and what depends on it."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan and the model-call counts only."),
+    prices: Path | None = _cost.Prices,
+    yes: bool = _cost.Yes,
     display: str = typer.Option("rich", help="inspect display: full, rich, plain, none."),
     json_out: bool = typer.Option(False, "--json", help="Print the plan as JSON."),
 ) -> None:
@@ -61,8 +74,12 @@ def run_cmd(
                 console.print(f"{r['stage']}: {r['launch']}", markup=False, highlight=False, soft_wrap=True)
     # The preflight, after the plan so a dry run still shows it; before anything is moved or written.
     run_experiment(cfg, run_dir, tuple(force or ()), dry_run=True, env=os.environ)
+    estimate = run_cost(cfg, run_dir, rows, prices, console if not (json_out and dry_run) else None)
     if dry_run:
         return
+    # The grid's size is the config's: data sets always give n; evaluation.combinations may be left at its default.
+    _cost.stop_unless_confirmed(estimate, "combinations" in cfg.evaluation.model_fields_set, yes,
+                                "evaluation.combinations in the config")
     echo = lambda line: console.print(line, markup=False, highlight=False)
     try:
         with progress("run", spinner=False):  # each stage's own display is the terminal's progress

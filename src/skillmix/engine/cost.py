@@ -187,12 +187,24 @@ def paid_calls(estimate: Mapping[str, Any]) -> int:
     return sum(m["calls"] for model, m in estimate["by_model"].items() if not on_machine(model))
 
 
-def confirmation_needed(estimate: Mapping[str, Any], size_given: bool, yes: bool) -> str | None:
+def combined(estimates: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Several estimates (the stages of a run) as one: calls and tokens summed per model id."""
+    by_model: dict[str, dict[str, int]] = {}
+    for estimate in estimates:
+        for model, m in estimate["by_model"].items():
+            acc = by_model.setdefault(model, {"calls": 0, "input_tokens": 0, "output_tokens": 0})
+            for key in acc:
+                acc[key] += m[key]
+    return {"by_model": by_model}
+
+
+def confirmation_needed(estimate: Mapping[str, Any], size_given: bool, yes: bool,
+                        how: str = "--n / --combinations / --limit") -> str | None:
     """Why a run must wait for ``--yes``, or None: more than ``CONFIRM_ABOVE_CALLS`` paid calls with the
-    run's size left at its default."""
+    run's size left at its default (``how`` says how to set it)."""
     calls = paid_calls(estimate)
     if yes or size_given or calls <= CONFIRM_ABOVE_CALLS:
         return None
     return (f"this run would make {calls:,} calls to models that are not on this machine (more than "
             f"{CONFIRM_ABOVE_CALLS:,}) with the default size; check the preview above, then add --yes to start it, "
-            "or set the size (--n / --combinations / --limit)")
+            f"or set the size ({how})")

@@ -30,6 +30,15 @@ def recipe_problems(f: Finetune) -> list[str]:
     return []
 
 
+def run_estimate(config: ExperimentConfig, stages: list[Stage], rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Calls and tokens per model id of the data and eval stages the plan will run (engine/cost.py)."""
+    from skillmix.engine.cost import combined, estimate_cost, estimate_eval_cost
+
+    todo = {r["stage"] for r in rows if r["run"]}
+    return combined([estimate_cost(s.config) if s.kind == "data" else estimate_eval_cost(s.config)
+                     for s in stages if s.name in todo and s.kind in ("data", "eval")])
+
+
 def pool_problems(stage: Stage) -> list[str]:
     from skillmix.engine.precheck import check_data_settings, check_settings
 
