@@ -16,6 +16,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from skillmix.formats.files import write_figure
 from skillmix.protocol.metrics import METRICS
 
 SETTING_TITLES = {
@@ -432,9 +433,7 @@ def plot_metric(report: dict[str, Any], name: str, path: Path) -> Path:
         ax.legend(fontsize=8)
     axes[0].set_ylabel(METRIC_TITLES[name])
     fig.suptitle(f"{METRIC_TITLES[name]} (max over generations, mean over combinations; 95% CI)", fontsize=11)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    return path
+    return write_figure(fig, path, dpi=120)
 
 
 def plot_metric_jobs(report: dict[str, Any], plots_dir: Path) -> list[Callable[[], Path]]:

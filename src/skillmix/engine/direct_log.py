@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from skillmix.errors import SkillmixError
-from skillmix.formats.files import read_jsonl
+from skillmix.formats.files import atomic_path, read_jsonl
 from skillmix.protocol.metrics import METRICS
 from skillmix.protocol.rubric import RUBRIC_VERSION
 
@@ -57,10 +57,8 @@ def write_inspect_log(run_dir: Path) -> Path:
     log = EvalLog(eval=spec, status="success" if results["complete"] else "error",
                   samples=[eval_sample(r, config["student"]) for r in records], stats=EvalStats(model_usage=usage))
     path = run_dir / LOG_DIR / f"skillmix_k{k}_direct.eval"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp.eval")
-    write_eval_log(log, str(tmp))
-    tmp.replace(path)  # a log is there whole or not at all
+    with atomic_path(path) as tmp:  # a log is there whole or not at all
+        write_eval_log(log, str(tmp))
     return path
 
 

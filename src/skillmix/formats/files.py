@@ -82,17 +82,33 @@ def write_text(path: Path | str, text: str) -> None:
         f.write(text)
 
 
-def write_bytes(path: Path | str, data: bytes) -> None:
-    """Write ``data`` (a PNG, say) atomically, like ``write_text``: temp file, then ``os.replace``."""
+@contextmanager
+def atomic_path(path: Path | str) -> Iterator[Path]:
+    """A temporary path for a writer that wants a file name (matplotlib, inspect's log writer); it
+    becomes ``path`` only once the block ends without an error. It keeps ``path``'s suffix, so
+    writers that pick a format by suffix pick the same one."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = path.with_name(f"{path.stem}.tmp{path.suffix}")
     try:
-        tmp.write_bytes(data)
+        yield tmp
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
     os.replace(tmp, path)
+
+
+def write_bytes(path: Path | str, data: bytes) -> None:
+    """Write ``data`` (a PNG, say) atomically, like ``write_text``: temp file, then ``os.replace``."""
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+
+
+def write_figure(fig: Any, path: Path | str, **savefig: Any) -> Path:
+    """Save a matplotlib figure atomically (``savefig`` keywords pass through); returns ``path``."""
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, **savefig)
+    return Path(path)
 
 
 def json_text(obj: Any) -> str:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from skillmix.errors import SkillmixError
-from skillmix.formats.files import read_json, read_jsonl, write_jsonl
+from skillmix.formats.files import read_json, read_jsonl, write_figure, write_jsonl
 from skillmix.formats.provenance import host, package_versions
 from skillmix.train.recipe import TrainPlan, TrainRecipe
 from skillmix.train.sft_data import EncodeReport, Prepared
@@ -109,7 +109,7 @@ def plot_loss(records: Sequence[Mapping[str, Any]], path: Path) -> None:
     ax.set_ylabel("training loss (answers only)")
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    write_figure(fig, path, dpi=120)
     plt.close(fig)
 
 
