@@ -87,12 +87,13 @@ def read_csv_labels(path: Path) -> list[Annotation]:
 
 
 def missing_criteria(header: Sequence[str], row: dict[str, Any], k: int, where: str) -> None:
-    """A row without ``points`` needs a column for each of its k+3 criteria: a missing one is no "unsure"."""
+    """A row without ``points`` needs a column for each criterion the annotator judges: a missing one is no
+    "unsure". The last one (c{k+3}, the length) may be left out: the import computes it."""
     if row.get("points") not in (None, ""):
         return
-    missing = [f"c{i}" for i in range(1, k + 4) if f"c{i}" not in header]
+    missing = [f"c{i}" for i in range(1, k + 3) if f"c{i}" not in header]
     if missing:
-        raise SkillmixError(f"{where}: no column {', '.join(missing)} for this k={k} text (it needs c1..c{k + 3} "
+        raise SkillmixError(f"{where}: no column {', '.join(missing)} for this k={k} text (it needs c1..c{k + 2}, "
                             "or points); add the columns, nothing was imported")
 
 
