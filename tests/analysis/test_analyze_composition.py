@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from scipy.stats import binomtest
 
 from skillmix.analysis.composition import composition_analysis
 from skillmix.analysis.composition_design import build_design, log_odds_interaction
@@ -91,12 +90,15 @@ def test_planted_negative_category_interaction_has_negative_sign() -> None:
     for x, y in ((a, a), (b, b)):
         lo, hi = inter["matrix"][x][y]["ci"]
         assert lo < 0.5 and hi > -0.5  # no planted effect within a category
+    assert cell["p_value"] == pytest.approx(2 / 301)  # no null draw as extreme: the smallest p 300 draws give
+    assert cell["p_holm"] == pytest.approx(len(inter["categories"]) * (len(inter["categories"]) + 1) / 2 * 2 / 301)
+    assert all(inter["matrix"][x][x]["p_holm"] >= 0.05 for x in (a, b))
     worst = inter["worst_skill_pairs"]
     assert worst and {category_of(s) for s in worst[0]["skills"]} == {a, b}
-    for row in worst:  # one vectorized binom.cdf call: exactly scipy's one-sided binomial test
-        both = round(row["observed_both"] * row["n_pairs"])
-        share = min(max(row["expected_both"], 0.0), 1.0)
-        assert row["p_value_less"] == binomtest(both, row["n_pairs"], share, alternative="less").pvalue
+    assert inter["n_pairs_tested"] >= len(worst)
+    for row in worst:
+        assert 0 < row["p_value"] <= row["p_holm"] <= 1
+        assert row["n_combinations"] == row["n_pairs"]  # one generation per combination
 
 
 def test_log_odds_interaction_formula() -> None:
@@ -259,3 +261,90 @@ def test_draws_in_one_call_equal_the_loop_and_leave_the_same_state(sizes: list[i
         bounds = np.tile(np.repeat(np.array([40000, 3], dtype=np.uint64), [40000, 3]), n_boot)
         low = (words * bounds) & np.uint64(0xFFFFFFFF)
         assert np.any(low < (np.uint64(2**32) - bounds) % bounds)
+
+
+# --- tests of the interactions under planted independence (docs/analysis.md §3) ---------------
+
+
+def _null_pair_p_values(sims: range, n_combinations: int, ks: list[int], n_sim: int = 200):
+    """Per simulated evaluation with planted independence: every tested skill pair's p and
+    p_holm, and the cells' p_holm."""
+    from skillmix.analysis.composition import skill_pair_rows
+    from skillmix.analysis.composition_design import baseline_method, statistics
+    from skillmix.analysis.composition_tests import independence_tests
+    from skillmix.stats.paired import holm
+
+    out = []
+    for sim in sims:
+        records = simulate_records(ks, n_combinations, skill_probability(MIXED, seed=sim), random.Random(sim))
+        design = build_design([eval_data(records)])
+        method = baseline_method(design)
+        stats = statistics(design, np.ones(design.n_clusters), method)
+        tests = independence_tests(design, method, stats["q"], sim, n_sim)
+        rows = skill_pair_rows(design, stats["q"], tests, 5)
+        out.append(([r["p_value"] for r in rows], [r["p_holm"] for r in rows], holm(list(tests["cell_p"]))))
+    return out
+
+
+@pytest.mark.parametrize("ks", [[1, 2, 3], pytest.param([2, 3], marks=pytest.mark.slow)],
+                         ids=["k1-baseline", "logistic-baseline"])
+def test_pair_p_values_hold_their_level_under_planted_independence(ks: list[int]) -> None:
+    runs = _null_pair_p_values(range(3), 400, ks)
+    p = np.concatenate([np.array(r[0]) for r in runs])
+    assert len(p) > 450  # every pair with support is tested, not only the rows shown
+    assert np.mean(p < 0.05) <= 0.06
+    assert 0.2 < np.median(p) < 0.8  # and they are not all 1 either
+
+
+@pytest.mark.slow
+def test_pair_p_values_hold_their_level_in_many_runs() -> None:
+    # 1000 draws: the smallest p (2/1001) times 10 cells can pass Holm, so the check can fail.
+    runs = _null_pair_p_values(range(60), 300, [1, 2, 3], n_sim=1000)
+    p = np.concatenate([np.array(r[0]) for r in runs])
+    assert np.mean(p < 0.05) <= 0.06
+    assert np.mean([min(r[1], default=1.0) < 0.05 for r in runs]) <= 0.05
+    assert np.mean([min(r[2], default=1.0) < 0.05 for r in runs]) <= 0.05  # grey in >= 95% of runs
+
+
+def test_identical_generations_are_tested_as_one_combination() -> None:
+    # G copies of every generation: the test's draws are shared by a combination's generations,
+    # so a cell's evidence is that of one generation (up to the 0.5 correction of the log-odds).
+    records = simulate_records([1, 2], 400, skill_probability(MIXED), random.Random(3))
+    copies = [{**r, "epoch": e} for r in records for e in (1, 2, 3)]
+    one = composition_analysis([eval_data(records)], seed=1, n_boot=200)["interactions"]
+    three = composition_analysis([eval_data(copies)], seed=1, n_boot=200)["interactions"]
+    for a, row in one["matrix"].items():
+        for b, cell in row.items():
+            other = three["matrix"][a][b]
+            assert other["n_pairs"] == 3 * cell["n_pairs"] and other["n_combinations"] == cell["n_combinations"]
+            assert other["p_value"] == pytest.approx(cell["p_value"], abs=0.1)
+
+
+def test_a_cell_with_little_support_gets_no_interval() -> None:
+    from skillmix.analysis.composition_tests import MIN_EXPECTED
+
+    records = simulate_records([1, 2], 25, skill_probability(MIXED), random.Random(5))
+    inter = composition_analysis([eval_data(records)], seed=0, n_boot=200)["interactions"]
+    cells = [c for row in inter["matrix"].values() for c in row.values()]
+    thin = [c for c in cells if c["n_combinations"] * min(c["expected_both"], 1 - c["expected_both"]) < MIN_EXPECTED]
+    assert thin and all(c["ci"] is None for c in thin)
+    assert all(c["p_value"] is not None and c["p_holm"] >= c["p_value"] for c in cells)
+
+
+def test_k1_gap_is_zero_by_construction_and_has_no_interval() -> None:
+    records = simulate_records([1, 2], 60, skill_probability(SKILLS), random.Random(4))
+    gap = composition_analysis([eval_data(records)], seed=0, n_boot=150)["composition_gap"]
+    assert gap["1"]["gap"] == 0.0 and gap["1"]["ci"] is None
+    assert gap["1"]["observed_ci"] is not None and gap["2"]["ci"] is not None
+
+
+def test_heatmap_colours_only_cells_that_reject_after_holm() -> None:
+    from skillmix.analysis.analysis_plots import _cell_grids
+
+    inter = {"categories": ["a", "b"], "matrix": {
+        "a": {"a": {"log_odds": -0.1, "n_pairs": 7, "p_holm": 0.5}, "b": {"log_odds": -2.0, "n_pairs": 40, "p_holm": 0.01}},
+        "b": {"a": {"log_odds": -2.0, "n_pairs": 40, "p_holm": 0.01}, "b": {"log_odds": 0.3, "n_pairs": 6}}}}
+    grid, grey = _cell_grids(inter)
+    assert grid[0, 1] == grid[1, 0] == -2.0
+    assert np.isnan(grid[0, 0]) and np.isnan(grid[1, 1])
+    assert sorted(grey) == [(0, 0, "n=7"), (1, 1, "n=6")]  # grey cells show their n

@@ -39,13 +39,20 @@ def folder(tmp_path: Path) -> Path:
     return write_eval_folder(tmp_path / "ev", records, config={"gradings": 1})
 
 
-def test_per_skill_rates_counts_and_wilson(folder: Path) -> None:
+# Effective sizes by hand (stats.intervals.effective_size): A's combinations k1-0 (1 of 2) and
+# k2-0 (2 of 2): rate 3/4, robust variance 2/1 * (0.25 + 0.25) / 16, binomial 0.75 * 0.25 / 4 -> 3.
+# B: k1-1 (1 of 1), k2-0 (1 of 2), k2-1 (0 of 1): 3/2 * 0.5 / 16 against 0.0625 -> 16/3. C: one text.
+EFFECTIVE = {A: 3.0, B: 16 / 3, C: 1.0}
+
+
+def test_per_skill_rates_counts_and_clustered_wilson(folder: Path) -> None:
     result = analyze([folder], config=AnalyzeConfig(n_boot=200, plots=False))
     saved = json.loads((folder / "analysis.json").read_text())
     for skill, (s, n) in EXPECTED.items():
         entry = saved["per_skill"][skill]
         assert entry["n"] == n and entry["rate"] == pytest.approx(s / n, abs=1e-12)
-        lo, hi = proportion_confint(s, n, alpha=0.05, method="wilson")
+        size = EFFECTIVE[skill]
+        lo, hi = proportion_confint(s / n * size, size, alpha=0.05, method="wilson")
         assert entry["ci"] == pytest.approx([lo, hi], abs=1e-9)
     assert result["by_k"][A]["1"]["n"] == 2 and result["by_k"][A]["2"]["successes"] == 2
     assert result["per_category"]["literary"]["n"] == 9  # every slot here is a literary skill
@@ -95,3 +102,38 @@ def test_weighted_draws_follow_weights_and_uniform_is_unchanged() -> None:
     weights = {s: 0.0 for s in pool[2:]} | {heavy: 9.0, pool[1]: 1.0}
     with pytest.raises(SkillmixError, match="weight > 0"):
         sample_combinations(catalog, 3, 5, _random.Random(3), "heldout", "heldout", weights=weights)
+
+
+def test_identical_generations_give_the_intervals_of_one_generation() -> None:
+    # The combination is the unit: G identical copies of each generation carry no more
+    # information than one, so every interval is as wide as with G = 1 (within 10%).
+    import random
+
+    from skillmix.analysis.evaldata import EvalData, gen_from_record
+    from skillmix.analysis.skills import skill_profile
+    from tests.analysis.synth import category_of, simulate_records, skill_probability
+
+    skills = [s.name for s in load_catalog().skills[:12]]
+    records = simulate_records([1, 2, 3], 60, skill_probability(skills), random.Random(8))
+
+    def profile(rows: list[dict]) -> dict:
+        gens = tuple(gen_from_record(r, f"record {i}") for i, r in enumerate(rows))
+        return skill_profile([EvalData(Path("."), "m", "s", {}, {s: category_of(s) for s in skills}, gens)])
+
+    one = profile(records)
+    three = profile([{**r, "epoch": e} for r in records for e in (1, 2, 3)])
+    for table in ("per_skill", "per_category", "per_topic"):
+        for key, entry in one[table].items():
+            copied = three[table][key]
+            assert copied["n"] == 3 * entry["n"] and copied["n_combinations"] == entry["n_combinations"]
+            width, copied_width = entry["ci"][1] - entry["ci"][0], copied["ci"][1] - copied["ci"][0]
+            assert copied_width == pytest.approx(width, rel=0.10)
+    # Counting the 3n slots as independent would have shrunk them by about 1/sqrt(3).
+    s = one["per_skill"][skills[0]]
+    lo, hi = proportion_confint(3 * s["successes"], 3 * s["n"], alpha=0.05, method="wilson")
+    assert hi - lo < 0.8 * (s["ci"][1] - s["ci"][0])
+
+
+def test_per_skill_counts_combinations(folder: Path) -> None:
+    result = analyze([folder], config=AnalyzeConfig(n_boot=200, plots=False))
+    assert {s: result["per_skill"][s]["n_combinations"] for s in EXPECTED} == {A: 2, B: 3, C: 1}

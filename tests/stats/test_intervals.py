@@ -12,7 +12,11 @@ from skillmix.errors import SkillmixError
 from skillmix.stats.intervals import (
     bootstrap_mean_ci,
     clopper_pearson_interval,
+    cluster_wilson_interval,
+    effective_size,
     percentile,
+    snap_zero,
+    unit_mean_interval,
     wilson_interval,
 )
 
@@ -116,3 +120,57 @@ def test_exact_halves_refuse_what_they_cannot_split_exactly():
     assert exact_halves(np.array([0.5, float("nan")])) is None
     assert exact_halves(np.array([1e300])) is None
     assert exact_halves(np.array([1e-300])) is None
+
+
+# --- clustered rates, all-equal means, float noise ------------------------------------------
+
+
+def test_cluster_wilson_is_wilson_for_single_trials():
+    successes = [1, 0, 1, 1, 0, 0, 1]
+    assert cluster_wilson_interval(successes, [1] * 7) == wilson_interval(4, 7)
+
+
+def test_cluster_wilson_by_hand():
+    # 4 combinations of 2 texts: 2, 0, 2, 1 successes. rate 5/8; cluster-robust variance
+    # C/(C-1) * sum((s - r m)^2) / n^2 = 4/3 * 2.75 / 64; binomial r(1-r)/n = 0.029296875.
+    n_eff = 8 * 0.029296875 / (4 / 3 * 2.75 / 64)
+    assert effective_size([2, 0, 2, 1], [2, 2, 2, 2]) == pytest.approx(n_eff, abs=1e-12)
+    x, centre = 0.625 * n_eff, 0.625
+    half = Z / (1 + Z**2 / n_eff) * math.sqrt(centre * (1 - centre) / n_eff + Z**2 / (4 * n_eff**2))
+    mid = (centre + Z**2 / (2 * n_eff)) / (1 + Z**2 / n_eff)
+    assert cluster_wilson_interval([2, 0, 2, 1], [2, 2, 2, 2]) == pytest.approx((mid - half, mid + half), abs=1e-12)
+    assert cluster_wilson_interval([2, 0, 2, 1], [2, 2, 2, 2]) == pytest.approx(
+        proportion_confint(x, n_eff, method="wilson"), abs=1e-12)
+    assert effective_size([0, 0, 0], [2, 1, 2]) == 3.0  # no spread: each combination counts once
+
+
+def test_identical_copies_give_the_interval_of_one_copy():
+    rng = random.Random(2)
+    one = [int(rng.random() < 0.3) for _ in range(40)]
+    sizes = [rng.choice([1, 2, 3]) for _ in range(40)]  # e.g. slots of one topic in a combination
+    hits = [min(s, h * s) for s, h in zip(sizes, one)]
+    for copies in (2, 3, 5):
+        assert cluster_wilson_interval([copies * h for h in hits], [copies * s for s in sizes]) == pytest.approx(
+            cluster_wilson_interval(hits, sizes), abs=1e-12)
+    # a cluster of one trial each: the copies' interval is Wilson's at n (C - 1) / C at most
+    copied = cluster_wilson_interval([3 * h for h in one], [3] * 40)
+    plain = wilson_interval(sum(one), 40)
+    assert (copied[1] - copied[0]) == pytest.approx(plain[1] - plain[0], rel=0.02)
+    assert cluster_wilson_interval([0] * 40, [3] * 40) == wilson_interval(0, 40)  # no spread: a combination counts once
+
+
+def test_unit_mean_interval_falls_back_to_wilson_without_spread():
+    rng, ref = random.Random(5), random.Random(5)
+    assert unit_mean_interval([0.0] * 30, rng, 200) == pytest.approx((0.0, Z**2 / (30 + Z**2)), abs=1e-12)
+    assert unit_mean_interval([2 / 3] * 30, rng, 200) == pytest.approx(proportion_confint(20, 30, method="wilson"))
+    assert unit_mean_interval([1.0] * 30, rng, 200)[1] == 1.0
+    for _ in range(3):
+        bootstrap_mean_ci([0.5] * 30, ref, 200)
+    assert rng.random() == ref.random()  # the stream advanced as the bootstrap's
+    spread = [0.0, 0.5, 1.0, 1.0]
+    assert unit_mean_interval(spread, random.Random(1), 300) == bootstrap_mean_ci(spread, random.Random(1), 300)
+
+
+def test_snap_zero():
+    assert snap_zero(-5.551115123125783e-16) == 0.0 and snap_zero(2.8e-16) == 0.0
+    assert snap_zero(1e-9) == 1e-9 and snap_zero(-0.25) == -0.25

@@ -10,7 +10,19 @@ from scipy.stats import binomtest
 from statsmodels.stats.multitest import multipletests
 
 from skillmix.errors import SkillmixError
-from skillmix.stats.paired import EXACT_MAX, holm, mcnemar_exact, sign_flip_test
+from skillmix.stats.intervals import bootstrap_mean_ci
+from skillmix.stats.paired import (
+    EXACT_MAX,
+    conditional_exact_interval,
+    holm,
+    mcnemar_exact,
+    paired_difference_interval,
+    paired_mean_interval,
+    sign_flip_test,
+    tango_interval,
+)
+
+Z = 1.959963984540054  # the 0.975 normal quantile
 
 
 @pytest.mark.parametrize(
@@ -90,3 +102,69 @@ def test_holm(ps, expected):
     present = [p for p in ps if p is not None]
     if present:
         assert [g for g in got if g is not None] == pytest.approx(list(multipletests(present, method="holm")[1]))
+
+
+# --- the interval of a paired difference (docs/report.md, "Tests") -------------------------
+
+
+def test_tango_interval_matches_propcis():
+    # R: PropCIs::scoreci.mp(25, 28, 618, conf.level = 0.90) -> [-0.0148, 0.0247] for (28 - 25) / 618
+    lo, hi = tango_interval(28, 25, 618, 0.90)
+    assert (round(lo, 4), round(hi, 4)) == (-0.0148, 0.0247)
+    assert tango_interval(25, 28, 618, 0.90) == pytest.approx((-hi, -lo), abs=1e-12)  # mirrored
+
+
+@pytest.mark.parametrize("b, c, n", [(5, 0, 100), (3, 9, 40), (20, 4, 30), (1, 1, 5)])
+def test_tango_bounds_solve_the_score_equation(b, c, n):
+    from skillmix.stats.paired import _tango_score
+
+    lo, hi = tango_interval(b, c, n)
+    assert -1 < lo < (b - c) / n < hi < 1
+    assert _tango_score(b, c, n, lo) == pytest.approx(Z, abs=1e-6)
+    assert _tango_score(b, c, n, hi) == pytest.approx(-Z, abs=1e-6)
+
+
+def test_no_discordant_pair_has_width():
+    # No discordant pair: the score interval is +-z^2 / (n + z^2) (Tango 1998), not [0, 0].
+    for n in (6, 100):
+        assert paired_difference_interval(0, 0, n) == pytest.approx((-Z**2 / (n + Z**2), Z**2 / (n + Z**2)), abs=1e-9)
+
+
+def test_interval_agrees_with_exact_mcnemar_on_every_table():
+    # Every table of 30 pairs: the interval excludes 0 exactly when exact McNemar has p < 0.05.
+    n, agree, total = 30, 0, 0
+    for b in range(n + 1):
+        for c in range(n + 1 - b):
+            lo, hi = paired_difference_interval(b, c, n)
+            assert lo <= (b - c) / n <= hi and hi - lo > 0
+            agree += (lo > 0 or hi < 0) == (mcnemar_exact(b, c) < 0.05)
+            total += 1
+    assert agree == total == 496
+    # The example of docs/report.md: 5 improved, 0 worse of 100, p = 0.0625, so the interval holds 0.
+    lo, hi = paired_difference_interval(5, 0, 100)
+    assert lo < 0 < hi and hi == pytest.approx(tango_interval(5, 0, 100)[1])
+    assert tango_interval(5, 0, 100)[0] > 0  # Tango alone would exclude 0 beside p = 0.0625
+
+
+def test_conditional_exact_interval_is_clopper_pearson_mapped():
+    from statsmodels.stats.proportion import proportion_confint
+
+    lo, hi = proportion_confint(7, 10, method="beta")
+    assert conditional_exact_interval(7, 3, 50) == pytest.approx((10 / 50 * (2 * lo - 1), 10 / 50 * (2 * hi - 1)))
+    assert conditional_exact_interval(0, 0, 50) is None
+
+
+def test_paired_mean_interval_never_collapses():
+    rng, ref = random.Random(4), random.Random(4)
+    assert paired_mean_interval([0.0] * 20, rng, 200) == tango_interval(0, 0, 20)
+    assert paired_mean_interval([0.5] * 20, rng, 200) == tango_interval(10, 0, 20)
+    bootstrap_mean_ci([0.0] * 20, ref, 200)
+    bootstrap_mean_ci([0.5] * 20, ref, 200)
+    assert rng.random() == ref.random()  # the stream advanced as the bootstrap's
+    spread = [0.5, -0.5, 0.0, 1.0]
+    assert paired_mean_interval(spread, random.Random(1), 300) == bootstrap_mean_ci(spread, random.Random(1), 300)
+
+
+def test_tango_interval_rejects_bad_counts():
+    with pytest.raises(SkillmixError, match="tango_interval"):
+        tango_interval(6, 6, 10)

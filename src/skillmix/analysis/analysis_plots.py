@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from skillmix.formats.files import write_figure
+
 N_BARS = 40  # the per-skill plot shows the hardest and easiest 20 when there are more skills
 
 
@@ -33,10 +35,9 @@ def _unplaced_empty_labels(fig) -> None:
 
 
 def _save(fig, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
     _unplaced_empty_labels(fig)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    write_figure(fig, path, dpi=110)
     import matplotlib.pyplot as plt
 
     plt.close(fig)  # a report draws many: keep pyplot's figure registry empty
@@ -56,7 +57,7 @@ def plot_per_skill(per_skill: dict[str, dict[str, Any]], path: Path) -> Path | N
     ax.barh(range(len(rows)), rates, xerr=err, color="tab:blue", ecolor="gray")
     ax.set_yticks(range(len(rows)), [f"{s} (n={e['n']})" for s, e in rows], fontsize=7)
     ax.set_xlim(0, 1)
-    ax.set_xlabel("share of scored generations with the skill's point (Wilson 95% CI)")
+    ax.set_xlabel("share of scored generations with the skill's point (95% CI, combinations as units)")
     _title(ax, "Per-skill success, hardest at the bottom")
     return _save(fig, path)
 
@@ -82,6 +83,30 @@ def plot_gap(gap: dict[str, dict[str, Any]], path: Path) -> Path | None:
     return _save(fig, path)
 
 
+SIGNIFICANT = 0.05  # a heatmap cell is coloured only when its Holm-adjusted p is below this
+
+
+def _cell_grids(inter: dict[str, Any]) -> tuple[Any, list[tuple[int, int, str]]]:
+    """The coloured log-odds (NaN where the cell does not reject independence after Holm)
+    and the grey cells' labels (their number of pairs)."""
+    import numpy as np
+
+    cats = inter["categories"]
+    grid = np.full((len(cats), len(cats)), np.nan)
+    grey = []
+    for i, a in enumerate(cats):
+        for j, b in enumerate(cats):
+            cell = inter["matrix"].get(a, {}).get(b)
+            if cell is None:
+                continue
+            p_holm = cell.get("p_holm")
+            if p_holm is not None and p_holm < SIGNIFICANT:
+                grid[i, j] = cell["log_odds"]
+            else:
+                grey.append((i, j, f"n={cell['n_pairs']}"))
+    return grid, grey
+
+
 def plot_interactions(inter: dict[str, Any] | None, path: Path) -> Path | None:
     if not inter or not inter["categories"]:
         return None
@@ -89,18 +114,18 @@ def plot_interactions(inter: dict[str, Any] | None, path: Path) -> Path | None:
 
     plt = _pyplot()
     cats = inter["categories"]
-    grid = np.full((len(cats), len(cats)), np.nan)
-    for i, a in enumerate(cats):
-        for j, b in enumerate(cats):
-            if b in inter["matrix"].get(a, {}):
-                grid[i, j] = inter["matrix"][a][b]["log_odds"]
+    grid, grey = _cell_grids(inter)
     bound = max(float(np.nanmax(np.abs(grid))), 0.1) if not np.all(np.isnan(grid)) else 1.0
     fig, ax = plt.subplots(figsize=(max(5.5, 2.5 + 0.7 * len(cats)), max(4.0, 1.5 + 0.6 * len(cats))))
-    im = ax.imshow(grid, cmap="RdBu", vmin=-bound, vmax=bound)
+    cmap = plt.get_cmap("RdBu").copy()
+    cmap.set_bad("lightgrey")  # cells that do not reject independence
+    im = ax.imshow(grid, cmap=cmap, vmin=-bound, vmax=bound)
+    for i, j, label in grey:
+        ax.text(j, i, label, ha="center", va="center", fontsize=6, color="dimgray")
     ax.set_xticks(range(len(cats)), cats, rotation=45, ha="right", fontsize=8)
     ax.set_yticks(range(len(cats)), cats, fontsize=8)
     fig.colorbar(im, ax=ax, label="log-odds interaction\n(red: worse than independent)")
-    _title(ax, "Category-pair interactions")
+    _title(ax, "Category-pair interactions (grey: not significant after Holm)")
     return _save(fig, path)
 
 

@@ -21,8 +21,13 @@ from typing import Any
 from skillmix.formats.eval_folder import EvalFolder, Generation
 from skillmix.protocol.metrics import METRICS, generation_metrics, majority_vote
 from skillmix.stats.agreement import cohen_kappa, krippendorff_alpha
-from skillmix.stats.intervals import bootstrap_mean_ci
-from skillmix.stats.paired import mcnemar_exact, sign_flip_test
+from skillmix.stats.paired import (
+    mcnemar_exact,
+    paired_difference_interval,
+    paired_mean_interval,
+    sign_flip_test,
+)
+from skillmix.stats.rng import advance
 
 # results.json config fields that change a metric when they change. The student
 # (before/after) or the grader (grader vs grader) is what a comparison varies.
@@ -62,18 +67,27 @@ def combination_values(generations: Sequence[Generation], k: int) -> Combos:
 
 def metric_test(name: str, before: Sequence[float], after: Sequence[float], rng: random.Random,
                 n_resamples: int) -> dict[str, Any]:
-    """Paired delta (after - before), its bootstrap 95% CI and the exact two-sided p-value."""
+    """Paired delta (after - before), its 95% CI and the exact two-sided p-value.
+
+    Full Marks and All Skills: ``paired_difference_interval`` (Tango's score interval widened
+    to the exact conditional one: it excludes 0 exactly when exact McNemar has p < 0.05).
+    Skill Fraction: ``paired_mean_interval`` (bootstrap over combinations) and the sign-flip
+    test. The rng advances as the bootstrap of every metric did, so later numbers stay put.
+    """
     diffs = [y - x for x, y in zip(before, after, strict=True)]
     if not diffs:
         return {"delta": None, "ci": None, "p_value": None, "test": None, "n_pairs": 0}
-    ci = bootstrap_mean_ci(diffs, rng, n_resamples)
-    base = {"delta": sum(diffs) / len(diffs), "ci": list(ci) if ci else None, "n_pairs": len(diffs)}
+    delta = sum(diffs) / len(diffs)
     if name == "skill_fraction":
+        ci = paired_mean_interval(diffs, rng, n_resamples)
+        base = {"delta": delta, "ci": list(ci) if ci else None, "n_pairs": len(diffs)}
         return {**base, "p_value": sign_flip_test(diffs, rng, n_resamples), "test": "sign-flip"}
+    advance(rng, n_resamples * len(diffs))
     improved = sum(1 for d in diffs if d > 0)
     worse = sum(1 for d in diffs if d < 0)
-    return {**base, "p_value": mcnemar_exact(improved, worse), "test": "mcnemar-exact",
-            "improved": improved, "worse": worse}
+    ci = paired_difference_interval(improved, worse, len(diffs))
+    return {"delta": delta, "ci": list(ci), "n_pairs": len(diffs), "p_value": mcnemar_exact(improved, worse),
+            "test": "mcnemar-exact", "improved": improved, "worse": worse}
 
 
 def paired_test(before: Combos, after: Combos, rng: random.Random, n_resamples: int) -> dict[str, Any]:

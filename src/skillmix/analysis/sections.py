@@ -30,21 +30,27 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
 
 
 def md_skills(a: dict[str, Any]) -> str:
-    rows = lambda items: [(r["skill"], _num(r["rate"]), _ci(r["ci"]), r["n"]) for r in items]
-    cats = [(c, _num(e["rate"]), _ci(e["ci"]), e["n"]) for c, e in a["per_category"].items()]
+    rows = lambda items: [(r["skill"], _num(r["rate"]), _ci(r["ci"]), r["n"], r.get("n_combinations", "–"))
+                          for r in items]
+    cats = [(c, _num(e["rate"]), _ci(e["ci"]), e["n"], e.get("n_combinations", "–"))
+            for c, e in a["per_category"].items()]
+    header = ("skill", "rate", "95% CI", "n", "combinations")
     return "\n".join([
         "## Per-skill profile\n",
-        (f"Share of scored generations in which the skill's majority point is awarded (Wilson 95% CI); "
+        (f"Share of scored generations in which the skill's majority point is awarded; 95% CI: Wilson at the "
+         f"effective number of combinations (a combination's generations are not independent); "
          f"skills with n ≥ {a['min_support']}.\n"),
-        "**Hardest**\n", _table(("skill", "rate", "95% CI", "n"), rows(a["hardest"])),
-        "**Easiest**\n", _table(("skill", "rate", "95% CI", "n"), rows(a["easiest"])),
-        "**Per category** (n = skill slots)\n", _table(("category", "rate", "95% CI", "n"), cats),
+        "**Hardest**\n", _table(header, rows(a["hardest"])),
+        "**Easiest**\n", _table(header, rows(a["easiest"])),
+        "**Per category** (n = skill slots)\n", _table(("category", "rate", "95% CI", "n", "combinations"), cats),
     ])
 
 
 def md_gap(a: dict[str, Any]) -> str:
     base = a.get("composition_baseline") or {}
-    rows = [(k, _num(e["observed"]), _num(e["predicted"]), _num(e["gap"], 3), _ci(e["ci"], 3), e["n_generations"])
+    rows = [(k, _num(e["observed"]), _num(e["predicted"]), _num(e["gap"], 3),
+             _ci(e["ci"], 3) if e["ci"] or base.get("method") != "k1" or k != "1" else "0 by construction",
+             e["n_generations"])
             for k, e in a["composition_gap"].items()]
     return "\n".join([
         "## Independence baseline and composition gap\n",
@@ -53,22 +59,29 @@ def md_gap(a: dict[str, Any]) -> str:
     ])
 
 
+def _p(value: float | None) -> str:
+    return "–" if value is None else f"{value:.3g}"
+
+
 def md_interactions(a: dict[str, Any]) -> str:
     inter = a.get("interactions")
     if not inter:
         return "## Interactions\n\nNo evaluation with k ≥ 2: no skill pairs.\n"
-    cells = [(x, y, _num(e["log_odds"]), _ci(e["ci"]), e["n_pairs"])
+    cells = [(x, y, _num(e["log_odds"]), _ci(e["ci"]), e["n_pairs"], _p(e.get("p_value")), _p(e.get("p_holm")))
              for x, row in inter["matrix"].items() for y, e in row.items() if x <= y]
     worst = [(" + ".join(r["skills"]), _num(r["log_odds"]), r["n_pairs"], _num(r["observed_both"]),
-              _num(r["expected_both"]), f"{r['p_value_less']:.3g}") for r in inter["worst_skill_pairs"]]
+              _num(r["expected_both"]), _p(r.get("p_value")), _p(r.get("p_holm"))) for r in inter["worst_skill_pairs"]]
+    tested = inter.get("n_pairs_tested", len(inter["worst_skill_pairs"]))
     return "\n".join([
         "## Interactions\n",
         (f"Within-category pairs: {_num(inter['within']['log_odds'])} {_ci(inter['within']['ci'])}; "
          f"across categories: {_num(inter['across']['log_odds'])} {_ci(inter['across']['ci'])} "
          "(log-odds, < 0 = worse than independent).\n"),
-        _table(("category", "category", "log-odds", "95% CI", "pairs"), cells),
-        f"**Skill pairs that compose worst** (≥ {inter['min_support']} co-occurrences)\n",
-        _table(("pair", "log-odds", "pairs", "both observed", "both expected", "p (less)"), worst),
+        ("p: two-sided, parametric bootstrap under the fitted independence model; Holm over the cells, "
+         "and over all skill pairs tested. A cell with too little support has no interval.\n"),
+        _table(("category", "category", "log-odds", "95% CI", "pairs", "p", "p (Holm)"), cells),
+        f"**Skill pairs that compose worst** (≥ {inter['min_support']} co-occurrences; {tested} pairs tested)\n",
+        _table(("pair", "log-odds", "pairs", "both observed", "both expected", "p", "p (Holm)"), worst),
     ])
 
 

@@ -1,16 +1,19 @@
 """Per-skill profile: how often each skill's point is awarded (docs/analysis.md §1).
 
-Unit: a *scored generation* (one whose graders' majority vote exists, protocol
-§5). For skill s, ``n`` counts the scored generations whose combination has s
-and ``rate`` is the share of them in which s's majority point is awarded, with a
-Wilson interval. Categories and topics pool skill slots (one per skill per
-scored generation), so their ``n`` counts slots.
+Unit of the rate: a *skill slot* of a scored generation (one whose graders'
+majority vote exists, protocol §5). For skill s, ``n`` counts the scored
+generations whose combination has s and ``rate`` is the share of them in which s's
+majority point is awarded. Categories and topics pool skill slots. The G
+generations of one combination share its skills and topic, so the *combination*
+(skills + topic) is the independent unit of every interval: a Wilson interval at the
+effective sample size of the clustered slots (``stats.intervals.cluster_wilson_interval``),
+with ``n_combinations`` beside ``n``.
 """
 
 from __future__ import annotations
 
 import random
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -20,14 +23,25 @@ MIN_SUPPORT = 10  # hardest/easiest lists skip skills with fewer scored generati
 N_RANKED = 5
 
 
-def rate_entry(successes: int, n: int) -> dict[str, Any]:
-    from skillmix.stats.intervals import wilson_interval
+Cluster = tuple[int, str, tuple[str, ...], str]  # a combination: k, id, skills, topic
 
+
+def rate_entry(per_cluster: dict[Cluster, list[int]]) -> dict[str, Any]:
+    """Rate, interval and counts from ``[successes, slots]`` per combination."""
+    from skillmix.stats.intervals import cluster_wilson_interval
+
+    successes = [c[0] for c in per_cluster.values()]
+    sizes = [c[1] for c in per_cluster.values()]
+    n, hits = sum(sizes), sum(successes)
     if n == 0:
-        return {"rate": None, "ci": None, "n": 0, "successes": 0}
-    interval = wilson_interval(successes, n)
+        return {"rate": None, "ci": None, "n": 0, "n_combinations": 0, "successes": 0}
+    interval = cluster_wilson_interval(successes, sizes)
     ci = None if interval is None else [float(interval[0]), float(interval[1])]
-    return {"rate": successes / n, "ci": ci, "n": n, "successes": successes}
+    return {"rate": hits / n, "ci": ci, "n": n, "n_combinations": len(per_cluster), "successes": hits}
+
+
+def combination_of(g: Gen) -> Cluster:
+    return g.k, g.id, g.skills, g.topic
 
 
 def slots(gens: Iterable[Gen]) -> Iterable[tuple[Gen, str, bool]]:
@@ -38,16 +52,18 @@ def slots(gens: Iterable[Gen]) -> Iterable[tuple[Gen, str, bool]]:
                 yield g, skill, g.awarded(i)
 
 
-def tally(items: Iterable[tuple[Any, bool]]) -> dict[Any, dict[str, Any]]:
-    counts = Counter(items)  # one pass: (key, awarded) -> slots
-    n: Counter = Counter()
-    for (key, _), count in counts.items():
-        n[key] += count
-    return {key: rate_entry(counts[(key, True)], total) for key, total in sorted(n.items(), key=lambda kv: str(kv[0]))}
+def tally(items: Iterable[tuple[Any, Cluster, bool]]) -> dict[Any, dict[str, Any]]:
+    """``rate_entry`` per key from (key, combination, awarded) slots."""
+    counts: dict[Any, dict[Cluster, list[int]]] = defaultdict(dict)
+    for key, cluster, ok in items:
+        entry = counts[key].setdefault(cluster, [0, 0])
+        entry[0] += ok
+        entry[1] += 1
+    return {key: rate_entry(counts[key]) for key in sorted(counts, key=str)}
 
 
 def by(data: Sequence[EvalData], key: Callable[[EvalData, Gen, str], Any]) -> dict[Any, dict[str, Any]]:
-    return tally((key(d, g, skill), ok) for d in data for g, skill, ok in slots(d.gens))
+    return tally((key(d, g, skill), combination_of(g), ok) for d in data for g, skill, ok in slots(d.gens))
 
 
 def nested(flat: dict[tuple[str, str], dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -67,9 +83,10 @@ def paired_difference(before: EvalData, after: EvalData, seed: int, n_boot: int)
     """Per skill, after − before on combinations evaluated in both (same id and skills).
 
     Each (combination, skill) contributes the difference of its awarded shares over
-    the scored generations; mean and bootstrap CI over those paired differences.
+    the scored generations, so the combination is the unit; mean and bootstrap CI over
+    those paired differences (``stats.paired.paired_mean_interval``: no zero width).
     """
-    from skillmix.stats.intervals import bootstrap_mean_ci
+    from skillmix.stats.paired import paired_mean_interval
 
     def shares(data: EvalData) -> dict[tuple[str, tuple[str, ...], str], list[bool]]:
         out: dict[tuple[str, tuple[str, ...], str], list[bool]] = defaultdict(list)
@@ -83,25 +100,25 @@ def paired_difference(before: EvalData, after: EvalData, seed: int, n_boot: int)
         diffs[key[2]].append(sum(a[key]) / len(a[key]) - sum(b[key]) / len(b[key]))
     out = {}
     for i, (skill, values) in enumerate(sorted(diffs.items())):
-        interval = bootstrap_mean_ci(values, random.Random(seed + i), n_boot)
+        interval = paired_mean_interval(values, random.Random(seed + i), n_boot)
         ci = None if interval is None else [float(interval[0]), float(interval[1])]
         out[skill] = {"diff": sum(values) / len(values), "ci": ci, "n_pairs": len(values)}
     return {"before": before.label, "after": after.label, "per_skill": out}
 
 
 def skill_profile(data: Sequence[EvalData], min_support: int = MIN_SUPPORT) -> dict[str, Any]:
-    # Every slot once, with what the tallies key on: (skill, k, evaluation, category, topic), awarded.
-    rows = [((skill, str(g.k), name, d.category(skill), g.topic), ok)
+    # Every slot once, with what the tallies key on: (skill, k, evaluation, category, topic), combination, awarded.
+    rows = [((skill, str(g.k), name, d.category(skill), g.topic), combination_of(g), ok)
             for d in data for name in [f"{d.label} ({d.setting})"]  # the name once per evaluation
             for g, skill, ok in slots(d.gens)]
-    per_skill = tally((key[0], ok) for key, ok in rows)
+    per_skill = tally((key[0], c, ok) for key, c, ok in rows)
     return {
         "per_skill": per_skill,
-        "by_k": nested(tally(((key[0], key[1]), ok) for key, ok in rows)),
-        "by_evaluation": nested(tally(((key[2], key[0]), ok) for key, ok in rows)),
-        "per_category": tally((key[3], ok) for key, ok in rows),
-        "per_category_by_k": nested(tally(((key[3], key[1]), ok) for key, ok in rows)),
-        "per_topic": tally((key[4], ok) for key, ok in rows),
+        "by_k": nested(tally(((key[0], key[1]), c, ok) for key, c, ok in rows)),
+        "by_evaluation": nested(tally(((key[2], key[0]), c, ok) for key, c, ok in rows)),
+        "per_category": tally((key[3], c, ok) for key, c, ok in rows),
+        "per_category_by_k": nested(tally(((key[3], key[1]), c, ok) for key, c, ok in rows)),
+        "per_topic": tally((key[4], c, ok) for key, c, ok in rows),
         "hardest": ranked(per_skill, min_support, hardest=True),
         "easiest": ranked(per_skill, min_support, hardest=False),
         "min_support": min_support,

@@ -27,7 +27,7 @@ import numpy as np
 from skillmix.errors import SkillmixError
 from skillmix.protocol.catalog import check_k
 from skillmix.stats.agreement import fleiss_kappa, krippendorff_alpha
-from skillmix.stats.intervals import bootstrap_mean_ci, wilson_interval
+from skillmix.stats.intervals import unit_mean_interval, wilson_interval
 
 METRICS = ("full_marks", "all_skills", "skill_fraction")
 # The bootstrap of Skill Fraction's interval: skillmix eval uses these, skillmix report by default too.
@@ -117,10 +117,11 @@ def metric_ci(name: str, values: Sequence[float], rng: random.Random, n_boot: in
 
     Full Marks and All Skills are 0/1 per combination, so their mean is a
     proportion: Wilson score interval. Skill Fraction takes values in between:
-    percentile bootstrap of the mean, resampled with ``rng``.
+    percentile bootstrap of the mean, resampled with ``rng``; with every value the
+    same, the Wilson interval of that mean (``unit_mean_interval``: never zero width).
     """
     if name == "skill_fraction":
-        ci = bootstrap_mean_ci(values, rng, n_boot)
+        ci = unit_mean_interval(values, rng, n_boot)
     else:
         ci = wilson_interval(sum(1 for v in values if v > 0.5), len(values))
     return None if ci is None else list(ci)

@@ -4,7 +4,10 @@ Full Marks and All Skills are proportions over combinations: their intervals are
 Wilson score intervals (statsmodels ``proportion_confint``), which stay inside
 [0, 1] and are not degenerate at 0 of n or n of n. Skill Fraction is a mean of
 values in [0, 1], so it keeps a percentile bootstrap interval, resampled with a
-caller-supplied ``random.Random`` so every interval is reproducible from a seed.
+caller-supplied ``random.Random`` so every interval is reproducible from a seed;
+with no spread in the data it falls back to Wilson (``unit_mean_interval``).
+``cluster_wilson_interval`` is the Wilson interval at the effective sample size
+of clustered 0/1 data (several texts of one combination).
 
 statsmodels is imported inside the functions: ``import skillmix`` stays light.
 """
@@ -147,3 +150,60 @@ def bootstrap_mean_ci(
     boot = sorted(_resampled_means(values, rng, n_boot))
     tail = (1.0 - confidence) / 2
     return percentile(boot, tail), percentile(boot, 1.0 - tail)
+
+
+def unit_mean_interval(
+    values: Sequence[float], rng: random.Random, n_boot: int, confidence: float = 0.95
+) -> tuple[float, float] | None:
+    """Interval of the mean of values in [0, 1] (Skill Fraction): ``bootstrap_mean_ci``, except
+    when every value is the same and the bootstrap has no spread: then the Wilson interval of
+    mean * n out of n. A value in [0, 1] has at most the variance of a 0/1 value with the same
+    mean, so that interval is conservative. The rng advances the same either way."""
+    interval = bootstrap_mean_ci(values, rng, n_boot, confidence)
+    if interval is None or len(set(values)) > 1:
+        return interval
+    from statsmodels.stats.proportion import proportion_confint
+
+    n, mean = len(values), float(values[0])
+    lo, hi = proportion_confint(mean * n, n, alpha=1.0 - confidence, method="wilson")
+    return (0.0 if mean == 0 else float(lo)), (1.0 if mean == 1 else float(hi))
+
+
+def effective_size(successes: Sequence[int], sizes: Sequence[int]) -> float:
+    """Kish's effective sample size of clustered 0/1 data: n / design effect, where the design
+    effect is the cluster-robust variance of the rate (the linearised ratio estimator with the
+    C / (C - 1) small-sample factor of C clusters) over the binomial one. With no spread (rate
+    0 or 1), or a single cluster, every cluster counts once. Not truncated at n: G identical
+    copies of every trial then give exactly the size of one copy."""
+    n, s, c = sum(sizes), sum(successes), len(sizes)
+    rate = s / n
+    if s in (0, n) or c < 2:
+        return float(c)
+    spread = math.fsum((si - rate * ni) ** 2 for si, ni in zip(successes, sizes, strict=True))
+    robust = c / (c - 1) * spread / n**2
+    return n * (rate * (1.0 - rate) / n) / robust if robust > 0 else float(n)
+
+
+def cluster_wilson_interval(successes: Sequence[int], sizes: Sequence[int],
+                            confidence: float = 0.95) -> tuple[float, float] | None:
+    """Wilson interval of a rate whose trials come in clusters (``successes[c]`` of ``sizes[c]``):
+    the Wilson interval of the same rate at the effective sample size (``effective_size``).
+    Clusters of one trial give exactly ``wilson_interval``; G identical copies of every trial
+    give the interval of one copy. None when there is no trial."""
+    n, s = sum(sizes), sum(successes)
+    if max(sizes, default=0) <= 1:
+        return wilson_interval(s, n, confidence)
+    from statsmodels.stats.proportion import proportion_confint
+
+    size = effective_size(successes, sizes)
+    rate = s / n
+    lo, hi = proportion_confint(rate * size, size, alpha=1.0 - confidence, method="wilson")
+    return (0.0 if s == 0 else float(lo)), (1.0 if s == n else float(hi))
+
+
+ZERO_TOLERANCE = 1e-12  # a computed value this close to 0 is 0: float noise is never printed
+
+
+def snap_zero(value: float) -> float:
+    """``value``, or 0.0 when it lies within ``ZERO_TOLERANCE`` of 0 (e.g. -5.6e-16 from a sum)."""
+    return 0.0 if abs(value) < ZERO_TOLERANCE else value

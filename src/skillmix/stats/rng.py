@@ -31,3 +31,12 @@ def choice_indices(rng: random.Random, n: int, shape: tuple[int, ...]) -> np.nda
     count = int(np.prod(shape))
     # random.choices computes floor(random() * n) with n as a float: the same product here.
     return np.floor(uniforms(rng, count) * float(n)).astype(np.intp).reshape(shape)
+
+
+_ADVANCE_CHUNK = 1 << 20  # uniforms drawn at once while skipping: bounds memory only
+
+
+def advance(rng: random.Random, count: int) -> None:
+    """Move ``rng`` past its next ``count`` values of ``rng.random()``, as drawing them would."""
+    for start in range(0, count, _ADVANCE_CHUNK):
+        uniforms(rng, min(_ADVANCE_CHUNK, count - start))
