@@ -30,6 +30,7 @@ Scalar = str | int | float | bool | None
 RoleArgs = dict[str, Scalar]
 ModelArgs = dict[Role, RoleArgs]
 
+MODEL_ARGS_FIELD = "model_args"  # the settings field that holds them (GradingSettings)
 REDACTED = "<redacted>"
 # A key is a secret when one of its words (split at _ - .) ends with one of these:
 # api_key, apikey, hf_token, auth_token, client_secret, password. Whole words, so
@@ -132,3 +133,19 @@ def direct_refusals(args: Mapping[str, Mapping[str, Any]]) -> list[str]:
     """``role.key`` of every argument the direct call path cannot honour (those send a build through inspect)."""
     return sorted(f"{role}.{key}" for role, role_args in args.items() for key in role_args
                   if key not in DIRECT_MODEL_ARGS)
+
+
+def settings_identity(dumped: Mapping[str, Any]) -> dict[str, Any]:
+    """A settings dump (EvalConfig, DataConfig) as runs are compared and keyed: ``model_args`` reduced to its
+    identity, and left out when none is left, so settings recorded before model arguments existed still match."""
+    out = dict(dumped)
+    args = identity_args(out.pop(MODEL_ARGS_FIELD, None) or {})
+    if args:
+        out[MODEL_ARGS_FIELD] = args
+    return out
+
+
+def teacher_as_student(args: Mapping[str, RoleArgs]) -> dict[str, RoleArgs]:
+    """A data build's arguments for the evaluation that generates it: the teacher plays the student."""
+    renamed = {"student" if role == "teacher" else role: role_args for role, role_args in args.items()}
+    return {role: dict(role_args) for role, role_args in renamed.items() if role in ("student", "grader")}
