@@ -78,7 +78,8 @@ def run_cmd(
     if dry_run:
         return
     # The grid's size is the config's: data sets always give n; evaluation.combinations may be left at its default.
-    _cost.stop_unless_confirmed(estimate, "combinations" in cfg.evaluation.model_fields_set, yes,
+    sized = "combinations" in cfg.model_dump(exclude_unset=True).get("evaluation", {})
+    _cost.stop_unless_confirmed(estimate, sized, yes,
                                 "evaluation.combinations in the config")
     echo = lambda line: console.print(line, markup=False, highlight=False)
     try:
