@@ -186,3 +186,60 @@ def test_cheap_documented_command_runs(doc, line, tmp_path, monkeypatch):
     else:
         assert result.exit_code == 0, f"{doc}: skillmix {line}\n{result.output}"
     assert list(tmp_path.iterdir()) == [], f"{doc}: skillmix {line} wrote files"
+
+
+# --- the docs stand on their own ---------------------------------------------------------------------
+
+# "round 1" alone stays allowed: the reference code numbers its generation rounds (docs/interop.md).
+WORK_TRACKING = re.compile(r"\b(?:issue|stop|point) #?\d+\b(?!%)|\b(?:this|that|later) (?:round|stop)\b"
+                           r"|\bnot done yet\b", re.I)
+
+
+def test_no_work_tracking_words():
+    hits = [f"{doc.name}:{i}: {line.strip()[:80]}" for doc in DOCS
+            for i, line in enumerate(doc.read_text(encoding="utf-8").splitlines(), start=1)
+            if WORK_TRACKING.search(line)]
+    assert not hits, "words that mean something only to the people who wrote the code:\n" + "\n".join(hits)
+
+
+def test_metrics_are_defined_where_readers_meet_them():
+    readme = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
+    for definition in ("**Ratio of Full Marks**: the share of combinations with a text that earns all k + 3 points",
+                       "**Ratio of All Skills**: the share of combinations with a text that earns every skill point "
+                       "*and* at least 2 of the 3 other points",
+                       "**Skill Fraction**: the mean over combinations of the best text's share of skill points"):
+        assert definition in readme
+    protocol = " ".join((ROOT / "docs" / "protocol.md").read_text(encoding="utf-8").split())
+    assert "**s** = the number of skill points earned (0 to k)" in protocol
+    assert "**r** = the number of the three other points earned" in protocol
+
+
+def test_report_md_starts_with_how_to_read_it():
+    from skillmix.analysis.render import md_title
+
+    text = md_title({"run_dir": "runs/x", "teacher_data_only": False})
+    assert text.startswith("# SKILL-MIX report: `runs/x`\n\n## How to read this report\n")
+    for words in ("s = k and r = 3", "s = k and r ≥ 2", "s / k for a text that earns all 3 other points",
+                  "**best of its G texts**", "*per text*"):
+        assert words in text
+
+
+def test_licence_and_citation():
+    import tomllib
+
+    import yaml
+
+    licence = (ROOT / "LICENSE").read_text(encoding="utf-8")
+    assert "Apache License" in licence and "Version 2.0, January 2004" in licence
+    assert "END OF TERMS AND CONDITIONS" in licence and len(licence.splitlines()) > 190  # the full text
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    assert project["license"] == {"text": "Apache-2.0"}
+    citation = yaml.safe_load((ROOT / "CITATION.cff").read_text(encoding="utf-8"))
+    assert citation["cff-version"] == "1.2.0" and citation["license"] == "Apache-2.0"
+    assert citation["version"] == project["version"]
+    assert {r["year"] for r in citation["references"]} == {2024}
+    citing = (ROOT / "README.md").read_text(encoding="utf-8").split("## Citing")[1]
+    entries = re.findall(r"@(\w+)\{(\w+),", citing)
+    assert entries == [("software", "skillmix"), ("inproceedings", "zhao2024skillcomposition"),
+                       ("inproceedings", "yu2024skillmix")]
+    assert "Can Models Learn Skill Composition from Examples?" in citing and "Skill-Mix: a Flexible" in citing

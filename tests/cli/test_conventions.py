@@ -73,6 +73,7 @@ def test_sample_takes_comma_lists_of_k_and_n(cli):
     (["report"], "Missing argument"),
     (["nosuchcommand"], "No such command"),
     (["sample", "--k", "1,2", "--n", "1,2,3"], "--n takes one value or one per k"),
+    (["report", "runs/x", "--resamples", "0"], "Invalid value for '--resamples'"),
 ])
 def test_usage_errors_are_one_line_exit_2(cli, args, message):
     result = cli(*args)
@@ -96,7 +97,7 @@ def test_switches_show_no_placeholder_and_defaults_one_style(cli):
 def test_help_lists_exactly_the_accepted_values(cli):
     from typing import get_args
 
-    from skillmix.engine.evaluate import EvalConfig
+    from skillmix.engine.settings import EvalConfig
 
     accepted = get_args(EvalConfig.model_fields["display"].annotation)
     assert len(accepted) == 5
