@@ -92,3 +92,13 @@ def test_weights_of_a_hub_id_or_empty_folder_are_null_with_reason(tmp_path):
     assert hub["sha256"] is None and "not a local folder" in hub["reason"]
     empty = prov.weights_sha256(tmp_path)
     assert empty["sha256"] is None and "no *.safetensors" in empty["reason"]
+
+
+def test_training_run_record_provenance():
+    pytest.importorskip("torch")
+    from skillmix.train.outputs import run_provenance
+
+    record = run_provenance()
+    assert record["skillmix_version"] == metadata.version("skillmix")
+    assert record["gpu"] == prov.gpu_info()  # asked even before torch is loaded: training uses the GPUs
+    assert record["packages"]["trl"] == metadata.version("trl") and "datasets" in record["packages"]

@@ -1,6 +1,6 @@
 """The run folder of ``skillmix train``: the run record, the loss log and plot, provenance and resume checks.
 
-Files: ``skillmix_train.json`` (recipe, data digests, plan, versions, hardware, status),
+Files: ``skillmix_train.json`` (recipe, data digests, plan, versions, provenance, status),
 ``train_log.jsonl`` (one line per logging step), ``loss.png`` and the trainer's ``checkpoint-N`` folders.
 """
 
@@ -18,7 +18,7 @@ from typing import Any
 
 from skillmix.errors import SkillmixError
 from skillmix.formats.files import read_json, read_jsonl, write_figure, write_jsonl
-from skillmix.formats.provenance import host, package_versions
+from skillmix.formats.provenance import FRAMEWORK_PACKAGES, host, package_versions, provenance
 from skillmix.train.recipe import TrainPlan, TrainRecipe
 from skillmix.train.sft_data import EncodeReport, Prepared
 
@@ -159,16 +159,9 @@ def versions() -> dict[str, str | None]:
     return {"python": host()["python"], **package_versions(TRAIN_PACKAGES)}
 
 
-def hardware() -> dict[str, Any]:
-    import torch
-
-    cuda = torch.cuda.is_available()
-    machine = host()
-    return {
-        "platform": machine["platform"],
-        "cpu_count": machine["cpu_count"],
-        "cuda_devices": [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())] if cuda else [],
-    }
+def run_provenance() -> dict[str, Any]:
+    """skillmix's version and commit, the frameworks, the machine, CUDA and the GPUs (``formats.provenance``)."""
+    return provenance(load_torch=True, packages=dict.fromkeys(FRAMEWORK_PACKAGES + TRAIN_PACKAGES))
 
 
 def peak_rss_mb() -> float:
@@ -265,7 +258,7 @@ def run_record(recipe: TrainRecipe, prepared: Prepared, plan: TrainPlan | None) 
         "examples": asdict(prepared.report),
         "plan": asdict(plan) if plan else None,
         "versions": versions(),
-        "hardware": hardware(),
+        "provenance": run_provenance(),
     }
 
 
