@@ -18,8 +18,8 @@ def full_marks_table(report: dict[str, Any], setting: str) -> Table:
     """Full Marks per model and k for one setting, with the unscored count beside each value."""
     evals = [e for e in report["evaluations"] if e["setting"] == setting]
     ks = sorted({int(k) for e in evals for k in e["metrics"]})
-    table = Table(title=f"Ratio of Full Marks, setting {setting} (value ± stderr, unscored combinations "
-                        "incl. errored)")
+    table = Table(title=f"Ratio of Full Marks, setting {setting} (best of G per combination; value ± stderr, "
+                        "unscored combinations incl. errored)")
     table.add_column("model")
     for k in ks:
         table.add_column(f"k={k}", justify="right")
