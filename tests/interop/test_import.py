@@ -238,3 +238,17 @@ def test_cli_in_a_child_process_exits_2_with_one_line_when_no_row_imports(run_cl
     assert bad.returncode == 2 and bad.stdout == ""
     assert bad.stderr.strip().count("\n") == 0 and "missing graded folder: 2" in bad.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ref"]
+
+
+def test_gradings_that_do_not_fit_are_refused_and_the_row_keeps_the_others(tmp_path):
+    g1 = graded_rows(ROWS, _replies(), ["1,1,1,1,1", "1,0,1,1,1"])
+    short = g1[:1]  # an interrupted grading run: row 1 has no grading here
+    other = graded_rows(ROWS, _replies(), ["1,1,1,1,1", "1,0,1,1,1"])
+    other[0]["topic"] = "Dueling"  # not the student's row 0
+    folder = write_round(tmp_path / "ref", 2, 1, "gpt-4", ROWS, [g1, short, other])
+    (folder / "graded" / "by_gpt-4_on_text_1_4_gpt").mkdir()
+    summary, _, samples = _import(tmp_path)
+    assert summary["rows_imported"] == 2
+    assert summary["gradings_refused"] == {"grading row missing": 1, "grading row does not match the student row": 1,
+                                           "missing records.csv": 1}
+    assert [len(s["gradings"]) for s in samples] == [2, 2]

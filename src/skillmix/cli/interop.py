@@ -15,14 +15,17 @@ import_app = typer.Typer(help="Bring evaluations made by other tools into skillm
 export_app = typer.Typer(help="Write skillmix evaluations in other tools' layouts.", no_args_is_help=True)
 app.add_typer(import_app, name="import")
 app.add_typer(export_app, name="export")
+MAX_LISTED = 20  # refusals printed one per line; --json lists them all
 
 
 def _print_summary(s: dict[str, Any]) -> None:
     for warning in s["warnings"]:
         print(f"warning: {warning}")
-    for r in s["refused"]:
+    for r in s["refused"][:MAX_LISTED]:
         row = "" if r["row"] is None else f" row {r['row']}"
         print(f"refused: {r['file']}{row}: {r['reason']}{': ' + r['detail'] if r.get('detail') else ''}")
+    if len(s["refused"]) > MAX_LISTED:
+        print(f"... and {len(s['refused']) - MAX_LISTED} more refusals (all of them: --json)")
     refused = sum(s["rows_refused"].values())
     print(f"imported {s['rows_imported']} rows into {len(s['folders'])} evaluation folder(s) under {s['out']}; "
           f"{refused} rows refused, {sum(s['gradings_refused'].values())} gradings refused, "

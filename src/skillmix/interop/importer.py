@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from skillmix.engine.evaluate import EvalConfig
 from skillmix.engine.results import metrics_for_k, results_document, run_status, write_results, write_samples_file
+from skillmix.engine.settings import EvalConfig
 from skillmix.errors import SkillmixError
 from skillmix.formats.provenance import provenance
 from skillmix.interop import reference_layout as layout
@@ -80,10 +80,31 @@ def _distinct(gradings: list[tuple[layout.GradingFolder, layout.CsvFile | str]],
     return kept
 
 
-def _usable_gradings(folders, tally: Tally):
-    """(folder, file, reply column, prompt column) of each readable grading folder; the rest refused."""
+@dataclass(frozen=True)
+class GradingFile:
+    """A readable grading folder's records.csv, its reply and prompt columns, and its rows by id (if it has ids)."""
+
+    data: layout.CsvFile
+    reply: str
+    prompt: str
+    by_id: dict[str, dict[str, str]] | None
+
+    def row(self, student_row: dict[str, str], i: int) -> dict[str, str] | str:
+        """The grading row of student row ``i`` (by id when both files have one), or why there is none."""
+        if self.by_id is not None and layout.ID_COLUMN in student_row:
+            return self.by_id.get(student_row[layout.ID_COLUMN], "grading row missing")
+        return self.data.rows[i] if i < len(self.data.rows) else "grading row missing"
+
+
+def _read_grading(folder: layout.GradingFolder) -> layout.CsvFile | str:
+    path = folder.path / layout.RECORDS
+    return layout.read_csv(path) if path.is_file() else "missing records.csv"
+
+
+def _usable_gradings(folders: list[layout.GradingFolder], tally: Tally) -> list[GradingFile]:
+    """Each distinct, readable grading folder; the rest refused with a reason."""
     usable = []
-    for folder, data in _distinct([(f, layout.read_csv(f.path / layout.RECORDS)) for f in folders], tally):
+    for folder, data in _distinct([(f, _read_grading(f)) for f in folders], tally):
         if isinstance(data, str) or not (turns := layout.turn_layout(data.columns)) or \
                 any(c not in data.columns for c in layout.GRADED_COLUMNS):
             reason = data if isinstance(data, str) else "unknown column layout"
@@ -91,29 +112,29 @@ def _usable_gradings(folders, tally: Tally):
             continue
         by_id = {r[layout.ID_COLUMN]: r for r in data.rows if isinstance(r, dict)} \
             if layout.ID_COLUMN in data.columns else None
-        usable.append((folder, data, f"{turns[1]}_0", f"{turns[0]}_0", by_id))
+        usable.append(GradingFile(data, f"{turns[1]}_0", f"{turns[0]}_0", by_id))
     return usable
 
 
-def _grading_input(student_row: dict[str, str], i: int, usable, tally: Tally) -> list[GradingInput]:
+def _matches(row: dict[str, str], student_row: dict[str, str]) -> bool:
+    return row.get("topic") == student_row["topic"] and \
+        layout.split_skills(row.get("skills", "")) == layout.split_skills(student_row["skills"])
+
+
+def _grading_input(student_row: dict[str, str], i: int, usable: list[GradingFile], tally: Tally) -> list[GradingInput]:
     inputs = []
-    for _, data, reply, prompt, by_id in usable:
-        row: dict[str, str] | str
-        if by_id is not None and layout.ID_COLUMN in student_row:
-            row = by_id.get(student_row[layout.ID_COLUMN], "grading row missing")
-        else:
-            row = data.rows[i] if i < len(data.rows) else "grading row missing"
-        if isinstance(row, dict) and (row.get("topic") != student_row["topic"]
-                                      or layout.split_skills(row.get("skills", "")) != layout.split_skills(student_row["skills"])):
+    for file in usable:
+        row = file.row(student_row, i)
+        if isinstance(row, dict) and not _matches(row, student_row):
             row = "grading row does not match the student row"
         length = _number(row[layout.LENGTH_POINT]) if isinstance(row, dict) else None
         if isinstance(row, dict) and length is None:
             row = "sentence check not a number"
         if isinstance(row, str) or length is None:
-            tally.refuse(tally.gradings_refused, data.path, i, str(row))
+            tally.refuse(tally.gradings_refused, file.data.path, i, str(row))
             continue
         sentences = _number(row.get(layout.SENTENCES))
-        inputs.append(GradingInput(row[reply], row[prompt], row[layout.POINTS], length,
+        inputs.append(GradingInput(row[file.reply], row[file.prompt], row[layout.POINTS], length,
                                    _number(row.get(layout.TOTAL)), None if sentences is None else int(sentences)))
     return inputs
 
@@ -136,7 +157,7 @@ class Source:
     data: layout.CsvFile
     turns: tuple[str, str]
     column: str
-    usable: list
+    usable: list[GradingFile]
 
 
 def _add_row(src: Source, i: int, row: dict[str, str] | str, catalog: CatalogMatch, unit: Unit, tally: Tally) -> None:
@@ -183,7 +204,7 @@ def _add_student(sf: layout.StudentFolder, catalog: CatalogMatch, units: dict[Ke
     for (grader, column, tag), folders in groups.items():
         usable = _usable_gradings(folders, tally)
         unit = units.setdefault((sf.student, grader, column, tag, sf.k, sf.seed, sf.variant), Unit())
-        unit.files.update({str(f.path): f.sha256 for f in [data] + [u[1] for u in usable]})
+        unit.files.update({str(f.path): f.sha256 for f in [data] + [u.data for u in usable]})
         src = Source(sf, data, turns, column, usable)
         for i, row in enumerate(data.rows):
             _add_row(src, i, row, catalog, unit, tally)
