@@ -252,3 +252,18 @@ def test_gradings_that_do_not_fit_are_refused_and_the_row_keeps_the_others(tmp_p
     assert summary["gradings_refused"] == {"grading row missing": 1, "grading row does not match the student row": 1,
                                            "missing records.csv": 1}
     assert [len(s["gradings"]) for s in samples] == [2, 2]
+
+
+def test_an_error_while_writing_leaves_nothing_in_out(tmp_path, monkeypatch):
+    import skillmix.interop.importer as importer
+
+    g = graded_rows(ROWS, _replies(), ["1,1,1,1,1", "1,0,1,1,1"])
+    write_round(tmp_path / "ref", 2, 1, "gpt-4", ROWS, [g])
+
+    def broken(folder, results):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(importer, "write_results", broken)
+    with pytest.raises(OSError, match="disk full"):
+        import_reference(tmp_path / "ref", tmp_path / "out")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ref"]
