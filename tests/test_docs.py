@@ -226,7 +226,6 @@ def test_report_md_starts_with_how_to_read_it():
 
 def test_licence_and_citation():
     import tomllib
-
     import yaml
 
     licence = (ROOT / "LICENSE").read_text(encoding="utf-8")
