@@ -21,7 +21,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from skillmix.analysis import audit_section, reference_section, render
+from skillmix.analysis import audit_section, provenance_section, reference_section, render
 from skillmix.analysis import evaluation as ev
 from skillmix.analysis.compare import compute_deltas, cross_grader
 from skillmix.analysis.overlap import run_overlap
@@ -121,6 +121,7 @@ SECTIONS: tuple[Section, ...] = (
     Section("grader_validity", audit_section.report_compute, audit_section.report_markdown),  # docs/grader-validity.md
     Section("reference_readings", reference_section.compute, reference_section.render,  # docs/interop.md
             reference_section.folder_job),
+    Section("provenance", provenance_section.compute, provenance_section.render),  # what made each number
 )
 
 
