@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from skillmix.engine.settings import DataConfig, eval_config
-from skillmix.engine.teacher import generate_dataset
+from skillmix.engine.teacher import DataConfig, eval_config, generate_dataset
 from skillmix.formats.files import read_jsonl
 from skillmix.protocol.catalog import load_catalog
 from skillmix.testing.scripted import prompt_k, scripted_model, table

@@ -400,10 +400,6 @@ def test_identical_copies_of_each_combination_give_the_intervals_of_one(tmp_path
             assert y["value"] == pytest.approx(x["value"], abs=1e-12)
             width = x["ci"][1] - x["ci"][0]
             assert width > 0 and y["ci"][1] - y["ci"][0] == pytest.approx(width, rel=0.10), (kind, metric)
-    for rate in ("sensitivity", "specificity"):
-        x, y = a["calibration"]["full_marks"][rate], b["calibration"]["full_marks"][rate]
-        assert y["n"] == 3 * x["n"] > 0 and y["value"] == pytest.approx(x["value"], abs=1e-12)
-        assert y["ci"][1] - y["ci"][0] == pytest.approx(x["ci"][1] - x["ci"][0], rel=0.10), rate
 
 
 def test_terminal_summary_says_per_text_and_best_of_g(run_cli, tmp_path):

@@ -16,8 +16,8 @@ import pytest
 
 from skillmix.analysis.data_audit import audit_dataset, exact_duplicates, jaccard, near_duplicate_pairs, summary, tokens
 from skillmix.engine.cost import estimate_cost
-from skillmix.engine.settings import SHARED_FIELDS, DataConfig, EvalConfig, eval_config
-from skillmix.engine.teacher import generate_dataset
+from skillmix.engine.evaluate import EvalConfig
+from skillmix.engine.teacher import SHARED_FIELDS, DataConfig, eval_config, generate_dataset
 from skillmix.errors import SkillmixError
 from skillmix.formats.dataset import load_dataset, mix_datasets, subsample_dataset
 from skillmix.formats.files import read_jsonl
@@ -285,8 +285,7 @@ def test_keyboard_interrupt_then_rerun_repeats_no_call(tmp_path, monkeypatch):
 
 KILLED_RUN = """
 import json, os, sys
-from skillmix.engine.teacher import generate_dataset
-from skillmix.engine.settings import DataConfig
+from skillmix.engine.teacher import DataConfig, generate_dataset
 from skillmix.testing.scripted import scripted_model
 from tests.engine.test_data import clean_teacher, full_grader
 log, kill_at, config, out = open(sys.argv[1], "a"), int(sys.argv[2]), json.loads(sys.argv[3]), sys.argv[4]

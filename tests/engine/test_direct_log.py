@@ -8,8 +8,7 @@ import json
 import pytest
 
 from skillmix.engine.direct_log import write_inspect_logs
-from skillmix.engine.settings import DataConfig
-from skillmix.engine.teacher import generate_dataset
+from skillmix.engine.teacher import DataConfig, generate_dataset
 from skillmix.errors import SkillmixError
 from skillmix.formats.files import read_jsonl
 from skillmix.formats.samples import read_generation_records

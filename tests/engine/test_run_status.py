@@ -6,8 +6,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from skillmix.engine.evaluate import failure_message, run_status
-from skillmix.engine.settings import EvalConfig
+from skillmix.engine.evaluate import EvalConfig, failure_message, run_status
 
 
 def header(k: int, status: str, samples: int = 3, epochs: int = 2) -> SimpleNamespace:

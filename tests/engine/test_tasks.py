@@ -7,8 +7,7 @@ import json
 import pytest
 
 from skillmix import aggregate
-from skillmix.engine.evaluate import run_eval
-from skillmix.engine.settings import EvalConfig
+from skillmix.engine.evaluate import EvalConfig, run_eval
 from skillmix.testing.scripted import GRADE_START, prompt_k, scripted_model, table
 
 ANSWERS = {

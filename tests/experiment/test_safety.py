@@ -7,9 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from skillmix.engine.evaluate import default_grader, resolve_model
-from skillmix.engine.settings import DataConfig, EvalConfig
-from skillmix.engine.teacher import generate_dataset
+from skillmix.engine.evaluate import EvalConfig, default_grader, resolve_model
+from skillmix.engine.teacher import DataConfig, generate_dataset
 from skillmix.errors import SkillmixError
 from skillmix.formats.dataset import mix_datasets, subsample_dataset
 from skillmix.testing.fake_openai import FakeOpenAI, skillmix_reply

@@ -166,7 +166,7 @@ def load_folder(eval_dir: Path) -> tuple[dict[str, Any], list[Text]]:
 
 def checks_of(config: Mapping[str, Any]) -> dict[str, Any]:
     """The programmatic checks the evaluation used (recorded in its config), to apply to people's labels too."""
-    from skillmix.engine.settings import EvalConfig
+    from skillmix.engine.evaluate import EvalConfig
 
     defaults = EvalConfig.model_fields
     return {name: config.get(name, defaults[name].default) for name in ("name_penalty", "name_penalty_rule", "sentences")}

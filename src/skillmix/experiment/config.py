@@ -80,12 +80,47 @@ class Mixture(_Frozen):
     seed: int = 0
 
 
+class Launcher(_Frozen):
+    """How a fine-tune's training process is started (docs/experiments.md, "Training on several GPUs")."""
+
+    kind: Literal["none", "accelerate"] = "none"  # none: in-process, one device
+    config_file: str | None = None  # an accelerate config (configs/accelerate/*.yaml); its content is identity
+    num_processes: int | None = Field(None, ge=1)  # total over all machines; None: the config file's
+    num_machines: int | None = Field(None, ge=1)
+    machine_rank: int | None = Field(None, ge=0)
+    main_process_ip: str | None = None
+    main_process_port: int | None = Field(None, ge=1, le=65535)
+
+    @model_validator(mode="after")
+    def _complete(self) -> Launcher:
+        if self.kind == "accelerate" and self.config_file is None:
+            raise ValueError("launcher kind 'accelerate' needs config_file (e.g. configs/accelerate/fsdp.yaml)")
+        if self.kind == "none" and any(v is not None for k, v in self if k != "kind"):
+            raise ValueError("launcher settings need kind: accelerate (kind none trains in-process)")
+        return self
+
+
+class Training(_Frozen):
+    launcher: Launcher = Launcher()
+
+
 class Finetune(_Frozen):
     name: str
     data: str  # a data set or mixture name
     recipe: str = "paper"  # a shipped recipe name (paper, laptop) or a YAML file
     lora: bool = False
     overrides: dict[str, str | int | float | bool | None] = Field(default_factory=dict)
+    training: Training | None = None  # None: the experiment's training section
+
+
+def override_settings(f: Finetune) -> dict[str, str]:
+    """A fine-tune's overrides as ``skillmix train KEY=VALUE`` text (YAML scalars), ``lora`` included."""
+    # YAML's own spelling, so `skillmix train` parses back the same value (1e-05 alone would be text).
+    text = {k: v if isinstance(v, str) else yaml.safe_dump(v).removesuffix("...\n").strip()
+            for k, v in f.overrides.items()}
+    if f.lora:
+        text.setdefault("lora", "true")
+    return text
 
 
 class ExperimentConfig(_Frozen):
@@ -96,7 +131,11 @@ class ExperimentConfig(_Frozen):
     datasets: tuple[DataSet, ...] = ()
     mixtures: tuple[Mixture, ...] = ()
     finetunes: tuple[Finetune, ...] = ()
+    training: Training = Training()  # how every fine-tune is launched, unless it says otherwise
     evaluation: Evaluation = Evaluation()  # type: ignore[valid-type]
+
+    def launcher(self, f: Finetune) -> Launcher:
+        return (f.training or self.training).launcher
 
     @model_validator(mode="after")
     def _names_resolve(self) -> ExperimentConfig:
@@ -121,6 +160,16 @@ def _anchor(value: str | None, base: Path) -> str | None:
     return str((base / value).resolve())
 
 
+def _anchor_launcher(raw: Any, base: Path) -> Any:
+    """``training.launcher.config_file`` of a config or a fine-tune, made absolute."""
+    training = raw.get("training") if isinstance(raw, dict) else None
+    launcher = training.get("launcher") if isinstance(training, dict) else None
+    if not isinstance(training, dict) or not isinstance(launcher, dict) or not isinstance(launcher.get("config_file"), str):
+        return raw
+    launcher = {**launcher, "config_file": _anchor(launcher["config_file"], base)}
+    return {**raw, "training": {**training, "launcher": launcher}}
+
+
 def resolve_paths(raw: dict[str, Any], base: Path) -> dict[str, Any]:
     """The raw config with every file path made absolute against the config file's folder ``base``."""
     raw = dict(raw)
@@ -128,12 +177,13 @@ def resolve_paths(raw: dict[str, Any], base: Path) -> dict[str, Any]:
         if isinstance(raw.get(name), dict):
             raw[name] = {**raw[name], **{k: _anchor(raw[name].get(k), base)
                                          for k in ("skills_file", "topics_file") if raw[name].get(k)}}
+    raw = _anchor_launcher(raw, base)
     finetunes = []
     for f in raw.get("finetunes") or []:
         recipe = f.get("recipe") if isinstance(f, dict) else None
         if isinstance(recipe, str) and ("/" in recipe or recipe.endswith((".yaml", ".yml"))):
             f = {**f, "recipe": _anchor(recipe, base)}
-        finetunes.append(f)
+        finetunes.append(_anchor_launcher(f, base))
     if finetunes:
         raw["finetunes"] = finetunes
     return raw

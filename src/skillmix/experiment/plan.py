@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 from skillmix.errors import SkillmixError
 from skillmix.experiment.config import ORIGINAL, ExperimentConfig, Finetune
-from skillmix.experiment.identity import config_identity, digest, file_digest, stage_key
+from skillmix.experiment.identity import config_identity, digest, file_digest, launcher_identity, stage_key
 from skillmix.protocol.catalog import SETTING_POOLS
 from skillmix.train.recipe import recipe_file
 
@@ -115,6 +115,8 @@ def train_stages(config: ExperimentConfig, run_dir: Path) -> list[Stage]:
     for f in config.finetunes:
         data_file = data_folder(run_dir, f.data) / "data.jsonl"
         spec = {**recipe_identity(f), "base": config.models.student_base}
+        if (launch := launcher_identity(config.launcher(f).model_dump(mode="json"))) is not None:
+            spec["launcher"] = launch
         stages.append(Stage(f"train:{f.name}", "train", run_dir / "train" / f.name, spec,
                             (data_stage_name(config, f.data),), config=f,
                             content=lambda p=data_file: file_digest(p) if p.is_file() else None))

@@ -8,12 +8,22 @@ found is reported on one plain-text line and the command exits 2.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
+
+import yaml
 
 from skillmix.engine.model_check import installed, known_providers, model_problems
 from skillmix.errors import SkillmixError
-from skillmix.experiment.config import ExperimentConfig, Finetune
+from skillmix.experiment.config import ExperimentConfig, Finetune, override_settings
+from skillmix.experiment.launcher import (
+    bytes_per_parameter,
+    gpu_memory,
+    launch_layout,
+    memory_warning,
+    parameter_count,
+)
 from skillmix.experiment.plan import Stage
 from skillmix.train.recipe import recipe_file
 
@@ -23,8 +33,7 @@ def recipe_problems(f: Finetune) -> list[str]:
 
     try:
         recipe = load_recipe(recipe_file(f.recipe))
-        overrides = {k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in f.overrides.items()}
-        apply_overrides(recipe, overrides, trainer_field_types())
+        apply_overrides(recipe, override_settings(f), trainer_field_types())
     except SkillmixError as e:
         return [f"finetune {f.name!r}: {e}"]
     return []
@@ -69,7 +78,7 @@ def problems(config: ExperimentConfig, stages: list[Stage], env: Mapping[str, st
         out.append("fine-tunes need torch, transformers and trl: pip install 'skillmix[train]'")
     elif config.finetunes:
         for f in config.finetunes:
-            out += recipe_problems(f)
+            out += recipe_problems(f) + launcher_problems(config, f)
     seen: set[tuple] = set()
     for s in stages:  # every data set; each distinct evaluation setting once
         if s.kind == "eval":
@@ -83,8 +92,43 @@ def problems(config: ExperimentConfig, stages: list[Stage], env: Mapping[str, st
     return list(dict.fromkeys(out))
 
 
-def preflight(config: ExperimentConfig, stages: list[Stage], env: Mapping[str, str]) -> None:
-    """Raise one plain-text line listing every problem, or return when the run can start."""
+def launcher_problems(config: ExperimentConfig, f: Finetune) -> list[str]:
+    launcher = config.launcher(f)
+    if launcher.kind == "none":
+        return []
+    path = Path(str(launcher.config_file))
+    if not path.is_file():
+        return [f"finetune {f.name!r}: accelerate config {path} not found; see configs/accelerate/"]
+    try:
+        launch_layout(launcher)
+    except (yaml.YAMLError, ValueError, TypeError, AttributeError) as e:
+        return [f"finetune {f.name!r}: {path} is not an accelerate config ({str(e).splitlines()[0]})"]
+    return []
+
+
+def memory_warnings(config: ExperimentConfig, gpu: tuple[str, int] | None) -> list[str]:
+    """A line per fine-tune whose training state will not fit one GPU (docs/gpu.md); none without a GPU."""
+    from skillmix.train.recipe import apply_overrides, load_recipe, trainer_field_types
+
+    parameters = parameter_count(config.models.student_base) if gpu and config.finetunes else None
+    if gpu is None or parameters is None:
+        return []
+    out = []
+    for f in config.finetunes:
+        recipe = apply_overrides(load_recipe(recipe_file(f.recipe)), override_settings(f), trainer_field_types())
+        per_param = bytes_per_parameter(recipe.lora, recipe.model_dtype)
+        if line := memory_warning(f.name, parameters, per_param, launch_layout(config.launcher(f)), gpu):
+            out.append(line)
+    return out
+
+
+def preflight(config: ExperimentConfig, stages: list[Stage], env: Mapping[str, str],
+              echo: Callable[[str], None] = print) -> None:
+    """Raise one plain-text line listing every problem, or return when the run can start (after
+    printing any warning: training state larger than a visible GPU's memory)."""
     found = problems(config, stages, env)
     if found:
         raise SkillmixError(f"the run cannot start: {'; '.join(found)}")
+    if config.finetunes:  # torch only when training is planned (problems() checked it is installed)
+        for line in memory_warnings(config, gpu_memory()):
+            echo(line)

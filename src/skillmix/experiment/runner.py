@@ -26,6 +26,7 @@ from skillmix.experiment.config import (
     ExperimentConfig,
     Finetune,
     config_yaml,
+    override_settings,
 )
 from skillmix.experiment.plan import (
     PENDING,
@@ -68,23 +69,46 @@ def write_marker(stage: Stage, key: str, seconds: float, status: str = "done") -
                                            "seconds": round(seconds, 1), "at": time.strftime("%Y-%m-%dT%H:%M:%S")})
 
 
-def run_finetune(config: ExperimentConfig, run_dir: Path, f: Finetune, out: Path) -> Any:
-    from skillmix.train.loop import train
+def fresh_or_resume(out: Path) -> bool:
+    """Whether training into ``out`` resumes; if not, the records of a start that never reached a checkpoint
+    are removed (same key, or the folder would have been set aside), so it starts cleanly instead of
+    refusing the folder."""
     from skillmix.train.outputs import LOG_FILE, RECIPE_FILE, last_checkpoint
+
+    if last_checkpoint(out) is not None:
+        return True
+    for partial in (out / RECIPE_FILE, out / LOG_FILE):
+        partial.unlink(missing_ok=True)
+    return False
+
+
+def run_finetune(config: ExperimentConfig, run_dir: Path, f: Finetune, out: Path,
+                 echo: Callable[[str], None] = print) -> Any:
     from skillmix.train.recipe import apply_overrides, load_recipe, trainer_field_types
 
-    recipe = load_recipe(recipe_file(f.recipe))
-    overrides = {k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in f.overrides.items()}
-    if f.lora:
-        overrides.setdefault("lora", "true")
-    recipe = apply_overrides(recipe, overrides, trainer_field_types())
-    # Killed before its first checkpoint (same key, or the folder would have been set aside):
-    # nothing to resume from, so the run starts cleanly instead of refusing the folder.
-    resume = last_checkpoint(out) is not None
-    if not resume:
-        for partial in (out / RECIPE_FILE, out / LOG_FILE):
-            partial.unlink(missing_ok=True)
-    return train([data_folder(run_dir, f.data)], config.models.student_base, out, recipe, resume=resume)
+    if config.launcher(f).kind != "none":
+        return launched_finetune(config, run_dir, f, out, echo)
+    from skillmix.train.loop import train
+
+    recipe = apply_overrides(load_recipe(recipe_file(f.recipe)), override_settings(f), trainer_field_types())
+    resume = fresh_or_resume(out)
+    return train([data_folder(run_dir, f.data)], config.models.student_base, out, recipe, resume=resume, echo=echo)
+
+
+def launched_finetune(config: ExperimentConfig, run_dir: Path, f: Finetune, out: Path,
+                      echo: Callable[[str], None]) -> Any:
+    """Train through ``accelerate launch`` (experiment/launcher.py); the run record it wrote."""
+    from skillmix.experiment.launcher import launch_command, log_tail, run_launch, stop_leftovers
+    from skillmix.formats.files import read_json
+    from skillmix.train.outputs import RECIPE_FILE
+
+    stop_leftovers(out, echo)  # before their files are looked at: an earlier launch may still write them
+    code = run_launch(launch_command(config, run_dir, f, out, fresh_or_resume(out)), out, echo)
+    record = read_json(out / RECIPE_FILE) if (out / RECIPE_FILE).is_file() else {}
+    if code != 0 or record.get("status") != "done":
+        raise IncompleteStage(f"train:{f.name}: the launch exited with code {code} ({log_tail(out)}); "
+                              f"see {out / 'launch.log'}, fix the cause and re-run the same command to resume it")
+    return record
 
 
 def finetuned_model(config: ExperimentConfig, run_dir: Path, stage: Stage) -> Any:
@@ -123,7 +147,7 @@ def hub_offline(on: bool) -> Iterator[None]:
 
 
 def execute(config: ExperimentConfig, run_dir: Path, stage: Stage, display: str,
-            env: Mapping[str, str] | None = None) -> Any:
+            env: Mapping[str, str] | None = None, echo: Callable[[str], None] = print) -> Any:
     """Run one stage; returns its result (stats or results dict with ``complete``) or None.
 
     ``env`` (the provider variables) lets a data stage take the direct call path (docs/performance.md).
@@ -139,7 +163,7 @@ def execute(config: ExperimentConfig, run_dir: Path, stage: Stage, display: str,
             return mix_datasets(dirs, stage.folder)
         return subsample_dataset(dirs, stage.config.subsample, stage.config.seed, stage.folder)
     if stage.kind == "train":
-        return run_finetune(config, run_dir, stage.config, stage.folder)
+        return run_finetune(config, run_dir, stage.config, stage.folder, echo)
     if stage.kind == "eval":
         from skillmix.engine.evaluate import run_eval
 
@@ -165,13 +189,35 @@ def run_stage(config: ExperimentConfig, run_dir: Path, stage: Stage, key: str, s
     started = time.time()
     stage.folder.mkdir(parents=True, exist_ok=True)
     write_marker(stage, key, 0.0, status="running")  # a re-run with the same key resumes this folder
-    result = execute(config, run_dir, stage, display, env)
+    result = execute(config, run_dir, stage, display, env, echo)
     if isinstance(result, dict) and not result.get("complete", True):
         raise IncompleteStage(f"{stage.name} did not complete ({stage_failure(result)}); "
                               f"see {stage.folder}, fix the cause and re-run the same command to finish it")
     stage.folder.mkdir(parents=True, exist_ok=True)
     write_marker(stage, key, time.time() - started)
     echo(f"  {stage.name} done in {time.time() - started:.1f} s")
+
+
+def with_launch(config: ExperimentConfig, run_dir: Path, stages: list[Stage],
+                rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Plan rows with the exact ``launch`` command of every launched fine-tune (what ``--dry-run`` shows)."""
+    from skillmix.errors import SkillmixError
+    from skillmix.experiment.launcher import launch_command, shown
+    from skillmix.train.outputs import last_checkpoint
+
+    by_name = {s.name: s for s in stages}
+    out = []
+    for row in rows:
+        s = by_name[row["stage"]]
+        if s.kind == "train" and config.launcher(s.config).kind != "none":
+            try:
+                # A stale or forced folder is set aside first, so only work of this key resumes.
+                resume = row["status"] == "todo" and last_checkpoint(s.folder) is not None
+                row = {**row, "launch": shown(launch_command(config, run_dir, s.config, s.folder, resume))}
+            except SkillmixError:
+                pass  # a missing recipe: the preflight names it
+        out.append(row)
+    return out
 
 
 def run_experiment(
@@ -197,9 +243,9 @@ def run_experiment(
     forced = resolve_force(stages, force)
     rows = plan_rows(stages, stage_keys(stages, forced), forced, run_dir)
     if check:
-        preflight(config, stages, os.environ if env is None else env)
+        preflight(config, stages, os.environ if env is None else env, echo)
     if dry_run:
-        return rows
+        return with_launch(config, run_dir, stages, rows)
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.yaml").write_text(config_yaml(config))
     write_json(run_dir / "plan.json", rows)
