@@ -28,7 +28,7 @@ from skillmix.errors import SkillmixError
 from skillmix.formats.annotations import Annotation, annotation_files, read_annotations
 from skillmix.formats.eval_folder import parse_generation, read_results
 from skillmix.formats.files import iter_jsonl
-from skillmix.protocol.metrics import generation_metrics, majority_vote, panel_vote
+from skillmix.protocol.metrics import awarded, generation_metrics, majority_vote, panel_vote
 from skillmix.protocol.rubric import apply_checks
 
 AUDIT_JSON = "audit.json"
@@ -130,7 +130,7 @@ def human_majority(values: Iterable[int | None]) -> int | None:
 
 
 def binary(v: float | None) -> int | None:
-    return None if v is None else int(v > 0.5)
+    return None if v is None else int(awarded(v))
 
 
 def checked_metrics(judged: Sequence[int | None] | Sequence[float | None] | None, t: Text,
@@ -166,7 +166,7 @@ def load_folder(eval_dir: Path) -> tuple[dict[str, Any], list[Text]]:
 
 def checks_of(config: Mapping[str, Any]) -> dict[str, Any]:
     """The programmatic checks the evaluation used (recorded in its config), to apply to people's labels too."""
-    from skillmix.engine.evaluate import EvalConfig
+    from skillmix.engine.settings import EvalConfig
 
     defaults = EvalConfig.model_fields
     return {name: config.get(name, defaults[name].default) for name in ("name_penalty", "name_penalty_rule", "sentences")}

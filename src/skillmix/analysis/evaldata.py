@@ -27,7 +27,7 @@ from skillmix.formats.eval_folder import (
     setting_of,
 )
 from skillmix.protocol.catalog import Catalog, load_catalog
-from skillmix.protocol.metrics import majority_vote
+from skillmix.protocol.metrics import awarded, majority_vote
 
 __all__ = ["EvalData", "Gen", "eval_data_of", "gen_from_generation", "gen_from_record", "last_reply", "load_eval_dir"]
 
@@ -57,7 +57,7 @@ class Gen:
     def awarded(self, i: int) -> bool:
         """Skill i's majority point (protocol §5: awarded iff the vote is > 0.5)."""
         assert self.voted is not None
-        return self.voted[i] > 0.5
+        return awarded(self.voted[i])
 
     def all_skills(self) -> bool:
         return all(self.awarded(i) for i in range(self.k))

@@ -41,7 +41,8 @@ Points = Sequence[Sequence[Sequence[Grading]]]
 AWARDED_ABOVE = 0.5  # a criterion value counts as awarded when it is above this
 
 
-def _awarded(value: float) -> bool:
+def awarded(value: float) -> bool:
+    """Whether a criterion value (or a 0/1 metric) counts as awarded: the one threshold."""
     return value > AWARDED_ABOVE
 
 
@@ -123,7 +124,7 @@ def metric_ci(name: str, values: Sequence[float], rng: random.Random, n_boot: in
     if name == "skill_fraction":
         ci = unit_mean_interval(values, rng, n_boot)
     else:
-        ci = wilson_interval(sum(1 for v in values if v > 0.5), len(values))
+        ci = wilson_interval(sum(1 for v in values if awarded(v)), len(values))
     return None if ci is None else list(ci)
 
 
@@ -286,6 +287,6 @@ def panel_vote(votes: Sequence[Sequence[float] | None]) -> list[float | None] | 
         raise ValueError(f"panel_vote: graders' votes differ in length: {[len(v) for v in cast]}")
     out: list[float | None] = []
     for i in range(width):
-        ones = sum(1 for v in cast if _awarded(v[i]))
+        ones = sum(1 for v in cast if awarded(v[i]))
         out.append(1.0 if 2 * ones > len(cast) else 0.0 if 2 * (len(cast) - ones) > len(cast) else None)
     return out
