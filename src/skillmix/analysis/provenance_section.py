@@ -1,4 +1,4 @@
-"""The report's provenance section: what made each evaluation, and the report (docs/report.md, "Provenance").
+"""The report's provenance section: what made each evaluation, and the report (docs/evaluation.md, "Provenance").
 
 ``report.json["provenance"]`` holds the report's own provenance and, per evaluation folder, the
 ``provenance`` block its ``results.json`` recorded (``formats.provenance``: skillmix's version and
