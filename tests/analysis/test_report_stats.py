@@ -12,6 +12,7 @@ from statsmodels.stats.proportion import proportion_confint
 
 from skillmix.analysis.report import build_report
 from skillmix.stats.intervals import bootstrap_mean_ci
+from skillmix.stats.paired import paired_difference_interval, tango_interval
 from tests.analysis.test_report import DATA, write_eval
 
 Z2 = 1.959963984540054**2
@@ -47,6 +48,8 @@ def test_proportion_intervals_are_wilson_and_never_collapse(tmp_path):
     assert m1["full_marks_ci"][1] == pytest.approx(0.0369934982, abs=1e-9)
     assert m1["all_skills_ci"] == pytest.approx(list(proportion_confint(0, 100, method="wilson")), abs=1e-9)
     assert m2["full_marks_ci"] == pytest.approx([1 / (1 + Z2), 1.0], abs=1e-9)  # n = 1: wide
+    # Skill Fraction 0 everywhere: the bootstrap has no spread, the Wilson fallback has width.
+    assert m1["skill_fraction_ci"] == pytest.approx([0.0, Z2 / (100 + Z2)], abs=1e-9)
     saved = json.loads((tmp_path / "run" / "report" / "report.json").read_text())
     assert saved["evaluations"][0]["metrics"]["1"]["full_marks_ci"] == m1["full_marks_ci"]
 
@@ -91,6 +94,12 @@ def test_exact_mcnemar_and_sign_flip_with_holm(tmp_path):
     assert d2["metrics"]["full_marks"]["p_holm"] == 1.0
     md = (run / "report" / "report.md").read_text()
     assert "p=0.0625 (Holm 0.312)" in md and "p=0.0312 (Holm 0.188)" in md
+    # The interval agrees with its test: 5 improved, 0 worse of 100 (p = 0.0625) holds 0 ...
+    lo, hi = fm1["ci"]
+    assert lo < 0 < hi and (lo, hi) == paired_difference_interval(5, 0, 100)
+    # ... and no discordant pair is not [0, 0] but Tango's +-z^2 / (n + z^2).
+    assert d2["metrics"]["full_marks"]["ci"] == pytest.approx([-Z2 / (6 + Z2), Z2 / (6 + Z2)], abs=1e-9)
+    assert d2["metrics"]["skill_fraction"]["ci"] == list(tango_interval(3, 0, 6))  # every difference 0.5
 
 
 # --- point 8: comparability ---------------------------------------------------------------------

@@ -86,6 +86,7 @@ def paired_difference(before: EvalData, after: EvalData, seed: int, n_boot: int)
     the scored generations, so the combination is the unit; mean and bootstrap CI over
     those paired differences (``stats.paired.paired_mean_interval``: no zero width).
     """
+    from skillmix.stats.intervals import snap_zero
     from skillmix.stats.paired import paired_mean_interval
 
     def shares(data: EvalData) -> dict[tuple[str, tuple[str, ...], str], list[bool]]:
@@ -101,8 +102,8 @@ def paired_difference(before: EvalData, after: EvalData, seed: int, n_boot: int)
     out = {}
     for i, (skill, values) in enumerate(sorted(diffs.items())):
         interval = paired_mean_interval(values, random.Random(seed + i), n_boot)
-        ci = None if interval is None else [float(interval[0]), float(interval[1])]
-        out[skill] = {"diff": sum(values) / len(values), "ci": ci, "n_pairs": len(values)}
+        ci = None if interval is None else [snap_zero(float(interval[0])), snap_zero(float(interval[1]))]
+        out[skill] = {"diff": snap_zero(sum(values) / len(values)), "ci": ci, "n_pairs": len(values)}
     return {"before": before.label, "after": after.label, "per_skill": out}
 
 
