@@ -149,3 +149,13 @@ def teacher_as_student(args: Mapping[str, RoleArgs]) -> dict[str, RoleArgs]:
     """A data build's arguments for the evaluation that generates it: the teacher plays the student."""
     renamed = {"student" if role == "teacher" else role: role_args for role, role_args in args.items()}
     return {role: dict(role_args) for role, role_args in renamed.items() if role in ("student", "grader")}
+
+
+def select_roles(args: Mapping[str, RoleArgs], roles: Iterable[str]) -> dict[str, RoleArgs]:
+    """The arguments of those ``roles`` that have any (an experiment's args, for one stage's models)."""
+    return {role: dict(args[role]) for role in roles if args.get(role)}
+
+
+def role_of(label: str) -> str | None:
+    """The role a model's display label names: "grader 2" -> grader, "fine-tuned student" -> student."""
+    return next((role for role in ROLES if role in label.split()), None)

@@ -11,6 +11,7 @@ from typing import Any
 
 from skillmix.engine.local_engines import DEFAULT_ENGINE, Engine, engine_missing
 from skillmix.engine.local_engines import importable as installed  # re-exported for preflight
+from skillmix.engine.model_args import role_of
 from skillmix.engine.providers import DIRECT_PROVIDERS, LOCAL, ModelId, parse_model_id
 from skillmix.errors import SkillmixError
 
@@ -69,6 +70,6 @@ def check_models(models: Mapping[str, str], env: Mapping[str, str], local_engine
     providers = set(DIRECT_PROVIDERS) if plain else known_providers()
     args = model_args or {}
     found = [p for role, model_id in models.items()
-             for p in model_problems(role, model_id, env, providers, local_engine, args.get(role.split()[0]))]
+             for p in model_problems(role, model_id, env, providers, local_engine, args.get(role_of(role) or ""))]
     if found:
         raise SkillmixError("; ".join(found))
