@@ -39,6 +39,10 @@ def num(v: float | None, digits: int = 2) -> str:
     return "–" if v is None else f"{v:.{digits}f}"
 
 
+def ci_text(ci: Sequence[float] | None, digits: int = 2) -> str:
+    return "–" if not ci else f"[{ci[0]:.{digits}f}, {ci[1]:.{digits}f}]"
+
+
 def md_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     lines += ["| " + " | ".join(str(c).replace("|", "\\|") for c in row) + " |" for row in rows]
@@ -125,6 +129,16 @@ def md_metric_tables(report: dict[str, Any]) -> str:
     return "\n".join(parts)
 
 
+def tokens_cell(e: dict[str, Any]) -> str:
+    """The tokens an evaluation spent (all models), and their estimated price when it ran with --prices."""
+    usage = [u for model, u in (e.get("token_usage") or {}).items() if isinstance(u, dict)]
+    if not usage:
+        return "–"
+    spent = f"{sum(u.get('input_tokens', 0) for u in usage):,} / {sum(u.get('output_tokens', 0) for u in usage):,}"
+    cost = e.get("cost")
+    return spent + (f" (${cost['total_dollars']:,.2f})" if cost else "")
+
+
 def md_runs(report: dict[str, Any]) -> str:
     rows = []
     for e in report["evaluations"]:
@@ -132,9 +146,9 @@ def md_runs(report: dict[str, Any]) -> str:
         rows.append([e["label"], e["setting"], f"`{e['student']}`", f"`{e['grader']}`",
                      f"{c.get('skills')} × {c.get('topics')}", ",".join(str(k) for k in c.get("k", [])),
                      f"{c.get('combinations')}×{c.get('generations')}×{c.get('gradings')}", c.get("seed"),
-                     "yes" if e["complete"] else "**no**", f"`{e['path']}`"])
+                     "yes" if e["complete"] else "**no**", tokens_cell(e), f"`{e['path']}`"])
     header = ["model", "setting", "student", "grader", "skills × topics", "k", "combos×G×J", "seed", "complete",
-              "folder"]
+              "tokens in / out (est. $)", "folder"]
     return "\n".join([
         "## Evaluations\n",
         md_table(header, rows) + "\n",

@@ -12,27 +12,18 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from skillmix.analysis.render import ci_text, md_table, num
 from skillmix.errors import SkillmixError
 
 
-def _num(v: float | None, digits: int = 2) -> str:
-    return "–" if v is None else f"{v:.{digits}f}"
-
-
-def _ci(ci: Sequence[float] | None, digits: int = 2) -> str:
-    return "–" if not ci else f"[{ci[0]:.{digits}f}, {ci[1]:.{digits}f}]"
-
-
 def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(str(c).replace("|", "\\|") for c in row) + " |" for row in rows]
-    return "\n".join(lines) + "\n"
+    return md_table(header, rows) + "\n"  # each table here is a paragraph of its own
 
 
 def md_skills(a: dict[str, Any]) -> str:
-    rows = lambda items: [(r["skill"], _num(r["rate"]), _ci(r["ci"]), r["n"], r.get("n_combinations", "–"))
+    rows = lambda items: [(r["skill"], num(r["rate"]), ci_text(r["ci"]), r["n"], r.get("n_combinations", "–"))
                           for r in items]
-    cats = [(c, _num(e["rate"]), _ci(e["ci"]), e["n"], e.get("n_combinations", "–"))
+    cats = [(c, num(e["rate"]), ci_text(e["ci"]), e["n"], e.get("n_combinations", "–"))
             for c, e in a["per_category"].items()]
     header = ("skill", "rate", "95% CI", "n", "combinations")
     return "\n".join([
@@ -48,8 +39,8 @@ def md_skills(a: dict[str, Any]) -> str:
 
 def md_gap(a: dict[str, Any]) -> str:
     base = a.get("composition_baseline") or {}
-    rows = [(k, _num(e["observed"]), _num(e["predicted"]), _num(e["gap"], 3),
-             _ci(e["ci"], 3) if e["ci"] or base.get("method") != "k1" or k != "1" else "0 by construction",
+    rows = [(k, num(e["observed"]), num(e["predicted"]), num(e["gap"], 3),
+             ci_text(e["ci"], 3) if e["ci"] or base.get("method") != "k1" or k != "1" else "0 by construction",
              e["n_generations"])
             for k, e in a["composition_gap"].items()]
     return "\n".join([
@@ -67,15 +58,15 @@ def md_interactions(a: dict[str, Any]) -> str:
     inter = a.get("interactions")
     if not inter:
         return "## Interactions\n\nNo evaluation with k ≥ 2: no skill pairs.\n"
-    cells = [(x, y, _num(e["log_odds"]), _ci(e["ci"]), e["n_pairs"], _p(e.get("p_value")), _p(e.get("p_holm")))
+    cells = [(x, y, num(e["log_odds"]), ci_text(e["ci"]), e["n_pairs"], _p(e.get("p_value")), _p(e.get("p_holm")))
              for x, row in inter["matrix"].items() for y, e in row.items() if x <= y]
-    worst = [(" + ".join(r["skills"]), _num(r["log_odds"]), r["n_pairs"], _num(r["observed_both"]),
-              _num(r["expected_both"]), _p(r.get("p_value")), _p(r.get("p_holm"))) for r in inter["worst_skill_pairs"]]
+    worst = [(" + ".join(r["skills"]), num(r["log_odds"]), r["n_pairs"], num(r["observed_both"]),
+              num(r["expected_both"]), _p(r.get("p_value")), _p(r.get("p_holm"))) for r in inter["worst_skill_pairs"]]
     tested = inter.get("n_pairs_tested", len(inter["worst_skill_pairs"]))
     return "\n".join([
         "## Interactions\n",
-        (f"Within-category pairs: {_num(inter['within']['log_odds'])} {_ci(inter['within']['ci'])}; "
-         f"across categories: {_num(inter['across']['log_odds'])} {_ci(inter['across']['ci'])} "
+        (f"Within-category pairs: {num(inter['within']['log_odds'])} {ci_text(inter['within']['ci'])}; "
+         f"across categories: {num(inter['across']['log_odds'])} {ci_text(inter['across']['ci'])} "
          "(log-odds, < 0 = worse than independent).\n"),
         ("p: two-sided, parametric bootstrap under the fitted independence model; Holm over the cells, "
          "and over all skill pairs tested. A cell with too little support has no interval.\n"),
@@ -88,10 +79,10 @@ def md_interactions(a: dict[str, Any]) -> str:
 def md_format(a: dict[str, Any]) -> str:
     statuses = list(a["format_status"])
     rows = [(name, *(c[s] for s in statuses)) for name, c in a["format_status_by_evaluation"].items()]
-    metric_rows = [(name, k, _num(m["strict"]["full_marks"]), _num(m["lenient"]["full_marks"]))
+    metric_rows = [(name, k, num(m["strict"]["full_marks"]), num(m["lenient"]["full_marks"]))
                    for name, per_k in a["strict_lenient"].items() for k, m in per_k.items()]
-    delta_rows = [(d["after"], k, _num(v["full_marks"]["total"], 3), _num(v["full_marks"]["format"], 3),
-                   _num(v["full_marks"]["substance"], 3)) for d in a["format_deltas"] for k, v in d["per_k"].items()]
+    delta_rows = [(d["after"], k, num(v["full_marks"]["total"], 3), num(v["full_marks"]["format"], 3),
+                   num(v["full_marks"]["substance"], 3)) for d in a["format_deltas"] for k, v in d["per_k"].items()]
     parts = ["## Format and substance\n", _table(("evaluation", *statuses), rows),
              "**Full Marks, strict vs lenient extraction**\n", _table(("evaluation", "k", "strict", "lenient"), metric_rows)]
     if delta_rows:
@@ -103,14 +94,14 @@ def md_format(a: dict[str, Any]) -> str:
 def md_training(a: dict[str, Any]) -> str:
     if "leakage" not in a:
         return "## Leakage and novelty\n\nNo training data given (`--train-data`).\n"
-    rows = [(k, e["n_combinations"], e["combinations_seen"], _num(e["pairs_seen_share"]), _num(e["triples_seen_share"]),
-             _num(e["skill_topic_seen_share"])) for k, e in a["leakage"].items()]
+    rows = [(k, e["n_combinations"], e["combinations_seen"], num(e["pairs_seen_share"]), num(e["triples_seen_share"]),
+             num(e["skill_topic_seen_share"])) for k, e in a["leakage"].items()]
     nov = a["novelty"]
     return "\n".join([
         "## Leakage and novelty\n",
         _table(("k", "combinations", "seen whole", "pairs seen", "triples seen", "skill–topic seen"), rows),
         (f"Novelty: mean share of answer tokens inside a ≥ {nov['span_tokens']}-token training span "
-         f"{_num(nov['mean_covered_share'], 3)}; longest span {nov['max_span']} tokens; "
+         f"{num(nov['mean_covered_share'], 3)}; longest span {nov['max_span']} tokens; "
          f"{nov['n_answers_with_span']} of {nov['n_answers']} answers contain one.\n"),
     ])
 
