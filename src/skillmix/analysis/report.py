@@ -150,6 +150,7 @@ def evaluation_summary(folder: EvalFolder, run_dir: Path, seed: int, resamples: 
         "grader": folder.grader, "path": relative(folder.path, run_dir), "complete": folder.results.get("complete"),
         "config": folder.results.get("config"), "meta": folder.results.get("meta") or {},
         "token_usage": folder.results.get("token_usage") or {},
+        "cost": folder.results.get("cost"),  # the estimated price of token_usage, when it ran with --prices
         "view": f"inspect view --log-dir {folder.path / 'logs'}",
         "metrics": {str(k): v for k, v in metrics.items()},
         "unscored_includes_errors": UNSCORED_INCLUDES_ERRORS,
