@@ -26,6 +26,8 @@ def out_and_shards(out: Optional[Path], paths: list[Path]) -> tuple[Path, list[P
     from skillmix.engine.merge import shard_kind
 
     first, rest = paths[0], paths[1:]
+    if not rest:
+        raise SkillmixError("give the merged run's folder with --out: skillmix merge SHARD_DIR... --out OUT")
     try:
         shard_kind(first)
     except SkillmixError:
