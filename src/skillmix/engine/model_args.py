@@ -28,7 +28,8 @@ Role = Literal["student", "teacher", "grader"]
 ROLES: tuple[str, ...] = get_args(Role)
 Scalar = str | int | float | bool | None
 RoleArgs = dict[str, Scalar]
-ModelArgs = dict[Role, RoleArgs]
+# Keyed by role name; check_model_args refuses other names with one line (a Literal key would not).
+ModelArgs = dict[str, RoleArgs]
 
 MODEL_ARGS_FIELD = "model_args"  # the settings field that holds them (GradingSettings)
 REDACTED = "<redacted>"
