@@ -16,6 +16,7 @@ from skillmix.analysis.audit_agreement import effective_graders
 from skillmix.analysis.audit_texts import AUDIT_JSON, grader_votes, human_majority
 from skillmix.errors import SkillmixError
 from skillmix.protocol.metrics import panel_vote
+from skillmix.stats.clustered import design_effect
 from skillmix.testing.eval_folders import make_record, write_eval_folder
 
 SKILLS = ("metaphor", "hyperbole")
@@ -138,8 +139,18 @@ def test_tpr_tnr_wilson_and_confusion_by_hand(audited):
     fp = sum(1 for x, y in zip(g, h, strict=True) if x == 1 and y == 0)
     assert vm["confusion"] == {"tp": tp, "fn": fn, "tn": tn, "fp": fp}
     assert vm["tpr"]["value"] == pytest.approx(tp / (tp + fn), abs=1e-12)
-    assert vm["tpr"]["ci"] == pytest.approx(proportion_confint(tp, tp + fn, method="wilson"), abs=1e-9)
-    assert vm["tnr"]["ci"] == pytest.approx(proportion_confint(tn, tn + fp, method="wilson"), abs=1e-9)
+    # The k+2 criteria of one text are not independent: Wilson at the effective size over texts
+    # (combinations). Every positive unit agrees, so each text with one counts once.
+    texts_with_positive = len({i for i, (a, b) in enumerate(zip(ALICE, BOB, strict=True))
+                               if any(human_majority([x, y]) == 1 for x, y in zip(a, b, strict=True))})
+    assert vm["tpr"]["ci"] == pytest.approx(proportion_confint(texts_with_positive, texts_with_positive,
+                                                               method="wilson"), abs=1e-9)
+    neg = [(int(grader[c] == 0), i) for i, (grader, a, b) in enumerate(zip(GRADER, ALICE, BOB, strict=True))
+           for c in range(4) if human_majority([a[c], b[c]]) == 0]
+    deff = design_effect([x for x, _ in neg], [i for _, i in neg])
+    assert deff > 1
+    assert vm["tnr"]["ci"] == pytest.approx(proportion_confint(tn / deff, (tn + fp) / deff, method="wilson"), abs=1e-9)
+    assert vm["tpr"]["n"] == tp + fn and vm["tnr"]["n"] == tn + fp
 
 
 def test_alpha_equals_krippendorff_package(audited):
@@ -400,6 +411,10 @@ def test_identical_copies_of_each_combination_give_the_intervals_of_one(tmp_path
             assert y["value"] == pytest.approx(x["value"], abs=1e-12)
             width = x["ci"][1] - x["ci"][0]
             assert width > 0 and y["ci"][1] - y["ci"][0] == pytest.approx(width, rel=0.10), (kind, metric)
+    for rate in ("sensitivity", "specificity"):
+        x, y = a["calibration"]["full_marks"][rate], b["calibration"]["full_marks"][rate]
+        assert y["n"] == 3 * x["n"] > 0 and y["value"] == pytest.approx(x["value"], abs=1e-12)
+        assert y["ci"][1] - y["ci"][0] == pytest.approx(x["ci"][1] - x["ci"][0], rel=0.10), rate
 
 
 def test_terminal_summary_says_per_text_and_best_of_g(run_cli, tmp_path):

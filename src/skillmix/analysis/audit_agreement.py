@@ -1,10 +1,11 @@
 """The grader against people, criterion by criterion, and grader panels (docs/grader-validity.md, "Agreement",
-"Panels of graders"): Cohen's and Fleiss' kappa, Krippendorff's alpha, TPR/TNR with Wilson intervals."""
+"Panels of graders"): Cohen's and Fleiss' kappa, Krippendorff's alpha, TPR/TNR with Wilson intervals at the
+effective size over combinations (a combination's texts and criteria are not independent; ``stats.clustered``)."""
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +22,7 @@ class Unit:
     skill: str | None
     grader: int | None
     humans: Mapping[str, int | None]
+    combination: tuple[int, str] = (0, "")  # (k, id): the independent unit of the TPR/TNR intervals
 
     @property
     def majority(self) -> int | None:
@@ -39,29 +41,32 @@ def build_units(texts: Sequence[Text], annotations: Sequence[Annotation]) -> lis
         for i, kind in enumerate(judged_names(t.k)):
             grader = None if t.decision is None else binary(t.decision[i])
             units.append(Unit(t.k, kind, t.skills[i] if kind == "skill" else None, grader,
-                              {a.annotator: a.points[i] for a in labels}))
+                              {a.annotator: a.points[i] for a in labels}, (t.k, t.id)))
     return units
 
 
-def rate(successes: int, n: int) -> dict[str, Any]:
-    from skillmix.stats.intervals import wilson_interval
+def rate(agree: Sequence[int], clusters: Sequence[Hashable]) -> dict[str, Any]:
+    """Share of 1s with the Wilson interval at the effective size over combinations (``stats.clustered``)."""
+    from skillmix.stats.clustered import clustered_wilson
 
-    ci = wilson_interval(successes, n)
-    return {"value": successes / n if n else None, "ci": None if ci is None else list(ci), "n": n}
+    n = len(agree)
+    ci = clustered_wilson(agree, clusters)
+    return {"value": sum(agree) / n if n else None, "ci": None if ci is None else list(ci), "n": n}
 
 
-def pair_stats(grader: Sequence[int | None], human: Sequence[int | None]) -> dict[str, Any]:
+def pair_stats(grader: Sequence[int | None], human: Sequence[int | None],
+               clusters: Sequence[Hashable]) -> dict[str, Any]:
     """Grader against one reference (a person or the human majority), over the values both gave."""
     from skillmix.stats.agreement import cohen_kappa
 
-    pairs = [(g, h) for g, h in zip(grader, human, strict=True) if g is not None and h is not None]
-    tp, fn = pairs.count((1, 1)), pairs.count((0, 1))
-    tn, fp = pairs.count((0, 0)), pairs.count((1, 0))
+    pairs = [(g, h, c) for g, h, c in zip(grader, human, clusters, strict=True) if g is not None and h is not None]
+    counts = {(g, h): sum(1 for x, y, _ in pairs if (x, y) == (g, h)) for g in (0, 1) for h in (0, 1)}
+    tp, fn, tn, fp = counts[1, 1], counts[0, 1], counts[0, 0], counts[1, 0]
     return {
         "n": len(pairs),
-        "kappa": cohen_kappa([h for _, h in pairs], [g for g, _ in pairs]),
-        "tpr": rate(tp, tp + fn),
-        "tnr": rate(tn, tn + fp),
+        "kappa": cohen_kappa([h for _, h, _ in pairs], [g for g, _, _ in pairs]),
+        "tpr": rate([int(g == 1) for g, h, _ in pairs if h == 1], [c for _, h, c in pairs if h == 1]),
+        "tnr": rate([int(g == 0) for g, h, _ in pairs if h == 0], [c for _, h, c in pairs if h == 0]),
         "confusion": {"tp": tp, "fn": fn, "tn": tn, "fp": fp},
     }
 
@@ -96,6 +101,7 @@ def agreement(units: Sequence[Unit]) -> dict[str, Any]:
     names = sorted({n for u in units for n in u.humans})
     grader = [u.grader for u in units]
     humans = {n: [u.humans.get(n) for u in units] for n in names}
+    clusters = [u.combination for u in units]
     pairwise = {}
     for i, a in enumerate(names):
         for b in names[i + 1:]:
@@ -103,8 +109,8 @@ def agreement(units: Sequence[Unit]) -> dict[str, Any]:
             pairwise[f"{a} | {b}"] = cohen_kappa(*zip(*pairs)) if pairs else None
     return {
         "n_units": len(units),
-        "vs_majority": pair_stats(grader, [u.majority for u in units]),
-        "vs_each": {n: pair_stats(grader, humans[n]) for n in names},
+        "vs_majority": pair_stats(grader, [u.majority for u in units], clusters),
+        "vs_each": {n: pair_stats(grader, humans[n], clusters) for n in names},
         "alpha_with_grader": krippendorff_alpha([grader, *humans.values()]) if units else None,
         "alpha_humans": krippendorff_alpha(list(humans.values())) if len(names) >= 2 else None,
         "human_pairwise_kappa": pairwise,
