@@ -9,7 +9,8 @@ writes ``report.md``, ``report.json``, ``results.csv``, ``tables.tex`` and
 
 Adding a report section: append a ``Section`` to ``SECTIONS`` (its ``compute``
 fills ``report.json[key]``, its ``render`` writes its part of report.md). Any
-dict with a ``p_value`` anywhere in the report gets its ``p_holm``.
+dict with a ``p_value`` anywhere in the report gets its ``p_holm``, unless its section
+adjusted it within its own family already (it then carries ``p_holm``).
 """
 
 from __future__ import annotations
@@ -173,9 +174,10 @@ def order_folders(folders: Sequence[EvalFolder], baseline: str | None) -> list[E
 
 
 def _tests(node: Any) -> Iterator[dict[str, Any]]:
-    """Every dict holding a ``p_value``, in document order."""
+    """Every dict holding a ``p_value``, in document order, except those already adjusted
+    within their own family (the composition section's interaction tests carry ``p_holm``)."""
     if isinstance(node, dict):
-        if "p_value" in node:
+        if "p_value" in node and "p_holm" not in node:
             yield node
         for value in node.values():
             yield from _tests(value)
