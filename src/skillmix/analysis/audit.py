@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from skillmix.analysis.audit_agreement import build_units, criterion_groups, panel_report, rate
+from skillmix.analysis.audit_agreement import build_units, criterion_groups, panel_report
 from skillmix.analysis.audit_render import write_audit
 from skillmix.analysis.audit_texts import (
     AUDIT_JSON,
@@ -100,8 +100,19 @@ def corrected_target(texts: Sequence[Text], grader: Mapping, human: Mapping, tar
         "naive_per_combination": {"value": naive_comb, "n": len(combos)},
         "corrected_per_combination": _estimate(per_comb),
         "calibration": {"tp": cal.tp, "fn": cal.fn, "tn": cal.tn, "fp": cal.fp,
-                        "sensitivity": rate(cal.tp, cal.m1), "specificity": rate(cal.tn, cal.m0)},
+                        "sensitivity": _class_rate(truth, g, keys, 1), "specificity": _class_rate(truth, g, keys, 0)},
     }
+
+
+def _class_rate(truth: Sequence[int | None], grader: Sequence[int], keys: Sequence[tuple[str, int]],
+                cls: int) -> dict[str, Any]:
+    """Sensitivity (cls 1) or specificity (cls 0): the grader agreeing with people on the calibration texts of
+    that class, with the Wilson interval at the effective size over combinations."""
+    from skillmix.stats.clustered import clustered_wilson
+
+    agree = [int(grader[i] == cls) for i, t in enumerate(truth) if t == cls]
+    ci = clustered_wilson(agree, [keys[i][0] for i, t in enumerate(truth) if t == cls])
+    return {"value": sum(agree) / len(agree) if agree else None, "ci": None if ci is None else list(ci), "n": len(agree)}
 
 
 def needed(result: Mapping[str, Any], n: int) -> int | None:
