@@ -10,9 +10,10 @@ G times. Every criterion of a combination (each skill, topic, sense, length) has
 probability, drawn from a beta distribution with the criterion's planted mean and intra-class
 correlation rho, and shared by the G generations of that combination: the G texts of one combination
 are correlated (rho) and skills do not interact (planted independence). A second model ("after")
-answers the same combinations with every skill mean raised by DELTA. A grader with sensitivity SE and
-specificity SP labels every k = 2 text's Full Marks; people annotate a third of the texts (their label
-is the truth).
+answers the same combinations with every skill mean raised by DELTA. For the audit, a separate k = 2
+evaluation of AUDIT_TEXTS texts (AUDIT_TEXTS / G combinations) is graded by a grader with sensitivity SE
+and specificity SP on Full Marks, and people annotate AUDIT_ANNOTATED random texts (their label is the
+truth), as docs/grader-validity.md suggests.
 
 The intervals are those the tool computes, called through its own functions:
 
@@ -54,6 +55,7 @@ OTHER_MEANS = (0.95, 0.95, 0.97)  # topic, sense, length
 DELTA = 0.08
 SE, SP = 0.90, 0.85
 AUDIT_K = 2
+AUDIT_TEXTS, AUDIT_ANNOTATED = 300, 100  # texts of the audited evaluation (300/G combinations) and annotated texts
 BOOT = 400
 TRUTH_DRAWS = 400_000
 SETTINGS = ((1, 0.0), (3, 0.0), (3, 0.5))  # (G, within-combination correlation)
@@ -204,7 +206,7 @@ def replicate(seed: int, plan: Plan, model: Model, truth: dict[str, float]) -> d
     for cell in _cells(cells):
         if (c := covered(cell.get("ci"), 0.0)) is not None:
             hits["interaction_cells"].append(c)
-    _audit(rng, per_k[AUDIT_K][0], truth, hits)
+    _audit(rng, model, plan, truth, hits)
     _deltas(seed, per_k, truth, hits, plan.boot)
     return hits
 
@@ -215,14 +217,16 @@ def _cells(interactions: dict[str, Any]) -> list[dict[str, Any]]:
     return [matrix[a][b] for a in sorted(matrix) for b in sorted(matrix[a]) if a <= b]
 
 
-def _audit(rng: np.random.Generator, points: np.ndarray, truth: dict[str, float], hits: dict[str, list[bool]]) -> None:
+def _audit(rng: np.random.Generator, model: Model, plan: Plan, truth: dict[str, float],
+           hits: dict[str, list[bool]]) -> None:
     from skillmix.stats.correction import audit_estimates
 
+    points = simulate_points(rng, draw_k(rng, AUDIT_K, AUDIT_TEXTS // plan.g), model.skill_means, plan.g, plan.rho)
     fm = metrics_of(points)["full_marks"].astype(int)  # (combinations, G)
     n, g = fm.shape
     true_labels = fm.ravel()
     grader = np.where(true_labels == 1, rng.random(n * g) < SE, rng.random(n * g) >= SP).astype(int)
-    annotated = rng.permutation(n * g)[: n * g // 3]
+    annotated = rng.permutation(n * g)[:AUDIT_ANNOTATED]
     human: list[int | None] = [None] * (n * g)
     for i in annotated:
         human[i] = int(true_labels[i])
