@@ -136,6 +136,8 @@ def test_merge_takes_out_and_keeps_the_old_spelling(tmp_path):
     assert out_and_shards(None, [new, shard]) == (new, [shard], True)  # `merge OUT SHARD...`, as before
     with pytest.raises(SkillmixError, match="--out"):
         out_and_shards(None, [shard, tmp_path / "s2"])  # a forgotten --out never overwrites a shard
+    with pytest.raises(SkillmixError, match="--out"):
+        out_and_shards(None, [new])
 
 
 def test_every_writing_command_takes_out(cli):
@@ -155,3 +157,15 @@ def test_audit_out_writes_there_and_not_into_the_evaluation(cli, tmp_path):
     assert (tmp_path / "audit" / "audit.json").is_file() and (tmp_path / "audit" / "audit.md").is_file()
     assert sorted(p.name for p in ev.iterdir()) == before
     assert str(Path(tmp_path / "audit" / "audit.json")) in result.output
+
+
+def test_piped_report_prints_progress_lines(cli, tmp_path, monkeypatch):
+    import skillmix.cli._common as common
+    from tests.analysis.test_audit import folder
+
+    monkeypatch.setattr(common, "HEARTBEAT_SECONDS", 0.01)  # the report takes well over 0.01 s
+    ev = folder(tmp_path / "run")
+    result = cli("report", str(ev.parent), "--out", str(tmp_path / "rep"))
+    assert result.exit_code == 0, result.output
+    assert re.search(r"^skillmix: report: still running \(\d+ s\)$", result.stderr, re.M), result.stderr
+    assert (tmp_path / "rep" / "report.md").is_file()

@@ -51,12 +51,21 @@ def per_k(ks: list[int], ns: list[int]) -> list[tuple[int, int]]:
 # (which the experiment config builds on too); --help shows it from there.
 
 
-def _default(field: str, config: str, flags: tuple[str, ...]) -> str:
-    """`` (one of: a, b; default: a)`` from the config field: the help lists exactly what it accepts."""
+def _field(field: str, config: str) -> Any:
     import importlib
 
     module, name = config.split(":")
-    info = getattr(importlib.import_module(module), name).model_fields[field]
+    return getattr(importlib.import_module(module), name).model_fields[field]
+
+
+def accepted(field: str, config: str) -> str:
+    """``one of: a, b, c``: every value a Literal config field accepts, for a help text."""
+    return "one of: " + ", ".join(literal_values(_field(field, config).annotation))
+
+
+def _default(field: str, config: str, flags: tuple[str, ...]) -> str:
+    """`` (one of: a, b; default: a)`` from the config field: the help lists exactly what it accepts."""
+    info = _field(field, config)
     value = info.default
     if isinstance(value, bool) and flags and "/" in flags[0]:
         on, off = flags[0].split("/")
@@ -168,7 +177,7 @@ def interval(ci: Any, digits: int = 3) -> str:
 
 
 @contextmanager
-def progress(what: str, every: float = HEARTBEAT_SECONDS, stream: TextIO | None = None,
+def progress(what: str, every: float | None = None, stream: TextIO | None = None,
              spinner: bool = True) -> Iterator[None]:
     """Show that ``what`` is still running: a spinner on a terminal, else a line every ``every`` seconds.
 
@@ -176,7 +185,7 @@ def progress(what: str, every: float = HEARTBEAT_SECONDS, stream: TextIO | None 
     command that prints nothing else is never mistaken for a hung one. ``spinner=False`` for commands
     whose terminal display is inspect's own.
     """
-    stream = stream or sys.stderr
+    stream, every = stream or sys.stderr, every or HEARTBEAT_SECONDS
     if stream.isatty():
         if not spinner:
             yield

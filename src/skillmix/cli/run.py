@@ -10,7 +10,8 @@ from rich.console import Console
 from rich.table import Table
 
 from skillmix.cli import _cost, app
-from skillmix.cli._common import print_json, progress
+from skillmix.cli._common import accepted, print_json, progress
+from skillmix.cli.eval import EVAL
 
 
 def plan_table(rows: list[dict]) -> Table:
@@ -49,7 +50,7 @@ def run_cmd(
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan and the model-call counts only."),
     prices: Path | None = _cost.Prices,
     yes: bool = _cost.Yes,
-    display: str = typer.Option("rich", help="inspect display: full, rich, plain, none."),
+    display: str = typer.Option("rich", help=f"inspect display ({accepted('display', EVAL)})."),
     json_out: bool = typer.Option(False, "--json", help="Print the plan as JSON."),
 ) -> None:
     """Run an experiment grid: generate, mix, train, evaluate, report. Re-running resumes.
