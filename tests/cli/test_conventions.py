@@ -103,6 +103,8 @@ def test_help_lists_exactly_the_accepted_values(cli):
     assert len(accepted) == 5
     line = " ".join(cli("eval", "-h").output.split())
     assert f"(one of: {', '.join(accepted)}; default: rich)" in line
+    run = " ".join(cli("run", "-h").output.split())
+    assert f"(one of: {', '.join(accepted)})" in run
 
 
 def test_numbers_print_without_float_noise():
