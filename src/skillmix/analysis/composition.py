@@ -89,7 +89,7 @@ def interaction_matrix(design: Design, stats: dict[str, np.ndarray], point: np.n
 
 def skill_pair_rows(design: Design, q: np.ndarray, tests: dict[str, np.ndarray],
                     min_support: int) -> list[dict[str, Any]]:
-    """Every skill pair with >= min_support co-occurrences (the pairs tested), most negative
+    """Every skill pair that co-occurs in >= min_support combinations (the pairs tested), most negative
     interaction first, with its parametric-bootstrap p-value and Holm's adjustment over them all."""
     m = len(design.skill_pairs)
     both = design.slot_y[design.pair_a] * design.slot_y[design.pair_b]
@@ -97,7 +97,7 @@ def skill_pair_rows(design: Design, q: np.ndarray, tests: dict[str, np.ndarray],
     e = np.bincount(design.pair_skills, weights=q[design.pair_a] * q[design.pair_b], minlength=m)
     n = np.bincount(design.pair_skills, minlength=m)
     combos = _combinations_per(design, design.pair_skills, m)
-    kept = np.flatnonzero(n >= min_support)
+    kept = np.flatnonzero(combos >= min_support)
     p_holm = holm([float(tests["pair_p"][i]) for i in kept])
     rows = [{"skills": list(design.skill_pairs[i]), "log_odds": snap_zero(float(log_odds_interaction(o[i], e[i], n[i]))),
              "n_pairs": int(n[i]), "n_combinations": int(combos[i]),

@@ -71,7 +71,7 @@ def md_interactions(a: dict[str, Any]) -> str:
         ("p: two-sided, parametric bootstrap under the fitted independence model; Holm over the cells, "
          "and over all skill pairs tested. A cell with too little support has no interval.\n"),
         _table(("category", "category", "log-odds", "95% CI", "pairs", "p", "p (Holm)"), cells),
-        f"**Skill pairs that compose worst** (≥ {inter['min_support']} co-occurrences; {tested} pairs tested)\n",
+        f"**Skill pairs that compose worst** (together in ≥ {inter['min_support']} combinations; {tested} pairs tested)\n",
         _table(("pair", "log-odds", "pairs", "both observed", "both expected", "p", "p (Holm)"), worst),
     ])
 
