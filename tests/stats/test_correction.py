@@ -243,8 +243,12 @@ def test_cluster_variance_equals_statsmodels_cluster_robust_ols():
     fit = sm.OLS(y, np.ones(len(y))).fit(cov_type="cluster", cov_kwds={"groups": clusters})
     got = cluster_variance_of_mean(y, clusters.tolist())
     assert got == pytest.approx(float(fit.bse[0] ** 2), rel=1e-10)
-    assert design_effect(y, clusters.tolist()) == pytest.approx(got / (np.var(y, ddof=1) / len(y)), rel=1e-12)
-    assert design_effect(y) == 1.0 and cluster_variance_of_mean(y) == pytest.approx(np.var(y, ddof=1) / len(y))
+    # The design effect of a rate: that cluster-robust variance over the binomial p(1-p)/n.
+    p = y.mean()
+    assert design_effect(y.astype(int).tolist(), clusters.tolist()) == pytest.approx(
+        float(fit.bse[0] ** 2) / (p * (1 - p) / len(y)), rel=1e-10)
+    assert design_effect(y.astype(int).tolist()) == 1.0
+    assert cluster_variance_of_mean(y) == pytest.approx(np.var(y, ddof=1) / len(y))
     # Anti-correlated copies (one 0 and one 1 per combination) never count as more than independent texts.
     assert cluster_variance_of_mean([0, 1] * 10, [i // 2 for i in range(20)]) == pytest.approx(np.var([0, 1] * 10, ddof=1) / 20)
 

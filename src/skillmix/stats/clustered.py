@@ -9,9 +9,10 @@ combination) and uses the cluster-robust (CR1, "sandwich") variance of a mean,
 C the number of clusters, n the number of values, taken no smaller than the usual s^2/n (ddof=1),
 which it equals with one value per cluster. A proportion gets a Wilson score interval at the *effective* sample size
 n / deff, deff = Var_cluster / Var_iid (Kish 1965's design effect; Korn & Graubard 1998 use the
-same effective size for survey proportions), never less than 1. When the values do not vary, the
-variance ratio is undefined and deff is the mean cluster size n/C (the conservative choice: G
-identical copies of a combination count once).
+same effective size for survey proportions); the effective size and its Wilson interval are
+``stats.intervals.effective_size`` and ``cluster_wilson_interval``, which this module feeds from
+(value, cluster) pairs. When the values do not vary every cluster counts once (G identical copies of
+a combination count once).
 """
 
 from __future__ import annotations
@@ -55,41 +56,34 @@ def cluster_variance_of_mean(values: Values, clusters: Sequence[Hashable] | None
     return max(iid, float(c / (c - 1) * np.sum(sums**2) / len(y) ** 2))
 
 
-def design_effect(values: Values, clusters: Sequence[Hashable] | None = None) -> float:
-    """Var_cluster / Var_iid of the mean, at least 1; the mean cluster size when the values do not vary."""
-    y, code = _codes(values, clusters)
-    n, c = len(y), (int(code.max()) + 1 if len(code) else 0)
-    if n < 2 or c < 2:
-        return float(max(n, 1)) / max(c, 1)
-    iid = float(np.var(y, ddof=1)) / n
-    clustered = cluster_variance_of_mean(y, code.tolist())
-    if iid <= 0 or clustered is None:
-        return n / c
-    ratio = clustered / iid
-    return 1.0 if ratio < 1.0 + 1e-9 else ratio  # one value per cluster gives 1 up to rounding
+def cluster_counts(values: Sequence[int], clusters: Sequence[Hashable] | None) -> tuple[list[int], list[int]]:
+    """Per cluster (in order of first appearance) its number of 1s and of values."""
+    if clusters is None:
+        return [int(v) for v in values], [1] * len(values)
+    if len(clusters) != len(values):
+        raise SkillmixError(f"{len(values)} values but {len(clusters)} cluster ids; give one cluster (combination) per value")
+    counts: dict[Hashable, list[int]] = {}
+    for v, c in zip(values, clusters, strict=True):
+        entry = counts.setdefault(c, [0, 0])
+        entry[0] += int(v)
+        entry[1] += 1
+    return [e[0] for e in counts.values()], [e[1] for e in counts.values()]
 
 
-def wilson_effective(successes: float, n: float, confidence: float = 0.95) -> tuple[float, float] | None:
-    """Wilson score interval of ``successes`` of ``n`` where both may be effective (non-integer) counts."""
-    if n <= 0:
-        return None
-    if not 0.0 < confidence < 1.0:
-        raise SkillmixError(f"confidence must be strictly between 0 and 1, got {confidence}; use e.g. 0.95")
-    from statsmodels.stats.proportion import proportion_confint
+def design_effect(values: Sequence[int], clusters: Sequence[Hashable] | None = None) -> float:
+    """n / the effective size of clustered 0/1 values (``stats.intervals.effective_size``); 1 without clustering."""
+    from skillmix.stats.intervals import effective_size
 
-    lo, hi = proportion_confint(successes, n, alpha=1.0 - confidence, method="wilson")
-    # At 0 of n (n of n) the bound is exactly 0 (1); statsmodels leaves ~1e-18 of rounding.
-    return (0.0 if successes <= 0 else float(lo)), (1.0 if successes >= n else float(hi))
+    successes, sizes = cluster_counts(values, clusters)
+    if max(sizes, default=0) <= 1:
+        return 1.0  # one value per cluster: independent values (as cluster_wilson_interval treats them)
+    return len(values) / effective_size(successes, sizes)
 
 
 def clustered_wilson(values: Sequence[int], clusters: Sequence[Hashable] | None = None,
                      confidence: float = 0.95) -> tuple[float, float] | None:
-    """Wilson interval of the share of 1s at the effective size n/deff (equal to plain Wilson without clusters)."""
-    n = len(values)
-    if n == 0:
-        return None
-    x = int(sum(values))
-    deff = design_effect(values, clusters)
-    if deff == 1.0:
-        return wilson_effective(x, n, confidence)  # exact integer counts: the plain Wilson interval
-    return wilson_effective(x / deff, n / deff, confidence)
+    """Wilson interval of the share of 1s at the effective size over clusters
+    (``stats.intervals.cluster_wilson_interval``; plain Wilson with one value per cluster)."""
+    from skillmix.stats.intervals import cluster_wilson_interval
+
+    return cluster_wilson_interval(*cluster_counts(values, clusters), confidence)

@@ -37,7 +37,6 @@ from skillmix.stats.clustered import (
     clustered_wilson,
     design_effect,
     n_clusters,
-    wilson_effective,
 )
 
 
@@ -155,8 +154,8 @@ def ppi_mean(
     ``stats.clustered``), which is Var(.)/n when every text is its own cluster.
     With no unlabeled text it is the mean of the people's labels (lambda = 0). When that
     variance is 0 (every label and prediction alike: 30 texts all labelled 0, say) the normal
-    interval would have zero width; the interval is then the Wilson score interval of the
-    estimate at the effective number of annotated texts (``wilson_fallback``).
+    interval would have zero width; the estimate then falls back to the people's own rate and
+    its Wilson score interval at their effective size over combinations (``wilson_fallback``).
     """
     import numpy as np
 
@@ -176,9 +175,10 @@ def ppi_mean(
     var = cluster_variance_of_mean(y - lam * f, clusters_labeled) or 0.0
     if big_n > 1:
         var += lam**2 * (cluster_variance_of_mean(fu, clusters_unlabeled) or 0.0)
-    if var <= 0:
-        n_eff = n / design_effect(y, clusters_labeled)
-        return Estimate(value, wilson_effective(value * n_eff, n_eff, confidence), "ppi++_wilson_fallback"), lam
+    if var <= 0:  # the people's own rate and its Wilson interval at their effective size
+        labels_01 = [int(v) for v in y]
+        return Estimate(float(np.mean(y)), clustered_wilson(labels_01, clusters_labeled, confidence),
+                        "ppi++_wilson_fallback"), lam
     half = _z(confidence) * math.sqrt(var)
     return Estimate(value, (_clip(value - half), _clip(value + half)), "ppi++"), lam
 
