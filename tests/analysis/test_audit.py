@@ -331,6 +331,7 @@ def test_report_hook_renders_the_section_only_with_annotations(tmp_path):
     write_lines(ev / "annotations" / "alice.jsonl", annotation_lines(("alice",), (ALICE,)))
     section = validity_section_for(ev)
     assert section.startswith("## Grader validity") and "| 2 | full_marks |" in section
+    assert "| naive, per text |" in section and "| corrected, best of G per combination |" in section
     assert not (ev / AUDIT_JSON).exists()  # the hook writes nothing
 
 

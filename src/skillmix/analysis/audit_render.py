@@ -35,8 +35,8 @@ def grader_validity_section(audit: Mapping[str, Any], heading: str = "##") -> st
         for t in TARGETS:
             rows.append([k, t, b["n_scored"], b["n_annotated"], _value_ci(b["naive"][t]), _value_ci(b["corrected"][t]),
                          _value_ci(b["ppi"][t]), _value_ci(b["corrected_per_combination"][t])])
-    lines += _table(["k", "metric", "texts", "annotated", "naive", "corrected (Rogan-Gladen)", "PPI++",
-                     "corrected per combination"], rows)
+    lines += _table(["k", "metric", "texts", "annotated", "naive, per text", "corrected (Rogan-Gladen), per text",
+                     "PPI++, per text", "corrected, best of G per combination"], rows)
     lines += ["", "Grader vs human majority, per judged criterion (pooled over k):", ""]
     crit = []
     for name in ("all", "skill", "topic", "sense"):
