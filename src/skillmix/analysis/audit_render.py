@@ -94,7 +94,7 @@ def plot_png(audit: Mapping[str, Any], target: str) -> bytes:
         ax.errorbar(xs, ys, yerr=[[max(0.0, v) for v in err[0]], [max(0.0, v) for v in err[1]]], marker="o",
                     capsize=3, label=label)
     ax.set_xlabel("k (skills per combination)")
-    ax.set_ylabel(target.replace("_", " ").title())
+    ax.set_ylabel(target.replace("_", " ").title() + ", per text")
     ax.set_ylim(-0.03, 1.03)
     ax.set_xticks([int(k) for k in audit["per_k"]])
     ax.grid(alpha=0.3)
