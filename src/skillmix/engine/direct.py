@@ -51,12 +51,16 @@ class Endpoint:
     max_tokens_field: str = "max_tokens"
 
 
-def direct_endpoint(model_id: str, env: Mapping[str, str]) -> Endpoint | None:
-    """The endpoint of an OpenAI-compatible ``model_id``, from the variables inspect would read; else None."""
+def direct_endpoint(model_id: str, env: Mapping[str, str], args: Mapping[str, Any] | None = None) -> Endpoint | None:
+    """The endpoint of an OpenAI-compatible ``model_id``, from the variables inspect would read; else None.
+
+    ``args``: the role's model arguments; their ``base_url`` and ``api_key`` win over the variables, as in inspect.
+    """
     parsed = parse_model_id(model_id)
     if not parsed.facts.direct or not parsed.model or parsed.key_var is None or parsed.url_var is None:
         return None
-    key, base = env.get(parsed.key_var), env.get(parsed.url_var)
+    args = args or {}
+    key, base = args.get("api_key") or env.get(parsed.key_var), args.get("base_url") or env.get(parsed.url_var)
     if not key or (parsed.facts.url_required and not base):
         return None
     if parsed.provider != "openai":

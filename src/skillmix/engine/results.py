@@ -91,9 +91,16 @@ def _worst(states: list[str | None]) -> str | None:
 def results_document(
     config, *, status: Mapping[str, Any], metrics: Mapping[str, Any], usage: Mapping[str, Any],
     engine: Mapping[str, Any] | None, catalog_digest: str | None, logs: list[str], view: str | None,
-    meta: Mapping[str, Any] | None, ran_ok: bool = True,
+    meta: Mapping[str, Any] | None, ran_ok: bool = True, provenance: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """results.json's content; ``ran_ok`` is the runner's own verdict (inspect's eval_set), ANDed with the status."""
+    """results.json's content; ``ran_ok`` is the runner's own verdict (inspect's eval_set), ANDed with the status.
+
+    ``provenance``: what ran it (``formats.provenance``); by default this process's, without asking the GPUs.
+    """
+    if provenance is None:
+        from skillmix.formats.provenance import provenance as this_process
+
+        provenance = this_process()
     return {
         FORMAT_VERSION_KEY: RESULTS_VERSION,
         COMPLETE_KEY: bool(ran_ok and status["complete"]),
@@ -107,6 +114,7 @@ def results_document(
         "logs": logs,
         "view": view,
         "meta": dict(meta or {}),
+        "provenance": dict(provenance),
     }
 
 
