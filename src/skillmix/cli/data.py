@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from skillmix.cli import _common as opt
-from skillmix.cli import app
+from skillmix.cli import _cost, app
 from skillmix.cli._common import exit_now, given, option, parse_int_list, print_json
 from skillmix.errors import SkillmixError
 
@@ -44,7 +44,11 @@ def generate_cmd(
     skills: Optional[str] = typer.Option(None, help="Skill " + POOL_HELP),
     topics: Optional[str] = typer.Option(None, help="Topic pool for every k (default: train)."),
     keep: Annotated[Optional[str], option("keep", "Filter: full_marks (the paper's), all_skills, or all (demos).", config=DATA)] = None,
-    dry_run: bool = typer.Option(False, "--dry-run", help="Count calls and estimate tokens; call no model."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Count calls and estimate tokens (dollars with --prices); "
+                                 "call no model."),
+    limit: Optional[int] = _cost.Limit,
+    prices: Optional[Path] = _cost.Prices,
+    yes: bool = _cost.Yes,
     gradings: opt.Gradings = None,
     grader_seed: opt.GraderSeed = None,
     name_penalty: opt.NamePenalty = None,
@@ -75,7 +79,6 @@ def generate_cmd(
 ) -> None:
     """Generate D_SKILL-MIX(k) with a teacher and a grader; re-running the same command resumes."""
     from skillmix.analysis.weights import read_weights
-    from skillmix.engine.cost import estimate_cost
     from skillmix.engine.evaluate import default_grader
     from skillmix.engine.teacher import DataConfig
 
@@ -91,35 +94,38 @@ def generate_cmd(
                 grade_prompt=grade_prompt, skills_file=skills_file, topics_file=topics_file, display=display, local_engine=local_engine,
                 shard=shard, skill_weights=skill_weights and read_weights(skill_weights), call_path=call_path),
     )
+    config = _cost.limited(config, limit)
+    estimate = _cost.preview(config, prices)  # checks prompts, catalog and pool sizes: no call yet
     if dry_run:
-        estimate = estimate_cost(config)
-        if as_json:
-            print_json(estimate)
-        else:
-            Console().print(estimate_table(estimate), estimate_notes(estimate))
+        _cost.print_estimate(estimate, as_json)
         return
     if out is None:
         raise SkillmixError("--out is required (the dataset folder); or pass --dry-run to only count calls")
-    run_generate(config, out, as_json)
+    _cost.stop_unless_confirmed(estimate, n is not None or limit is not None, yes)
+    run_generate(config, out, as_json, prices)
 
 
-def run_generate(config, out: Path, as_json: bool) -> None:
+def run_generate(config, out: Path, as_json: bool, prices: Optional[Path] = None) -> None:
     """Check the models, build the dataset, print its stats; exit 1 unless every sample finished."""
     import os
 
     from skillmix.engine.model_check import check_models
+    from skillmix.engine.spent import record_cost, spent_line
     from skillmix.engine.teacher import generate_dataset
+    from skillmix.formats.dataset import STATS_FILE
 
     graders = {("grader" if i == 0 else f"grader {i + 1}"): g for i, g in enumerate(config.graders)}
     check_models({"teacher": config.teacher, **graders}, os.environ, config.local_engine)  # before --out or a server exists
     with opt.progress("generate", spinner=False):  # inspect's display is the terminal's progress
         stats = generate_dataset(config, out, env=os.environ)
+    stats = record_cost(out / STATS_FILE, stats, stats["token_usage"]["total"], prices)
     if as_json:
         print_json(stats)
     else:
         console = Console()
         console.print(stats_table(stats))
         console.print(f"dataset: {out / 'data.jsonl'} ({stats['n']} texts)   stats: {out / 'stats.json'}")
+        console.print(spent_line(stats, stats["token_usage"]["total"]), markup=False, highlight=False)
     warn_stats(stats)
     code = 0 if stats.get("complete", True) else 1  # errored or unfinished samples: never a silent success
     if stats.get("engine", {}).get("call_path") == "direct":
@@ -138,32 +144,6 @@ def warn_stats(stats: dict) -> None:
     if stats.get("n") == 0 and total.get("unscored"):
         err.print(f"[yellow]warning:[/] no text kept; {total['unscored']} of {total['generated']} were unscored "
                   "(no grading could be parsed): use a stronger grader")
-
-
-def estimate_table(estimate: dict) -> Table:
-    table = Table(title=f"Dry run: teacher {estimate['teacher']}, grader {estimate['grader']} (tokens estimated)")
-    cols = {"texts": "texts", "teacher_calls": "teacher calls", "grader_calls": "grader calls",
-            "teacher_input_tokens": "teacher in", "teacher_output_tokens": "teacher out",
-            "grader_input_tokens": "grader in", "grader_output_tokens": "grader out"}
-    table.add_column("k")
-    for label in cols.values():
-        table.add_column(label, justify="right")
-    for k, row in [*estimate["per_k"].items(), ("total", estimate["total"])]:
-        table.add_row(k, *(compact(row[c]) if "tokens" in c else f"{row[c]:,}" for c in cols))
-    return table
-
-
-def compact(n: int) -> str:
-    return f"{n / 1e6:.2f}M" if n >= 1_000_000 else f"{n / 1e3:.1f}k" if n >= 1000 else str(n)
-
-
-def estimate_notes(estimate: dict) -> str:
-    a, total = estimate["assumptions"], estimate["total"]
-    return (
-        f"tokens ≈ chars/{a['chars_per_token']}; assumed replies: teacher {a['teacher_reply_tokens']}, "
-        f"grader {a['grader_reply_tokens']} tokens (upper bounds: teacher {total['teacher_output_tokens_max']:,}, "
-        f"grader {total['grader_output_tokens_max']:,} output tokens); {a['note']}.\n{estimate['formula']}"
-    )
 
 
 def cell(value) -> str:

@@ -80,6 +80,7 @@ def eval_cmd(
     """Evaluate a model with SKILL-MIX(k); re-running the same command resumes."""
     from skillmix.engine.evaluate import EvalConfig, default_grader, failure_message, run_eval
     from skillmix.engine.model_check import check_models
+    from skillmix.engine.spent import record_cost, spent_line
     from skillmix.protocol.catalog import check_pool
 
     config = EvalConfig(
@@ -105,8 +106,10 @@ def eval_cmd(
     check_models({"student": config.student, **graders}, os.environ, config.local_engine)  # before --out or a server exists
     with opt.progress("eval", spinner=False):  # inspect's display is the terminal's progress
         results = run_eval(config, out)
+    results = record_cost(out / "results.json", results, results["token_usage"], prices)
     console = Console()
     console.print(results_table(results))
+    console.print(spent_line(results, results["token_usage"]), markup=False, highlight=False)
     console.print(f"results: {out / 'results.json'}   samples: {out / 'samples.jsonl'}   browse: {results['view']}")
     failed = failure_message(results, max_error_rate)
     if failed:
