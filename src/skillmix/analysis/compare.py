@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from skillmix.formats.eval_folder import EvalFolder, Generation
-from skillmix.protocol.metrics import METRICS, generation_metrics, majority_vote
+from skillmix.protocol.metrics import BINARY_METRICS, METRICS, generation_metrics, majority_vote
 from skillmix.stats.agreement import cohen_kappa, krippendorff_alpha
 from skillmix.stats.paired import (
     mcnemar_exact,
@@ -78,7 +78,7 @@ def metric_test(name: str, before: Sequence[float], after: Sequence[float], rng:
     if not diffs:
         return {"delta": None, "ci": None, "p_value": None, "test": None, "n_pairs": 0}
     delta = sum(diffs) / len(diffs)
-    if name == "skill_fraction":
+    if name not in BINARY_METRICS:
         ci = paired_mean_interval(diffs, rng, n_resamples)
         base = {"delta": delta, "ci": list(ci) if ci else None, "n_pairs": len(diffs)}
         return {**base, "p_value": sign_flip_test(diffs, rng, n_resamples), "test": "sign-flip"}

@@ -30,6 +30,9 @@ from skillmix.stats.agreement import fleiss_kappa, krippendorff_alpha
 from skillmix.stats.intervals import unit_mean_interval, wilson_interval
 
 METRICS = ("full_marks", "all_skills", "skill_fraction")
+# The metrics that are 0/1 per combination: their mean is a proportion (Wilson interval, exact McNemar
+# for paired changes); any other metric is a mean (bootstrap interval, sign-flip test).
+BINARY_METRICS = frozenset({"full_marks", "all_skills"})
 # The bootstrap of Skill Fraction's interval: skillmix eval uses these, skillmix report by default too.
 DEFAULT_SEED = 0
 DEFAULT_N_BOOT = 2000
@@ -121,7 +124,7 @@ def metric_ci(name: str, values: Sequence[float], rng: random.Random, n_boot: in
     percentile bootstrap of the mean, resampled with ``rng``; with every value the
     same, the Wilson interval of that mean (``unit_mean_interval``: never zero width).
     """
-    if name == "skill_fraction":
+    if name not in BINARY_METRICS:
         ci = unit_mean_interval(values, rng, n_boot)
     else:
         ci = wilson_interval(sum(1 for v in values if awarded(v)), len(values))
