@@ -40,9 +40,11 @@ def folder(tmp_path: Path) -> Path:
 
 
 # Effective sizes by hand (stats.intervals.effective_size): A's combinations k1-0 (1 of 2) and
-# k2-0 (2 of 2): rate 3/4, robust variance 2/1 * (0.25 + 0.25) / 16, binomial 0.75 * 0.25 / 4 -> 3.
-# B: k1-1 (1 of 1), k2-0 (1 of 2), k2-1 (0 of 1): 3/2 * 0.5 / 16 against 0.0625 -> 16/3. C: one text.
-EFFECTIVE = {A: 3.0, B: 16 / 3, C: 1.0}
+# k2-0 (2 of 2): rate 3/4, robust variance 2/1 * (0.25 + 0.25) / 16, binomial 0.75 * 0.25 / 4 -> 3,
+# times (z / t_1)^2. B: k1-1 (1 of 1), k2-0 (1 of 2), k2-1 (0 of 1): 3/2 * 0.5 / 16 against 0.0625
+# -> 16/3, times (z / t_2)^2. C: one text. t quantiles at 0.975: 12.706204736174694, 4.302652729749462.
+Z = 1.959963984540054
+EFFECTIVE = {A: 3.0 * (Z / 12.706204736174694) ** 2, B: 16 / 3 * (Z / 4.302652729749462) ** 2, C: 1.0}
 
 
 def test_per_skill_rates_counts_and_clustered_wilson(folder: Path) -> None:

@@ -133,7 +133,8 @@ def test_cluster_wilson_is_wilson_for_single_trials():
 def test_cluster_wilson_by_hand():
     # 4 combinations of 2 texts: 2, 0, 2, 1 successes. rate 5/8; cluster-robust variance
     # C/(C-1) * sum((s - r m)^2) / n^2 = 4/3 * 2.75 / 64; binomial r(1-r)/n = 0.029296875.
-    n_eff = 8 * 0.029296875 / (4 / 3 * 2.75 / 64)
+    # Korn & Graubard's degrees-of-freedom factor (z / t_3)^2 for 4 clusters, t_3(0.975) = 3.1824463052837078.
+    n_eff = 8 * 0.029296875 / (4 / 3 * 2.75 / 64) * (Z / 3.1824463052837078) ** 2
     assert effective_size([2, 0, 2, 1], [2, 2, 2, 2]) == pytest.approx(n_eff, abs=1e-12)
     x, centre = 0.625 * n_eff, 0.625
     half = Z / (1 + Z**2 / n_eff) * math.sqrt(centre * (1 - centre) / n_eff + Z**2 / (4 * n_eff**2))
@@ -152,10 +153,10 @@ def test_identical_copies_give_the_interval_of_one_copy():
     for copies in (2, 3, 5):
         assert cluster_wilson_interval([copies * h for h in hits], [copies * s for s in sizes]) == pytest.approx(
             cluster_wilson_interval(hits, sizes), abs=1e-12)
-    # a cluster of one trial each: the copies' interval is Wilson's at n (C - 1) / C at most
+    # a cluster of one trial each: the copies' interval is Wilson's at about n (C - 1) / C (z / t_{C-1})^2
     copied = cluster_wilson_interval([3 * h for h in one], [3] * 40)
     plain = wilson_interval(sum(one), 40)
-    assert (copied[1] - copied[0]) == pytest.approx(plain[1] - plain[0], rel=0.02)
+    assert (copied[1] - copied[0]) == pytest.approx(plain[1] - plain[0], rel=0.05)
     assert cluster_wilson_interval([0] * 40, [3] * 40) == wilson_interval(0, 40)  # no spread: a combination counts once
 
 

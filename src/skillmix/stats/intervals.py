@@ -169,19 +169,25 @@ def unit_mean_interval(
     return (0.0 if mean == 0 else float(lo)), (1.0 if mean == 1 else float(hi))
 
 
-def effective_size(successes: Sequence[int], sizes: Sequence[int]) -> float:
-    """Kish's effective sample size of clustered 0/1 data: n / design effect, where the design
+def effective_size(successes: Sequence[int], sizes: Sequence[int], confidence: float = 0.95) -> float:
+    """Kish's effective sample size of clustered 0/1 data, n / design effect, where the design
     effect is the cluster-robust variance of the rate (the linearised ratio estimator with the
-    C / (C - 1) small-sample factor of C clusters) over the binomial one. With no spread (rate
-    0 or 1), or a single cluster, every cluster counts once. Not truncated at n: G identical
-    copies of every trial then give exactly the size of one copy."""
+    C / (C - 1) small-sample factor of C clusters) over the binomial one; then Korn & Graubard's
+    (1998) degrees-of-freedom factor (z / t_{C-1})^2, since that variance rests on C clusters.
+    With no spread (rate 0 or 1), or a single cluster, every cluster counts once. Not truncated
+    at n: G identical copies of every trial then give exactly the size of one copy."""
     n, s, c = sum(sizes), sum(successes), len(sizes)
     rate = s / n
     if s in (0, n) or c < 2:
         return float(c)
     spread = math.fsum((si - rate * ni) ** 2 for si, ni in zip(successes, sizes, strict=True))
     robust = c / (c - 1) * spread / n**2
-    return n * (rate * (1.0 - rate) / n) / robust if robust > 0 else float(n)
+    if robust <= 0:
+        return float(n)
+    from scipy.stats import norm, t
+
+    tail = 0.5 + confidence / 2
+    return n * (rate * (1.0 - rate) / n) / robust * float(norm.ppf(tail) / t.ppf(tail, c - 1)) ** 2
 
 
 def cluster_wilson_interval(successes: Sequence[int], sizes: Sequence[int],
@@ -195,7 +201,7 @@ def cluster_wilson_interval(successes: Sequence[int], sizes: Sequence[int],
         return wilson_interval(s, n, confidence)
     from statsmodels.stats.proportion import proportion_confint
 
-    size = effective_size(successes, sizes)
+    size = effective_size(successes, sizes, confidence)
     rate = s / n
     lo, hi = proportion_confint(rate * size, size, alpha=1.0 - confidence, method="wilson")
     return (0.0 if s == 0 else float(lo)), (1.0 if s == n else float(hi))
