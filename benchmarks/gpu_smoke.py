@@ -59,7 +59,7 @@ def fine_tune(root: Path, env: dict[str, str], deadline: float) -> str:
     data, out = write_dataset(root / "data"), root / "ft"
     skillmix(["train", "--data", str(data), "--base-model", str(base), "--out", str(out), *TRAIN], env, deadline)
     record = json.loads((out / "skillmix_train.json").read_text())
-    tokens = json.loads((out / "train_log.jsonl").read_text().splitlines()[-1])["tokens"]
+    tokens = int(json.loads((out / "train_log.jsonl").read_text().splitlines()[-1])["tokens"])
     return (f"LoRA fine-tune, {record['global_step']} steps on {record['distributed']['type']}: {tokens} tokens "
             f"in {record['train_seconds']:.1f} s = {tokens / record['train_seconds']:.0f} tokens/s")
 
