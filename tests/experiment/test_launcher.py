@@ -407,3 +407,21 @@ def test_two_process_launch_from_skillmix_run_survives_a_kill(tmp_path):
     steps = [json.loads(line)["step"] for line in (out / "train_log.jsonl").read_text().splitlines()]
     assert steps == list(range(1, STEPS + 1))  # every step logged once across the kill
     assert json.loads((out / ".skillmix-stage.json").read_text())["status"] == "done"
+
+
+def test_preflight_prints_the_warning_when_a_gpu_is_visible(tmp_path, monkeypatch):
+    pytest.importorskip("trl")
+    from skillmix.experiment import preflight as checks
+
+    config = ExperimentConfig.model_validate({
+        **grid({"kind": "accelerate", "config_file": str(ACCELERATE_CONFIGS / "ddp.yaml")}, recipe="paper"),
+        "models": {**grid()["models"], "student_base": str(tmp_path / "Llama-2-13b-chat-hf")}})
+    env = {"FAKE_BASE_URL": "http://127.0.0.1:9/v1", "FAKE_API_KEY": "k"}
+    lines: list[str] = []
+    monkeypatch.setattr(checks, "gpu_memory", lambda: ("NVIDIA A100-SXM4-80GB", 85_000_000_000))
+    checks.preflight(config, plan(config, tmp_path / "run"), env, lines.append)
+    assert len(lines) == 1 and lines[0].startswith("warning: fine-tune 'ft' needs about 208 GB per GPU")
+    monkeypatch.setattr(checks, "gpu_memory", lambda: None)  # no GPU: nothing to say
+    lines.clear()
+    checks.preflight(config, plan(config, tmp_path / "run"), env, lines.append)
+    assert lines == []
