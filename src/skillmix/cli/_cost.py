@@ -37,7 +37,9 @@ def preview(config: Any, prices_file: Optional[Path]) -> dict:
     from skillmix.engine.precheck import check_data_settings, check_settings
 
     if hasattr(config, "n"):
-        check_data_settings(config)
+        from skillmix.engine.teacher import eval_config
+
+        check_data_settings([eval_config(config, k) for k in config.k])
         return with_price(estimate_cost(config), prices_file)
     check_settings(config)
     return with_price(estimate_eval_cost(config), prices_file)

@@ -9,7 +9,7 @@ first call, so a killed run (logs, but no ``results.json``) is still compared ag
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,7 +18,6 @@ from skillmix.errors import SkillmixError
 
 if TYPE_CHECKING:
     from skillmix.engine.evaluate import EvalConfig
-    from skillmix.engine.teacher import DataConfig
 
 SETTINGS_FILE = "settings.json"  # an evaluation's settings, written before its first model call
 RESULTS_FILE = "results.json"
@@ -38,12 +37,11 @@ def check_settings(config: EvalConfig, flag: str = "--combinations") -> None:
         check_fits(catalog, k, config.combinations, config.skills, config.topics, flag)
 
 
-def check_data_settings(config: DataConfig, flag: str = "--n") -> None:
-    """``check_settings`` for each k of a D(k) build (its --n is the draw's size)."""
-    from skillmix.engine.teacher import eval_config
-
-    for k in config.k:
-        check_settings(eval_config(config, k), flag)
+def check_data_settings(configs: Iterable[EvalConfig], flag: str = "--n") -> None:
+    """``check_settings`` for the evaluation of each k of a D(k) build (``teacher.eval_config``; its --n is the
+    draw's size). Given the configs, not the build, so this module imports nothing that imports it."""
+    for config in configs:
+        check_settings(config, flag)
 
 
 def recorded_config(out_dir: Path) -> dict[str, Any] | None:

@@ -53,7 +53,9 @@ def pool_problems(stage: Stage) -> list[str]:
 
     try:
         if stage.kind == "data":
-            check_data_settings(stage.config, "n")
+            from skillmix.engine.teacher import eval_config
+
+            check_data_settings([eval_config(stage.config, k) for k in stage.config.k], "n")
         else:
             check_settings(stage.config, "combinations")
     except SkillmixError as e:
