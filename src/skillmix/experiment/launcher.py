@@ -82,16 +82,16 @@ def forward(stream: IO[str], echo: Callable[[str], None]) -> None:
         echo(f"    {line.rstrip()}")
 
 
-def trainers_writing_to(out: Path, proc_dir: Path = Path("/proc")) -> list[int]:
+def trainers_writing_to(out: Path) -> list[int]:
     """Pids of ``skillmix train`` processes (launchers and ranks) whose ``--out`` is ``out`` (Linux)."""
     found = []
-    for entry in proc_dir.glob("[0-9]*"):
+    for entry in Path("/proc").glob("[0-9]*"):
         try:
             args = (entry / "cmdline").read_bytes().decode(errors="replace").split("\0")
         except OSError:
             continue  # gone meanwhile, or not ours to read
-        at = [i for i, a in enumerate(args[:-1]) if a == "--out" and args[i + 1] == str(out)]
-        if at and "skillmix" in args and "train" in args and int(entry.name) != os.getpid():
+        writes_out = any(a == "--out" and b == str(out) for a, b in zip(args, args[1:]))
+        if writes_out and "skillmix" in args and "train" in args and int(entry.name) != os.getpid():
             found.append(int(entry.name))
     return found
 
@@ -122,6 +122,7 @@ def stop_leftovers(out: Path, echo: Callable[[str], None], grace: float = GRACE_
             time.sleep(0.2)
         if not pids:
             return
+    echo(f"  warning: could not stop {pids} (stuck in the kernel?); the new launch shares {out} with them")
 
 
 def run_launch(command: Sequence[str], out: Path, echo: Callable[[str], None]) -> int:
