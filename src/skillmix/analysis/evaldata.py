@@ -12,7 +12,7 @@ report has already read (``formats.eval_folder.EvalFolder``), without reading it
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,40 +27,11 @@ from skillmix.formats.eval_folder import (
     setting_of,
 )
 from skillmix.protocol.catalog import Catalog, load_catalog
-from skillmix.protocol.metrics import awarded, majority_vote
+from skillmix.protocol.metrics import majority_vote
 
-__all__ = ["EvalData", "Gen", "eval_data_of", "gen_from_generation", "gen_from_record", "last_reply", "load_eval_dir"]
+__all__ = ["EvalData", "eval_data_of", "gen_from_generation", "gen_from_record", "last_reply", "load_eval_dir"]
 
 UNKNOWN_CATEGORY = "unknown"
-
-
-@dataclass(frozen=True)
-class Gen:
-    """One generation: its combination, the graders' majority points and the raw reply."""
-
-    id: str
-    epoch: int
-    k: int
-    skills: tuple[str, ...]
-    topic: str
-    voted: tuple[float, ...] | None  # None: unscored or errored
-    points: tuple[tuple[float, ...] | None, ...]  # per grading, after the checks (what was voted on)
-    parsed: tuple[tuple[float, ...] | None, ...]  # per grading, before the programmatic checks
-    answer: str | None
-    reply: str | None  # the last assistant message: the graded (second-turn) reply
-    error: str | None
-
-    @property
-    def scored(self) -> bool:
-        return self.voted is not None
-
-    def awarded(self, i: int) -> bool:
-        """Skill i's majority point (protocol §5: awarded iff the vote is > 0.5)."""
-        assert self.voted is not None
-        return awarded(self.voted[i])
-
-    def all_skills(self) -> bool:
-        return all(self.awarded(i) for i in range(self.k))
 
 
 @dataclass(frozen=True)
@@ -70,7 +41,7 @@ class EvalData:
     setting: str
     config: dict[str, Any]
     categories: dict[str, str]  # skill name -> category, from the folder's catalog
-    gens: tuple[Gen, ...]
+    gens: tuple[Generation, ...]  # each with its analysed vote (gen_from_generation)
 
     def category(self, skill: str) -> str:
         return self.categories.get(skill, UNKNOWN_CATEGORY)
@@ -80,19 +51,21 @@ class EvalData:
         return bool(self.config.get("name_penalty", True))
 
 
-def gen_from_generation(g: Generation) -> Gen:
+def gen_from_generation(g: Generation) -> Generation:
+    """A generation as the analyses read it: ``voted`` is the recorded vote, else the majority of its
+    gradings, and None for an errored sample (reported, never scored: docs/pitfalls.md #3)."""
     voted = g.voted if g.voted is not None else majority_vote(list(g.points)) if g.points else None
     if g.error is not None:
-        voted = None  # an errored sample is reported, never scored (docs/pitfalls.md #3)
-    return Gen(g.id, g.epoch, g.k, g.combination[0], g.combination[1], None if voted is None else tuple(voted),
-               g.points, g.parsed, g.answer, g.reply, g.error)
+        voted = None
+    voted = None if voted is None else tuple(voted)
+    return g if voted == g.voted else replace(g, voted=voted)
 
 
-def gen_from_record(record: dict[str, Any], where: str) -> Gen:
+def gen_from_record(record: dict[str, Any], where: str) -> Generation:
     return gen_from_generation(parse_generation(record, where))
 
 
-def read_gens(path: Path) -> tuple[Gen, ...]:
+def read_gens(path: Path) -> tuple[Generation, ...]:
     return tuple(gen_from_generation(g) for g in iter_generations(path))
 
 
@@ -118,7 +91,7 @@ def eval_data_of(folder: EvalFolder) -> EvalData:
     return _eval_data(folder.path, folder.results, tuple(gen_from_generation(g) for g in folder.generations))
 
 
-def _eval_data(path: Path, results: dict[str, Any], gens: tuple[Gen, ...]) -> EvalData:
+def _eval_data(path: Path, results: dict[str, Any], gens: tuple[Generation, ...]) -> EvalData:
     config = results.get("config") or {}
     catalog = folder_catalog(config)
     model = str((results.get("meta") or {}).get("model") or config.get("student", "?"))

@@ -32,8 +32,9 @@ from collections.abc import Sequence
 from typing import Any, Literal, get_args
 
 from skillmix.analysis.data_audit import has_tokens, tokens
-from skillmix.analysis.evaldata import EvalData, Gen
+from skillmix.analysis.evaldata import EvalData
 from skillmix.analysis.evaluation import answer_checks
+from skillmix.formats.eval_folder import Generation
 from skillmix.protocol.metrics import METRICS, combination_metrics
 from skillmix.protocol.rubric import extract_answer
 from skillmix.protocol.sentences import within_sentence_limit
@@ -162,7 +163,7 @@ def _dedupe_lines(text: str) -> str:
     return "\n".join(kept)
 
 
-def lenient_points(g: Gen, data: EvalData) -> list[list[float] | None]:
+def lenient_points(g: Generation, data: EvalData) -> list[list[float] | None]:
     """The graders' parsed values with the folder's checks re-run on the lenient answer."""
     if g.reply is None:
         return [list(p) if p is not None else None for p in g.points]
@@ -173,7 +174,7 @@ def lenient_points(g: Gen, data: EvalData) -> list[list[float] | None]:
     return [None if p is None else checked(p) for p in g.parsed]
 
 
-def gen_statuses(data: EvalData) -> list[tuple[Gen, str]]:
+def gen_statuses(data: EvalData) -> list[tuple[Generation, str]]:
     """Every graded reply of a folder with its status (errored samples have none)."""
     rule = str(data.config.get("sentences", "reference"))
     return [(g, format_status(g.reply, g.k, rule)) for g in data.gens if g.error is None and g.reply is not None]
@@ -184,7 +185,7 @@ def status_counts(statuses: Sequence[str]) -> dict[str, int]:
     return {s: counts.get(s, 0) for s in STATUSES}
 
 
-def _combos(gens: Sequence[Gen], points_of) -> dict[int, list]:
+def _combos(gens: Sequence[Generation], points_of) -> dict[int, list]:
     by_k: dict[int, dict[str, list]] = {}
     for g in sorted(gens, key=lambda g: (g.k, g.id, g.epoch)):
         points = [None] * max(len(g.points), 1) if g.error is not None else points_of(g)

@@ -23,7 +23,8 @@ from typing import Any
 import numpy as np
 
 from skillmix.analysis.data_audit import tokens
-from skillmix.analysis.evaldata import EvalData, Gen
+from skillmix.analysis.evaldata import EvalData
+from skillmix.formats.eval_folder import Generation
 from skillmix.protocol.metrics import combination_metrics
 
 SPAN = 8  # tokens: the minimum span length that counts as copied
@@ -67,7 +68,7 @@ def coverage_stratum(pairs: tuple[int, int]) -> str:
     return "none" if seen == 0 else "all" if seen == total else "some"
 
 
-def leakage_for_k(combos: Sequence[Sequence[Gen]], sets: Mapping[str, set]) -> dict[str, Any]:
+def leakage_for_k(combos: Sequence[Sequence[Generation]], sets: Mapping[str, set]) -> dict[str, Any]:
     """``combos``: the generations of each evaluated combination of one k."""
     cov = [combination_coverage(gs[0].skills, gs[0].topic, sets) for gs in combos]
     strata: dict[str, list[float]] = {}
@@ -85,13 +86,13 @@ def leakage_for_k(combos: Sequence[Sequence[Gen]], sets: Mapping[str, set]) -> d
     }
 
 
-def evaluated_combinations(data: Sequence[EvalData]) -> dict[int, list[list[Gen]]]:
-    by: dict[tuple[int, int, str], list[Gen]] = {}
+def evaluated_combinations(data: Sequence[EvalData]) -> dict[int, list[list[Generation]]]:
+    by: dict[tuple[int, int, str], list[Generation]] = {}
     for di, d in enumerate(data):
         for g in d.gens:
             if g.error is None:
                 by.setdefault((g.k, di, g.id), []).append(g)
-    out: dict[int, list[list[Gen]]] = {}
+    out: dict[int, list[list[Generation]]] = {}
     for (k, _, _), gs in sorted(by.items()):
         out.setdefault(k, []).append(gs)
     return out

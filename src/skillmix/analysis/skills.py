@@ -17,7 +17,8 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from skillmix.analysis.evaldata import EvalData, Gen
+from skillmix.analysis.evaldata import EvalData
+from skillmix.formats.eval_folder import Generation
 
 MIN_SUPPORT = 10  # hardest/easiest lists skip skills with fewer scored generations
 N_RANKED = 5
@@ -40,11 +41,11 @@ def rate_entry(per_cluster: dict[Cluster, list[int]]) -> dict[str, Any]:
     return {"rate": hits / n, "ci": ci, "n": n, "n_combinations": len(per_cluster), "successes": hits}
 
 
-def combination_of(g: Gen) -> Cluster:
+def combination_of(g: Generation) -> Cluster:
     return g.k, g.id, g.skills, g.topic
 
 
-def slots(gens: Iterable[Gen]) -> Iterable[tuple[Gen, str, bool]]:
+def slots(gens: Iterable[Generation]) -> Iterable[tuple[Generation, str, bool]]:
     """(generation, skill, awarded) for every skill of every scored generation."""
     for g in gens:
         if g.scored:
@@ -62,7 +63,7 @@ def tally(items: Iterable[tuple[Any, Cluster, bool]]) -> dict[Any, dict[str, Any
     return {key: rate_entry(counts[key]) for key in sorted(counts, key=str)}
 
 
-def by(data: Sequence[EvalData], key: Callable[[EvalData, Gen, str], Any]) -> dict[Any, dict[str, Any]]:
+def by(data: Sequence[EvalData], key: Callable[[EvalData, Generation, str], Any]) -> dict[Any, dict[str, Any]]:
     return tally((key(d, g, skill), combination_of(g), ok) for d in data for g, skill, ok in slots(d.gens))
 
 

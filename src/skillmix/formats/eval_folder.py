@@ -21,6 +21,7 @@ from skillmix.errors import SkillmixError
 from skillmix.formats.files import iter_jsonl, read_json
 from skillmix.formats.versions import RESULTS_VERSION, SAMPLES_VERSION, format_version
 from skillmix.protocol.catalog import SETTING_POOLS
+from skillmix.protocol.metrics import awarded as is_awarded
 
 TEACHER_DATA = "teacher data"  # meta.purpose of the runs behind D(k)
 ORIGINAL = "original"  # the label (and eval/<label>/ folder) of the untrained student in a run
@@ -28,7 +29,8 @@ ORIGINAL = "original"  # the label (and eval/<label>/ folder) of the untrained s
 
 @dataclass(frozen=True)
 class Generation:
-    """The part of one ``samples.jsonl`` record a report needs (no grader raw replies kept).
+    """The part of one ``samples.jsonl`` record a report needs (no grader raw replies kept): the one
+    generation type of the report and the analyses (``analysis.evaldata`` reads the vote its own way).
 
     ``reply`` is the graded (last assistant) message, which the format analysis of the
     report reads: keeping it here lets every section share this one parse of the file.
@@ -46,6 +48,26 @@ class Generation:
     unscored_reasons: tuple[str | None, ...] = ()  # per grading; None for a scored grading
     panel: bool = False  # graded by a panel (gradings name their grader): ``voted`` is the decision
     reply: str | None = None  # the last assistant message: the graded (second-turn) reply
+
+    @property
+    def skills(self) -> tuple[str, ...]:
+        return self.combination[0]
+
+    @property
+    def topic(self) -> str:
+        return self.combination[1]
+
+    @property
+    def scored(self) -> bool:
+        return self.voted is not None
+
+    def awarded(self, i: int) -> bool:
+        """Criterion i's voted point (protocol §5: awarded above ``metrics.AWARDED_ABOVE``)."""
+        assert self.voted is not None
+        return is_awarded(self.voted[i])
+
+    def all_skills(self) -> bool:
+        return all(self.awarded(i) for i in range(self.k))
 
 
 @dataclass(frozen=True)
