@@ -125,16 +125,23 @@ def test_exact_halves_refuse_what_they_cannot_split_exactly():
 # --- clustered rates, all-equal means, float noise ------------------------------------------
 
 
-def test_cluster_wilson_is_wilson_for_single_trials():
-    successes = [1, 0, 1, 1, 0, 0, 1]
-    assert cluster_wilson_interval(successes, [1] * 7) == wilson_interval(4, 7)
+T3, T39 = 3.1824463052837078, 2.022690920036761  # t quantiles at 0.975 with 3 and 39 degrees of freedom
+
+
+def test_cluster_wilson_of_single_trials_is_wilson_with_t_degrees_of_freedom():
+    # One trial per combination: no design effect, only the small-sample factors (C - 1) / C (z / t_{C-1})^2.
+    successes = [1, 0, 1, 1, 0, 0, 1] * 5 + [0] * 5
+    size = 39 * (Z / T39) ** 2
+    assert effective_size(successes, [1] * 40) == pytest.approx(size, abs=1e-9)
+    assert cluster_wilson_interval(successes, [1] * 40) == pytest.approx(
+        proportion_confint(20 / 40 * size, size, method="wilson"), abs=1e-12)
+    assert cluster_wilson_interval([0] * 40, [1] * 40) == wilson_interval(0, 40)  # no spread: Wilson at n
 
 
 def test_cluster_wilson_by_hand():
     # 4 combinations of 2 texts: 2, 0, 2, 1 successes. rate 5/8; cluster-robust variance
-    # C/(C-1) * sum((s - r m)^2) / n^2 = 4/3 * 2.75 / 64; binomial r(1-r)/n = 0.029296875.
-    # Korn & Graubard's degrees-of-freedom factor (z / t_3)^2 for 4 clusters, t_3(0.975) = 3.1824463052837078.
-    n_eff = 8 * 0.029296875 / (4 / 3 * 2.75 / 64) * (Z / 3.1824463052837078) ** 2
+    # C/(C-1) sum((s - r m)^2) / n^2 = 4/3 * 2.75 / 64; binomial r(1-r)/n = 0.029296875; times (z / t_3)^2.
+    n_eff = 8 * 0.029296875 / (4 / 3 * 2.75 / 64) * (Z / T3) ** 2
     assert effective_size([2, 0, 2, 1], [2, 2, 2, 2]) == pytest.approx(n_eff, abs=1e-12)
     x, centre = 0.625 * n_eff, 0.625
     half = Z / (1 + Z**2 / n_eff) * math.sqrt(centre * (1 - centre) / n_eff + Z**2 / (4 * n_eff**2))
@@ -143,6 +150,7 @@ def test_cluster_wilson_by_hand():
     assert cluster_wilson_interval([2, 0, 2, 1], [2, 2, 2, 2]) == pytest.approx(
         proportion_confint(x, n_eff, method="wilson"), abs=1e-12)
     assert effective_size([0, 0, 0], [2, 1, 2]) == 3.0  # no spread: each combination counts once
+    assert cluster_wilson_interval([], []) is None
 
 
 def test_identical_copies_give_the_interval_of_one_copy():
@@ -153,10 +161,8 @@ def test_identical_copies_give_the_interval_of_one_copy():
     for copies in (2, 3, 5):
         assert cluster_wilson_interval([copies * h for h in hits], [copies * s for s in sizes]) == pytest.approx(
             cluster_wilson_interval(hits, sizes), abs=1e-12)
-    # a cluster of one trial each: the copies' interval is Wilson's at about n (C - 1) / C (z / t_{C-1})^2
-    copied = cluster_wilson_interval([3 * h for h in one], [3] * 40)
-    plain = wilson_interval(sum(one), 40)
-    assert (copied[1] - copied[0]) == pytest.approx(plain[1] - plain[0], rel=0.05)
+        assert cluster_wilson_interval([copies * h for h in one], [copies] * 40) == pytest.approx(
+            cluster_wilson_interval(one, [1] * 40), abs=1e-12)
     assert cluster_wilson_interval([0] * 40, [3] * 40) == wilson_interval(0, 40)  # no spread: a combination counts once
 
 

@@ -171,11 +171,12 @@ def unit_mean_interval(
 
 def effective_size(successes: Sequence[int], sizes: Sequence[int], confidence: float = 0.95) -> float:
     """Kish's effective sample size of clustered 0/1 data, n / design effect, where the design
-    effect is the cluster-robust variance of the rate (the linearised ratio estimator with the
-    C / (C - 1) small-sample factor of C clusters) over the binomial one; then Korn & Graubard's
-    (1998) degrees-of-freedom factor (z / t_{C-1})^2, since that variance rests on C clusters.
-    With no spread (rate 0 or 1), or a single cluster, every cluster counts once. Not truncated
-    at n: G identical copies of every trial then give exactly the size of one copy."""
+    effect is the cluster-robust (linearised ratio-estimator, with the usual C / (C - 1) factor of
+    C clusters) variance of the rate over the binomial one; then Korn & Graubard's (1998)
+    degrees-of-freedom factor (z / t_{C-1})^2, since that variance rests on C clusters. With no
+    spread (rate 0 or 1), or a single cluster, every cluster counts once. Clusters of one trial give
+    n (C - 1) / C (z / t_{C-1})^2; G identical copies of every trial give exactly the size of one
+    copy (never truncated at n)."""
     n, s, c = sum(sizes), sum(successes), len(sizes)
     rate = s / n
     if s in (0, n) or c < 2:
@@ -194,16 +195,15 @@ def cluster_wilson_interval(successes: Sequence[int], sizes: Sequence[int],
                             confidence: float = 0.95) -> tuple[float, float] | None:
     """Wilson interval of a rate whose trials come in clusters (``successes[c]`` of ``sizes[c]``):
     the Wilson interval of the same rate at the effective sample size (``effective_size``).
-    Clusters of one trial give exactly ``wilson_interval``; G identical copies of every trial
-    give the interval of one copy. None when there is no trial."""
+    G identical copies of every trial give the interval of one copy. None when there is no trial."""
     n, s = sum(sizes), sum(successes)
-    if max(sizes, default=0) <= 1:
-        return wilson_interval(s, n, confidence)
+    if n == 0:
+        return None
+    _check_counts(s, n, confidence)
     from statsmodels.stats.proportion import proportion_confint
 
     size = effective_size(successes, sizes, confidence)
-    rate = s / n
-    lo, hi = proportion_confint(rate * size, size, alpha=1.0 - confidence, method="wilson")
+    lo, hi = proportion_confint(s / n * size, size, alpha=1.0 - confidence, method="wilson")
     return (0.0 if s == 0 else float(lo)), (1.0 if s == n else float(hi))
 
 
