@@ -19,7 +19,8 @@ from inspect_ai import Task, task, task_with
 from inspect_ai.model import GenerateConfig
 from pydantic import ValidationError
 
-from skillmix.engine.evaluate import TASK_FIELDS, EvalConfig
+from skillmix.engine.evaluate import TASK_FIELDS
+from skillmix.engine.settings import EvalConfig
 from skillmix.engine.tasks import skillmix_task
 from skillmix.errors import SkillmixError, validation_message
 

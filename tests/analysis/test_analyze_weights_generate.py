@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from skillmix.engine.teacher import DataConfig, eval_config, generate_dataset
+from skillmix.engine.settings import DataConfig, eval_config
+from skillmix.engine.teacher import generate_dataset
 from skillmix.formats.files import read_jsonl
 from skillmix.protocol.catalog import load_catalog
 from skillmix.testing.scripted import prompt_k, scripted_model, table
@@ -28,6 +29,7 @@ def grader(users, config) -> str:
     return table([1] * (prompt_k(users[-1]) + 3))
 
 
+@pytest.mark.slow
 def test_weights_reach_the_draw_and_stats(tmp_path: Path) -> None:
     weights = {s: 0.0 for s in TRAIN[3:]}  # only the first three training skills may be drawn
     config = DataConfig(teacher="mock", grader="mock", display="none", max_retries=0, k=(2,), n=(6,), keep="all",

@@ -95,8 +95,8 @@ def test_sample_n_beyond_the_pool(monkeypatch, capsys):
 
 
 def test_a_killed_evaluation_with_other_settings_is_refused(monkeypatch, capsys, fake, tmp_path):
-    from skillmix.engine.evaluate import EvalConfig
     from skillmix.engine.precheck import record_settings
+    from skillmix.engine.settings import EvalConfig
 
     out = tmp_path / "out"
     (out / "logs").mkdir(parents=True)  # what a run killed after its first calls leaves: settings and logs
@@ -204,7 +204,7 @@ def test_prices_turn_the_preview_into_dollars(monkeypatch, capsys, fake, tmp_pat
 
 def test_a_large_paid_run_at_the_default_size_waits_for_yes(monkeypatch, capsys, fake, tmp_path):
     from skillmix.engine.cost import confirmation_needed, estimate_eval_cost
-    from skillmix.engine.evaluate import EvalConfig
+    from skillmix.engine.settings import EvalConfig
 
     code, out, err = cli(monkeypatch, capsys, "eval", *MODELS, "--out", tmp_path / "o")
     one_line_error(code, err, "7,500 calls to models that are not on this machine", "--yes")

@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 from inspect_ai.model import BatchConfig, GenerateConfig, get_model
 
-from skillmix.engine.teacher import DataConfig, generate_dataset
+from skillmix.engine.settings import DataConfig
+from skillmix.engine.teacher import generate_dataset
 from skillmix.testing.fake_batch import FakeOpenAIBatch, multipart_file
 from skillmix.testing.fake_openai import FakeOpenAI, varied_reply
 
@@ -83,7 +84,8 @@ def test_batch_run_with_partial_failure_then_rerun_equals_direct_run(tmp_path, m
 
 CHILD = """
 import sys
-from skillmix.engine.teacher import DataConfig, generate_dataset
+from skillmix.engine.teacher import generate_dataset
+from skillmix.engine.settings import DataConfig
 from skillmix.testing.fake_batch import FakeOpenAIBatch
 sys.path.insert(0, sys.argv[3])
 from test_batch import DATA, batch_models

@@ -8,7 +8,6 @@ import os
 import random
 import subprocess
 import sys
-import time
 import zlib
 from pathlib import Path
 
@@ -16,8 +15,8 @@ import pytest
 
 from skillmix.analysis.data_audit import audit_dataset, exact_duplicates, jaccard, near_duplicate_pairs, summary, tokens
 from skillmix.engine.cost import estimate_cost
-from skillmix.engine.evaluate import EvalConfig
-from skillmix.engine.teacher import SHARED_FIELDS, DataConfig, eval_config, generate_dataset
+from skillmix.engine.settings import SHARED_FIELDS, DataConfig, EvalConfig, eval_config
+from skillmix.engine.teacher import generate_dataset
 from skillmix.errors import SkillmixError
 from skillmix.formats.dataset import load_dataset, mix_datasets, subsample_dataset
 from skillmix.formats.files import read_jsonl
@@ -114,6 +113,7 @@ def run_records(out: Path) -> list[dict]:
 # --- filtering ----------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_keep_rules_keep_exactly_the_right_texts(tmp_path):
     """One generation, then re-filtered under each keep rule (a resume that calls no model)."""
     records = None
@@ -258,6 +258,7 @@ def tally(calls):
     return {role: calls.count(role) for role in ("teacher", "grader")}
 
 
+@pytest.mark.slow
 def test_keyboard_interrupt_then_rerun_repeats_no_call(tmp_path, monkeypatch):
     kw = {"k": (1, 2), "n": (4, 4), "max_connections": 1}  # two samples at a time: some finish before the crash
     ref_data, ref_calls = reference_run(tmp_path, monkeypatch, **kw)
@@ -285,7 +286,8 @@ def test_keyboard_interrupt_then_rerun_repeats_no_call(tmp_path, monkeypatch):
 
 KILLED_RUN = """
 import json, os, sys
-from skillmix.engine.teacher import DataConfig, generate_dataset
+from skillmix.engine.teacher import generate_dataset
+from skillmix.engine.settings import DataConfig
 from skillmix.testing.scripted import scripted_model
 from tests.engine.test_data import clean_teacher, full_grader
 log, kill_at, config, out = open(sys.argv[1], "a"), int(sys.argv[2]), json.loads(sys.argv[3]), sys.argv[4]
@@ -305,6 +307,7 @@ generate_dataset(DataConfig(**config), out, scripted_model(counted("teacher", cl
 """
 
 
+@pytest.mark.slow
 def test_killed_process_then_rerun_repeats_no_call(tmp_path, monkeypatch):
     kw = {"k": (1, 2), "n": (4, 4), "max_connections": 1}
     ref_data, ref_calls = reference_run(tmp_path, monkeypatch, **kw)
@@ -446,7 +449,8 @@ def test_exact_duplicates_normalise_case_space_and_punctuation():
     assert exact_duplicates(["The bee.", "the  BEE", "The bees.", "x", "the bee!"]) == [[0, 1, 4]]
 
 
-def test_audit_speed_on_25k_texts(tmp_path):
+@pytest.mark.slow
+def test_audit_of_25k_texts(tmp_path):
     rng = random.Random(0)
     vocab = [f"w{i}" for i in range(20000)]
     zipf = list(itertools.accumulate(1 / (i + 1) for i in range(len(vocab))))  # word frequencies as in text
@@ -454,11 +458,9 @@ def test_audit_speed_on_25k_texts(tmp_path):
     skills, topic = CATALOG.skill_pool("train"), sorted(TRAIN_TOPICS)[0]
     rows = [row(f"r{i:05d}", 1, [skills[i % len(skills)].name], topic, a) for i, a in enumerate(answers)]
     path = write_set(tmp_path / "big", rows)
-    start = time.perf_counter()
-    report = audit_dataset(path)
+    report = audit_dataset(path)  # its speed is measured by benchmarks/bench_data_audit.py
     assert report["n"] == 25000 and report["leakage"]["n"] == 0
-    assert time.perf_counter() - start < 60  # about 8 s on 2 cores
-    assert report["duplicates"]["seconds"] < 30
+    assert report["duplicates"]["seconds"] >= 0
 
 
 # --- mixing, subsampling, loading ---------------------------------------------------
@@ -521,6 +523,7 @@ def test_cli_bad_input_is_one_line_exit_2(run_cli, args, message):
     assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0]
 
 
+@pytest.mark.slow
 def test_cli_dry_run_audit_show_mix(run_cli, tmp_path):
     dry = run_cli("generate", "--dry-run", "--json", "--k", "1,2,3", "--n", "5000,10000,10000", "--teacher", "openai/gpt-4",
                   "--grader", "openai/gpt-4")
@@ -546,6 +549,7 @@ def test_cli_dry_run_audit_show_mix(run_cli, tmp_path):
     assert "assistant:" in run_cli("data", "show", str(d1)).stdout
 
 
+@pytest.mark.slow
 @pytest.mark.local_model
 def test_tiny_real_run_with_the_local_model(run_cli, tmp_path):
     """Teacher and grader are the embedded model; `--keep all` keeps every scored text (demo rule)."""

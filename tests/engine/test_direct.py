@@ -18,7 +18,8 @@ from skillmix.engine.direct import (
     direct_endpoint,
     parse_completion,
 )
-from skillmix.engine.teacher import DataConfig, direct_endpoints, generate_dataset
+from skillmix.engine.settings import DataConfig
+from skillmix.engine.teacher import direct_endpoints, generate_dataset
 from skillmix.errors import SkillmixError
 from skillmix.testing.fake_openai import FakeOpenAI, echo_reply, is_grader_request, skillmix_reply
 

@@ -8,7 +8,8 @@ import json
 import pytest
 
 from skillmix.engine.direct_log import write_inspect_logs
-from skillmix.engine.teacher import DataConfig, generate_dataset
+from skillmix.engine.settings import DataConfig
+from skillmix.engine.teacher import generate_dataset
 from skillmix.errors import SkillmixError
 from skillmix.formats.files import read_jsonl
 from skillmix.formats.samples import read_generation_records
@@ -45,6 +46,7 @@ def test_writing_again_replaces_the_log(built):
     assert all(len(list(p.parent.iterdir())) == 1 for p in first)
 
 
+@pytest.mark.slow
 def test_cli_writes_logs_and_refuses_other_folders(built, tmp_path):
     from skillmix.testing.cli import run_cli
 

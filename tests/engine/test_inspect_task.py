@@ -28,7 +28,8 @@ def _samples(task) -> list[tuple]:
 
 def test_same_draw_prompts_and_scorer_as_skillmix_eval():
     from skillmix._registry import skill_mix
-    from skillmix.engine.evaluate import EvalConfig, build_tasks
+    from skillmix.engine.evaluate import build_tasks
+    from skillmix.engine.settings import EvalConfig
 
     ours = skill_mix(k=3, combinations=4, skills="heldout", topics="heldout")
     (theirs,) = build_tasks(EvalConfig(k=(3,), combinations=4, grader="openai/g", student="openai/s"))
@@ -40,7 +41,7 @@ def test_same_draw_prompts_and_scorer_as_skillmix_eval():
 
 def test_defaults_follow_skillmix_eval():
     from skillmix._registry import skill_mix
-    from skillmix.engine.evaluate import EvalConfig
+    from skillmix.engine.settings import EvalConfig
 
     task = skill_mix(k=2)
     defaults = EvalConfig()

@@ -6,7 +6,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from skillmix.engine.evaluate import EvalConfig, failure_message, run_status
+from skillmix.engine.evaluate import failure_message, run_status
+from skillmix.engine.settings import EvalConfig
 
 
 def header(k: int, status: str, samples: int = 3, epochs: int = 2) -> SimpleNamespace:

@@ -15,10 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from skillmix.engine.evaluate import EvalConfig, run_eval
+from skillmix.engine.evaluate import run_eval
 from skillmix.engine.merge import merge_runs
+from skillmix.engine.settings import DataConfig, EvalConfig
 from skillmix.engine.shard import Shard, parse_shard, shard_slice
-from skillmix.engine.teacher import DataConfig, generate_dataset
+from skillmix.engine.teacher import generate_dataset
 from skillmix.errors import SkillmixError
 from skillmix.testing.fake_openai import FakeOpenAI, varied_reply
 

@@ -7,7 +7,8 @@ import json
 import pytest
 
 from skillmix import aggregate
-from skillmix.engine.evaluate import EvalConfig, run_eval
+from skillmix.engine.evaluate import run_eval
+from skillmix.engine.settings import EvalConfig
 from skillmix.testing.scripted import GRADE_START, prompt_k, scripted_model, table
 
 ANSWERS = {
@@ -103,6 +104,7 @@ def test_name_penalty_and_sentence_check(tmp_path, template, skill_point, length
             assert g["points"] == [skill_point, 1.0, 1.0, length_point]
 
 
+@pytest.mark.slow
 def test_metrics_equal_aggregate_on_stored_points(tmp_path):
     def grader(users, config):
         k = prompt_k(users[-1])

@@ -86,7 +86,7 @@ def test_a_result_setting_marks_its_stages(tmp_path):
 
 
 def test_the_local_engine_keys_a_stage_only_when_changed(tmp_path):
-    from skillmix.engine.evaluate import EvalConfig
+    from skillmix.engine.settings import EvalConfig
     from skillmix.experiment.identity import config_identity
 
     default = EvalConfig().model_dump(mode="json")

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from skillmix.engine.evaluate import EvalConfig, default_grader, resolve_model
-from skillmix.engine.teacher import DataConfig, generate_dataset
+from skillmix.engine.evaluate import default_grader, resolve_model
+from skillmix.engine.settings import DataConfig, EvalConfig
+from skillmix.engine.teacher import generate_dataset
 from skillmix.errors import SkillmixError
 from skillmix.formats.dataset import mix_datasets, subsample_dataset
 from skillmix.testing.fake_openai import FakeOpenAI, skillmix_reply
@@ -28,6 +29,7 @@ def two_sets(tmp_path_factory) -> tuple[Path, Path]:
     return tmp / "d1", tmp / "d2"
 
 
+@pytest.mark.slow
 def test_mix_refuses_a_different_dataset_and_reruns_the_same(tmp_path, two_sets):
     d1, d2 = two_sets
     first = mix_datasets([d1, d2], tmp_path / "mix")
@@ -46,6 +48,7 @@ def test_subsample_refuses_a_different_draw(tmp_path, two_sets, n, seed):
         subsample_dataset(list(two_sets), n, seed, tmp_path / "sub")
 
 
+@pytest.mark.slow
 def test_cli_mix_refuses_on_one_line(run_cli, tmp_path, two_sets):
     d1, d2 = two_sets
     assert run_cli("data", "mix", f"{d1},{d2}", "--out", str(tmp_path / "m")).returncode == 0
@@ -75,6 +78,7 @@ def test_demo_grader_next_to_a_real_student_must_be_spelt_out():
         (["generate", "--teacher", "openai/gpt-4", "--k", "1", "--n", "2"], "--grader is required with --teacher"),
     ],
 )
+@pytest.mark.slow
 def test_eval_and_generate_validate_before_creating_out(run_cli, tmp_path, args, message):
     done = run_cli(*args, "--out", str(tmp_path / "out"), env={"OPENAI_API_KEY": None})
     assert done.returncode == 2 and message in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
@@ -92,6 +96,7 @@ def test_local_connections_are_clamped_to_the_server_slots(engine, asked, sent):
     assert model.config.max_connections == sent
 
 
+@pytest.mark.slow
 def test_eval_refuses_a_different_evaluation_and_resumes_the_same(run_cli, tmp_path):
     args = ["eval", "--student", "openai-api/fake/s", "--grader", "openai-api/fake/g", "--k", "1", "--generations", "1",
             "--gradings", "1", "--display", "none", "--out", str(tmp_path / "out")]

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from inspect_ai.log import read_eval_log_samples
 
-from skillmix.engine.evaluate import EvalConfig, run_eval
+from skillmix.engine.evaluate import run_eval
+from skillmix.engine.settings import EvalConfig
 from skillmix.formats.samples import SKIPPED_FIELDS, generation_record, read_generation_records
 from skillmix.testing.scripted import GRADE_START, prompt_k, scripted_model, table
 

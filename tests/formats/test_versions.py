@@ -75,7 +75,8 @@ def test_stats_reader_checks_the_version(tmp_path, stats, ok):
 
 def test_run_eval_writes_versioned_results_and_samples(tmp_path, monkeypatch):
     """What `skillmix eval` writes carries the versions its readers check."""
-    from skillmix.engine.evaluate import EvalConfig, run_eval
+    from skillmix.engine.evaluate import run_eval
+    from skillmix.engine.settings import EvalConfig
     from skillmix.formats.eval_folder import iter_generations, read_results
     from skillmix.formats.files import read_json, read_jsonl
     from skillmix.testing.scripted import prompt_k, scripted_model, table

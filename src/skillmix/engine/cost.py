@@ -25,8 +25,7 @@ from skillmix.protocol.prompts import generation_turns, grading_prompt, load_tem
 from skillmix.protocol.sampling import sample_combinations
 
 if TYPE_CHECKING:
-    from skillmix.engine.evaluate import EvalConfig
-    from skillmix.engine.teacher import DataConfig
+    from skillmix.engine.settings import DataConfig, EvalConfig
 
 CHARS_PER_TOKEN = 4
 # A run making more model calls than this to models that are not on this machine waits for --yes.
@@ -120,7 +119,8 @@ def estimate_cost(config: DataConfig, sample_size: int = 200) -> dict[str, Any]:
     of each k's real draw, at ``CHARS_PER_TOKEN`` characters per token; reply lengths
     are ``ASSUMED_TOKENS``.
     """
-    from skillmix.engine.teacher import check_sizes, eval_config
+    from skillmix.engine.settings import eval_config
+    from skillmix.engine.teacher import check_sizes
 
     check_sizes(config, load_catalog(config.skills_file, config.topics_file))
     configs = [(k, eval_config(config, k), n) for k, n in zip(config.k, config.n)]

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 from skillmix.engine.direct import CallError, CallJournal, Endpoint, ModelClient, PriorityLimiter, chat_body
-from skillmix.engine.evaluate import EvalConfig
 from skillmix.engine.results import (
     metrics_for_k,
     results_document,
@@ -28,6 +27,7 @@ from skillmix.engine.results import (
     write_results,
     write_samples_file,
 )
+from skillmix.engine.settings import EvalConfig
 from skillmix.engine.shard import SHARD_FILE, shard_info, shard_slice
 from skillmix.formats.files import write_json
 from skillmix.formats.samples import make_record

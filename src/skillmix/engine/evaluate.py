@@ -10,13 +10,13 @@ metrics per k to ``results.json``. The inspect logs stay under ``OUT/logs`` for
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
-
-from skillmix.engine.local_engines import DEFAULT_ENGINE, Engine
+from skillmix.engine.local_engines import Engine
+from skillmix.engine.model_args import identity_role
 from skillmix.engine.providers import LOCAL
 from skillmix.engine.results import (
     USAGE_KEYS,
@@ -27,84 +27,9 @@ from skillmix.engine.results import (
     write_samples_file,
 )
 from skillmix.engine.results import run_status as status_of
-from skillmix.engine.shard import SHARD_FILE, Shard, shard_info, shard_task_args
+from skillmix.engine.settings import EvalConfig
+from skillmix.engine.shard import SHARD_FILE, shard_info, shard_task_args
 from skillmix.errors import SkillmixError
-from skillmix.protocol.catalog import Pool
-from skillmix.protocol.sentences import NamePenaltyRule, SentenceRule
-
-# EvalConfig / DataConfig fields that change how a run goes, never what it produces: a re-run
-# may change them freely (resume), and no stage key of `skillmix run` includes them.
-OPERATIONAL = frozenset({"max_connections", "max_retries", "timeout", "batch", "cache", "display", "call_path"})
-# Settings added after runs were first keyed: one enters a stage key only when set away from its
-# default, so upgrading skillmix marks no finished stage stale. (Runs with `local` made before
-# `local_engine` existed used llama-cpp-python; results.json records the engine that really ran.)
-KEYED_WHEN_CHANGED = ("local_engine",)
-
-
-def panel_text(value: Any) -> Any:
-    """A panel of graders given as a list (experiment configs) is stored as the CLI's "a,b,c"."""
-    return ",".join(str(v).strip() for v in value) if isinstance(value, (list, tuple)) else value
-
-
-class GradingSettings(BaseModel):
-    """What ``skillmix eval`` and ``skillmix generate`` share: grading, rules, prompts, catalog and engine.
-
-    Declared once so the two commands (and the experiment config built on them) can never drift apart.
-    """
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    grader: str = LOCAL
-    seed: int = 0
-    gradings: int = Field(3, ge=1)
-    grader_seed: int = 0
-    name_penalty: bool = True
-    # The reference's rules by default; "word" / "unicode" are the documented alternatives.
-    name_penalty_rule: NamePenaltyRule = "substring"
-    sentences: SentenceRule = "reference"
-    generation_prompt: str = "default"
-    grade_prompt: str = "default"
-    # None sends no temperature, so the provider's default applies, as in [REF]'s grader
-    # calls; a distinct seed per grading keeps the J gradings J real draws.
-    grader_temperature: float | None = None
-    grader_max_tokens: int = Field(1024, ge=1)
-    max_connections: int = Field(16, ge=1)
-    max_retries: int = Field(3, ge=0)  # bounded: inspect retries forever by default (docs/pitfalls.md #3)
-    timeout: int = Field(120, ge=1)
-    batch: bool = False
-    cache: bool = True
-    # Beyond the paper (docs/analysis.md §6): per-skill draw weights; None = the uniform draw.
-    skill_weights: dict[str, float] | None = None
-    skills_file: str | None = None
-    topics_file: str | None = None
-    display: Literal["full", "rich", "plain", "none", "log"] = "rich"
-    # Which llama.cpp server runs the embedded `local` model (docs/local-model.md, "Engines").
-    local_engine: Engine = DEFAULT_ENGINE
-    shard: Shard | None = None  # one slice of the same draw, merged later (skillmix.engine.shard)
-
-    _panel_as_text = field_validator("grader", mode="before")(classmethod(lambda cls, v: panel_text(v)))
-
-    @property
-    def graders(self) -> tuple[str, ...]:
-        """The grader ids: one, or a panel (docs/grader-validity.md, "Panels")."""
-        return tuple(g.strip() for g in self.grader.split(",") if g.strip())
-
-
-class EvalConfig(GradingSettings):
-    """Everything that defines a SKILL-MIX evaluation run (recorded in results.json)."""
-
-    student: str = LOCAL
-    k: tuple[int, ...] = (1, 2, 3, 4, 5)
-    skills: Pool = "heldout"
-    topics: Pool = "heldout"
-    combinations: int = Field(100, ge=1)
-    generations: int = Field(3, ge=1)
-    # [P2]: student decoding at temperature 0.7 with 512 new tokens.
-    student_temperature: float = 0.7
-    student_max_tokens: int = Field(512, ge=1)
-    # The embedded 270M base model cannot write a rubric table unaided: constrain it
-    # with a grammar (rubric.table_grammar). Never applied to any other grader.
-    constrain_local_grader: bool = True
 
 
 def _model_config(config: EvalConfig, role: Literal["student", "grader"]):
@@ -131,20 +56,35 @@ def start_local_server(stack: ExitStack, out_dir: Path, engine: Engine):
 
 def resolve_model(model_id: str, role: Literal["student", "grader"], config: EvalConfig, server=None):
     """An inspect Model for ``model_id``; ``local`` binds to the running embedded ``server``."""
-    from inspect_ai.model import get_model
-
     gen_config = _model_config(config, role)
+    args = config.model_args.get(role, {})
     if model_id == LOCAL:
         from skillmix.engine.local_binding import local_model
         from skillmix.engine.local_server import server_slots
 
+        if args:
+            raise SkillmixError(f"the embedded local {role} takes no model arguments; drop -M {role}.{next(iter(args))}")
         # More connections than the server has slots only queue inside it: no progress shows,
         # and the queue eats each call's timeout.
         return local_model(server, gen_config.merge(_clamped(gen_config, server_slots(server.config))))
+    return role_model(model_id, role, gen_config, args)
+
+
+def role_model(model_id: str, role: str, gen_config, args: Mapping[str, Any], **fixed: Any):
+    """inspect's model for ``role`` built with its model arguments (``fixed``: skillmix's own, e.g. model_path).
+
+    inspect logs a model's arguments and keys its eval-set tasks by them: it is shown only their
+    identity (``model_args.identity_role``), so no secret reaches a log and an operational change
+    (gpu_memory_utilization) resumes the same tasks. base_url and api_key go to get_model's own parameters.
+    """
+    from inspect_ai.model import get_model
+
     try:
-        return get_model(model_id, config=gen_config, memoize=False)
+        model = get_model(model_id, config=gen_config, memoize=False, **fixed, **args)
     except Exception as e:  # provider/key problems surface here: make them one user-facing line
         raise SkillmixError(f"cannot use {role} model {model_id!r}: {one_line(e)}") from None
+    model.model_args = identity_role(model.model_args)
+    return model
 
 
 def _clamped(gen_config, slots: int):
@@ -256,7 +196,8 @@ def run_eval(
     # eval_set's own verdict is not trusted: after Ctrl-C it returns (True, []) and
     # prints "Completed all tasks ... successfully". The logs on disk say what happened.
     logs = latest_logs(out_dir / "logs", config.k) or logs
-    document = collect_results(config, logs, out_dir, engine, complete=ok, meta=meta)
+    document = collect_results(config, logs, out_dir, engine, complete=ok, meta=meta,
+                               provenance=student_provenance(student))
     write_results(out_dir, document)
     if document["status"]["interrupted"]:
         raise KeyboardInterrupt  # inspect swallowed the user's Ctrl-C; results.json says complete: false
@@ -268,7 +209,7 @@ def refuse_different(config: EvalConfig, out_dir: Path) -> None:
     killed) is refused (``precheck.refuse_different``)."""
     from skillmix.engine import precheck
 
-    precheck.refuse_different(out_dir, config.model_dump(mode="json"), OPERATIONAL)
+    precheck.refuse_different(out_dir, config.model_dump(mode="json"), frozenset())
 
 
 def latest_logs(log_dir: Path, ks: tuple[int, ...]) -> list:
@@ -315,6 +256,21 @@ def failure_message(results: dict[str, Any], max_error_rate: float = 0.0) -> str
             f"{max_error_rate}); fix the cause (see the logs) and re-run the same command to finish")
 
 
+# Providers that load a checkpoint's weights into this machine's memory (and GPUs).
+WEIGHT_PROVIDERS = ("hf", "vllm")
+
+
+def student_provenance(student) -> dict[str, Any]:
+    """``formats.provenance.provenance()`` plus, for an hf/ or vllm/ student, its GPUs and weights' sha256."""
+    from skillmix.formats.provenance import provenance, weights_sha256
+
+    loads_weights = str(student).partition("/")[0] in WEIGHT_PROVIDERS
+    record = provenance(load_torch=loads_weights)
+    if loads_weights:  # hf/ takes a folder as model_path (fine-tuned students); vllm/ as its name
+        record["weights"] = weights_sha256(getattr(student, "model_args", {}).get("model_path") or student.name)
+    return record
+
+
 def _engine_info(server) -> dict[str, Any]:
     import inspect_ai
 
@@ -327,7 +283,7 @@ def _engine_info(server) -> dict[str, Any]:
 
 
 def collect_results(config: EvalConfig, logs: list, out_dir: Path, engine: dict, complete: bool,
-                    meta: dict[str, Any] | None = None) -> dict[str, Any]:
+                    meta: dict[str, Any] | None = None, provenance: dict[str, Any] | None = None) -> dict[str, Any]:
     """results.json's content from the logs (``results_document``); also writes samples.jsonl."""
     from skillmix.formats.samples import read_generation_records
 
@@ -348,4 +304,4 @@ def collect_results(config: EvalConfig, logs: list, out_dir: Path, engine: dict,
         config, status=run_status(config, logs, per_k), metrics=per_k, usage=sum_usage(usages),
         engine=engine, catalog_digest=next((d for lg in logs if (d := (lg.eval.metadata or {}).get("catalog"))), None),
         logs=[str(Path(lg.location).name) for lg in logs], view=f"inspect view --log-dir {out_dir / 'logs'}",
-        meta=meta, ran_ok=complete)
+        meta=meta, ran_ok=complete, provenance=provenance)

@@ -21,7 +21,6 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from skillmix.engine.evaluate import EvalConfig
 from skillmix.engine.results import (
     RESULTS_FILE,
     SAMPLES_FILE,
@@ -33,14 +32,9 @@ from skillmix.engine.results import (
     write_results,
     write_samples_file,
 )
+from skillmix.engine.settings import DataConfig, EvalConfig, config_diff
 from skillmix.engine.shard import SHARD_FILE, Shard
-from skillmix.engine.teacher import (
-    CONFIG_FILE,
-    DataConfig,
-    _identity,
-    generated_stats,
-    pass_rates,
-)
+from skillmix.engine.teacher import CONFIG_FILE, build_identity, generated_stats, pass_rates
 from skillmix.errors import SkillmixError
 from skillmix.formats.dataset import DATA_FILE, STATS_FILE, write_rows
 from skillmix.formats.files import read_json, read_jsonl, write_json
@@ -48,8 +42,8 @@ from skillmix.formats.markers import is_complete
 
 Kind = Literal["dataset", "eval"]
 MERGE_FILE = "merge.json"
-# Settings that change no model output: shards run on different machines may differ in these.
-EVAL_OPERATIONAL = frozenset({"max_connections", "max_retries", "timeout", "batch", "cache", "display", "shard"})
+# The one setting the shards of one run differ in by construction (besides settings.OPERATIONAL).
+SHARD_FIELD = "shard"
 
 
 def shard_kind(path: Path) -> Kind:
@@ -69,11 +63,6 @@ def shard_config(path: Path, kind: Kind) -> DataConfig | EvalConfig:
     return EvalConfig(**read_json(path / RESULTS_FILE)["config"])
 
 
-def run_identity(config: DataConfig | EvalConfig) -> dict[str, Any]:
-    """What must be equal across the shards of one run (everything but operational settings)."""
-    if isinstance(config, DataConfig):
-        return {k: v for k, v in _identity(config).items() if k != "shard"}
-    return {k: v for k, v in config.model_dump(mode="json").items() if k not in EVAL_OPERATIONAL}
 
 
 def check_shards(out_dir: Path, dirs: Sequence[Path]) -> tuple[Kind, list[tuple[Path, Any]]]:
@@ -91,10 +80,9 @@ def check_shards(out_dir: Path, dirs: Sequence[Path]) -> tuple[Kind, list[tuple[
         raise SkillmixError("the folders mix dataset shards (skillmix generate) and evaluation shards (skillmix eval)")
     kind = kinds[dirs[0]]
     configs = {d: shard_config(d, kind) for d in dirs}
-    first = run_identity(configs[dirs[0]])
+    first = configs[dirs[0]].model_dump(mode="json")
     for d in dirs[1:]:
-        now = run_identity(configs[d])
-        diff = sorted(k for k in set(first) | set(now) if first.get(k) != now.get(k))
+        diff = config_diff(first, configs[d].model_dump(mode="json"), ignore={SHARD_FIELD})
         if diff:
             raise SkillmixError(
                 f"{d} comes from a different run than {dirs[0]} ({', '.join(diff)} differ); merge shards of one run"
@@ -156,7 +144,7 @@ def merge_datasets(out_dir: Path, dirs: Sequence[Path]) -> dict[str, Any]:
     from skillmix.protocol.catalog import load_catalog
 
     stats = [read_json(d / STATS_FILE) for d in dirs]
-    config = DataConfig(**stats[0]["settings"]).model_copy(update={"shard": None})
+    config = DataConfig(**stats[0]["settings"]).model_copy(update={SHARD_FIELD: None})
     rows = [row for d in dirs for row in read_jsonl(d / DATA_FILE)]
     per_k, usage = {}, {}
     for k, n in zip(config.k, config.n):
@@ -168,7 +156,7 @@ def merge_datasets(out_dir: Path, dirs: Sequence[Path]) -> dict[str, Any]:
     complete = all(is_complete(s) for s in stats)
     write_json(out_dir / STATS_FILE, generated_stats(config, catalog, len(rows), per_k, usage, complete, sha,
                                                      stats[0]["engine"]))
-    write_json(out_dir / CONFIG_FILE, _identity(config))
+    write_json(out_dir / CONFIG_FILE, build_identity(config))
     return {"n": len(rows), "data_sha256": sha, "complete": complete}
 
 
@@ -185,7 +173,7 @@ def shard_status(results: Mapping[str, Any]) -> dict[str, Any]:
 def merge_evals(out_dir: Path, dirs: Sequence[Path]) -> dict[str, Any]:
     """samples.jsonl + results.json as the unsharded run's (``results.results_document``): the same metrics."""
     results = [read_json(d / RESULTS_FILE) for d in dirs]
-    config = EvalConfig(**results[0]["config"]).model_copy(update={"shard": None})
+    config = EvalConfig(**results[0]["config"]).model_copy(update={SHARD_FIELD: None})
     records = sorted((r for d in dirs for r in read_jsonl(d / SAMPLES_FILE)),
                      key=lambda r: (r["k"], r["id"], r["epoch"]))
     metrics = {str(k): metrics_for_k([r for r in records if r["k"] == k], k, config.gradings) for k in config.k}

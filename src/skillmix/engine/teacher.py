@@ -27,91 +27,21 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import Field, model_validator
-
-from skillmix.engine.evaluate import LOCAL, EvalConfig, GradingSettings
 from skillmix.engine.results import sum_usage
+from skillmix.engine.settings import REFILTERED, DataConfig, Keep, config_diff, eval_config, identity, pools_for
 from skillmix.engine.shard import SHARD_FILE, shard_info
 from skillmix.errors import SkillmixError
 from skillmix.formats.dataset import DATA_FILE, FORMAT, STATS_FILE, keep_warning, write_rows
 from skillmix.formats.eval_folder import TEACHER_DATA
 from skillmix.formats.files import read_jsonl, write_json
 from skillmix.formats.versions import FORMAT_VERSION_KEY, STATS_VERSION
-from skillmix.protocol.catalog import Catalog, Pool, load_catalog
+from skillmix.protocol.catalog import Catalog, load_catalog
 from skillmix.protocol.metrics import generation_metrics, majority_vote
 from skillmix.protocol.sampling import num_combinations
 
-Keep = Literal["full_marks", "all_skills", "all"]
-# auto: the direct path (skillmix.engine.direct) when it can carry the run, else inspect.
-CallPath = Literal["auto", "direct", "inspect"]
 CONFIG_FILE = "config.json"
-
-# The settings a D(k) build hands to each of its evaluations unchanged: all of GradingSettings.
-SHARED_FIELDS = tuple(GradingSettings.model_fields)
-# Changing these between runs into one folder changes no model output, so a resume may.
-OPERATIONAL_FIELDS = frozenset({"keep", "max_connections", "max_retries", "timeout", "batch", "cache", "display", "call_path"})
-
-
-class DataConfig(GradingSettings):
-    """Everything that defines a D_SKILL-MIX(k) build (recorded in stats.json)."""
-
-    teacher: str = LOCAL
-    k: tuple[int, ...] = (1, 2, 3)
-    n: tuple[int, ...] = (5000, 10000, 10000)  # texts generated per k [P1 §3.1]
-    # None = the paper's pools: D(1) all skills, D(k>=2) train skills; train topics throughout.
-    skills: Pool | None = None
-    topics: Pool | None = None
-    keep: Keep = "full_marks"
-    teacher_temperature: float = 0.7
-    teacher_max_tokens: int = Field(512, ge=1)
-    call_path: CallPath = "auto"
-
-    @model_validator(mode="after")
-    def _one_n_per_k(self) -> DataConfig:
-        if not self.k:
-            raise ValueError("k is empty; give at least one k, e.g. --k 1,2,3")
-        if len(self.n) != len(self.k):
-            raise ValueError(f"n needs one value per k: k={list(self.k)} but n={list(self.n)}")
-        if len(set(self.k)) != len(self.k) or min(self.k) < 1:
-            raise ValueError(f"k values must be distinct integers >= 1, got {list(self.k)}")
-        if min(self.n) < 1:
-            raise ValueError(f"every n must be at least 1, got {list(self.n)}")
-        return self
-
-
-def paper_pools(k: int) -> tuple[Pool, Pool]:
-    """(skill pool, topic pool) of D(k) in [P1 §3.1]."""
-    return ("all" if k == 1 else "train"), "train"
-
-
-def pools_for(config: DataConfig, k: int) -> tuple[Pool, Pool]:
-    skills, topics = paper_pools(k)
-    return config.skills or skills, config.topics or topics
-
-
-# Decision: training data is drawn from its own random stream. With the same seed, D(k)
-# and the setting-I evaluation (both train skills x train topics) would otherwise draw
-# exactly the same combinations, and the model would be tested on its training prompts.
-DATA_SEED_OFFSET = 1_000_003
-
-
-def data_draw_seed(seed: int) -> int:
-    return DATA_SEED_OFFSET + seed
-
-
-def eval_config(config: DataConfig, k: int) -> EvalConfig:
-    """The evaluation that generates D(k): the teacher is the student, one generation per combination."""
-    skills, topics = pools_for(config, k)
-    n = config.n[config.k.index(k)]
-    shared = config.model_dump(include=set(SHARED_FIELDS)) | {"seed": data_draw_seed(config.seed)}
-    return EvalConfig(
-        student=config.teacher, k=(k,), skills=skills, topics=topics,
-        combinations=n, generations=1, student_temperature=config.teacher_temperature,
-        student_max_tokens=config.teacher_max_tokens, **shared,
-    )
-
 
 def check_sizes(config: DataConfig, catalog: Catalog) -> None:
     """Each n must fit the pool's distinct combinations: a repeated draw would repeat its
@@ -132,16 +62,16 @@ def check_sizes(config: DataConfig, catalog: Catalog) -> None:
 # --- generation ------------------------------------------------------------------
 
 
-def _identity(config: DataConfig) -> dict[str, Any]:
-    return {k: v for k, v in config.model_dump(mode="json").items() if k not in OPERATIONAL_FIELDS}
+def build_identity(config: DataConfig) -> dict[str, Any]:
+    """What OUT/config.json records of a build: its settings as runs are compared (``settings.identity``)."""
+    return identity(config.model_dump(mode="json"))
 
 
 def check_resume(config: DataConfig, out_dir: Path) -> None:
     """Record the config in OUT/config.json; refuse to resume runs made with different settings."""
     path = out_dir / CONFIG_FILE
     if path.exists() and (out_dir / "runs").exists():
-        before, now = json.loads(path.read_text()), _identity(config)
-        diff = sorted(k for k in set(before) | set(now) if before.get(k) != now.get(k))
+        diff = config_diff(json.loads(path.read_text()), build_identity(config), ignore=REFILTERED)
         if diff:
             raise SkillmixError(
                 f"{out_dir} holds runs made with different settings ({', '.join(diff)} differ); "
@@ -149,7 +79,7 @@ def check_resume(config: DataConfig, out_dir: Path) -> None:
             )
         return
     out_dir.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(_identity(config), indent=2) + "\n")
+    write_json(path, build_identity(config))
 
 
 def generate_dataset(
@@ -185,7 +115,8 @@ def generate_dataset(
             complete = complete and bool(results["complete"])
         engine = {**results["engine"], **({"local": server.engine_info()} if server is not None else {})}
     data_sha = write_rows(out_dir / DATA_FILE, rows)
-    stats = generated_stats(config, catalog, len(rows), per_k, usage, complete, data_sha, engine)
+    stats = generated_stats(config, catalog, len(rows), per_k, usage, complete, data_sha, engine,
+                            results.get("provenance"))
     write_json(out_dir / STATS_FILE, stats)
     return stats
 
@@ -210,13 +141,18 @@ def direct_endpoints(config: DataConfig, env: Mapping[str, str] | None, injected
     ``auto`` takes the direct path whenever it can; ``direct`` refuses a build it cannot carry.
     """
     from skillmix.engine.direct import direct_endpoint
+    from skillmix.engine.model_args import direct_refusals
 
     if config.call_path == "inspect":
         return None
-    teacher = direct_endpoint(config.teacher, env) if env is not None else None
-    grader = direct_endpoint(config.graders[0], env) if env is not None else None
+    args = config.model_args
+    teacher = direct_endpoint(config.teacher, env, args.get("teacher")) if env is not None else None
+    grader = direct_endpoint(config.graders[0], env, args.get("grader")) if env is not None else None
+    refused = direct_refusals(args)
     reasons = [why for why, bad in (
         ("ready model objects were passed in", injected),
+        (f"model arguments only inspect passes on ({', '.join(refused)}; the direct path takes base_url and api_key)",
+         refused),
         ("--batch goes through inspect's batch APIs", config.batch),
         ("a grader panel", len(config.graders) > 1),
         (f"teacher {config.teacher!r} is not an openai/ or openai-api/ model with its URL and key set", teacher is None),
@@ -231,9 +167,16 @@ def direct_endpoints(config: DataConfig, env: Mapping[str, str] | None, injected
 
 def generated_stats(
     config: DataConfig, catalog: Catalog, n: int, per_k: dict[str, Any], usage: dict[str, Any],
-    complete: bool, data_sha: str, engine: dict[str, Any],
+    complete: bool, data_sha: str, engine: dict[str, Any], provenance: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """stats.json of a generated set; ``skillmix merge`` rebuilds it from its shards with this too."""
+    """stats.json of a generated set; ``skillmix merge`` rebuilds it from its shards with this too.
+
+    ``provenance``: what generated it (its runs' results.json record it); by default this process's.
+    """
+    if provenance is None:
+        from skillmix.formats.provenance import provenance as this_process
+
+        provenance = this_process()
     return {
         FORMAT_VERSION_KEY: STATS_VERSION,
         "format": FORMAT,
@@ -253,6 +196,7 @@ def generated_stats(
         "settings": config.model_dump(mode="json"),
         "data_sha256": data_sha,
         "engine": engine,
+        "provenance": provenance,
     }
 
 

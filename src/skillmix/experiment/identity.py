@@ -16,7 +16,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from skillmix.engine.evaluate import KEYED_WHEN_CHANGED, OPERATIONAL, GradingSettings
+from skillmix.engine.settings import KEYED_WHEN_CHANGED, GradingSettings, identity
 
 FILE_FIELDS = ("skills_file", "topics_file")
 # How many processes train and where they meet: neither changes the checkpoint (the global batch
@@ -40,8 +40,8 @@ def file_digest(path: str | Path | None) -> str | None:
 def config_identity(dumped: dict[str, Any]) -> dict[str, Any]:
     """An EvalConfig/DataConfig dump without operational fields, files replaced by their content hash."""
     defaults = GradingSettings.model_fields
-    out = {k: v for k, v in dumped.items()
-           if k not in OPERATIONAL and not (k in KEYED_WHEN_CHANGED and v == defaults[k].default)}
+    out = {k: v for k, v in identity(dumped).items()
+           if not (k in KEYED_WHEN_CHANGED and v == defaults[k].default)}
     for name in FILE_FIELDS:
         if name in out:
             out[name] = file_digest(out[name])

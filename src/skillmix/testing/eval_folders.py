@@ -60,8 +60,8 @@ def write_eval_folder(
     meta: Mapping[str, Any] | None = None,
 ) -> Path:
     """Write ``samples.jsonl`` + ``results.json``; ``config`` overrides EvalConfig defaults."""
-    from skillmix.engine.evaluate import EvalConfig
     from skillmix.engine.results import metrics_for_k
+    from skillmix.engine.settings import EvalConfig
 
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
