@@ -32,6 +32,11 @@ def test_the_table_marks_exactly_the_openai_style_providers_direct():
     assert {name for name, p in PROVIDERS.items() if p.direct} == {"openai", "openai-api"}
 
 
+def test_hf_and_vllm_students_load_weights_here():
+    assert {name for name, p in PROVIDERS.items() if p.loads_weights} == {"hf", "vllm"}
+    assert parse_model_id("hf/org/model").facts.loads_weights and not parse_model_id(LOCAL).facts.loads_weights
+
+
 PROVIDERS_KNOWN = {"openai", "openai-api", "anthropic", "hf"}
 
 

@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from skillmix.engine.local_engines import Engine
 from skillmix.engine.model_args import identity_role
-from skillmix.engine.providers import LOCAL
+from skillmix.engine.providers import LOCAL, parse_model_id
 from skillmix.engine.results import (
     USAGE_KEYS,
     metrics_for_k,
@@ -256,15 +256,11 @@ def failure_message(results: dict[str, Any], max_error_rate: float = 0.0) -> str
             f"{max_error_rate}); fix the cause (see the logs) and re-run the same command to finish")
 
 
-# Providers that load a checkpoint's weights into this machine's memory (and GPUs).
-WEIGHT_PROVIDERS = ("hf", "vllm")
-
-
 def student_provenance(student) -> dict[str, Any]:
     """``formats.provenance.provenance()`` plus, for an hf/ or vllm/ student, its GPUs and weights' sha256."""
     from skillmix.formats.provenance import provenance, weights_sha256
 
-    loads_weights = str(student).partition("/")[0] in WEIGHT_PROVIDERS
+    loads_weights = parse_model_id(str(student)).facts.loads_weights
     record = provenance(load_torch=loads_weights)
     if loads_weights:  # hf/ takes a folder as model_path (fine-tuned students); vllm/ as its name
         record["weights"] = weights_sha256(getattr(student, "model_args", {}).get("model_path") or student.name)
@@ -278,7 +274,7 @@ def _engine_info(server) -> dict[str, Any]:
 
     info: dict[str, Any] = {"inspect_ai": inspect_ai.__version__, **host()}
     if server is not None:
-        info["local"] = server.engine_info()
+        info[LOCAL] = server.engine_info()
     return info
 
 

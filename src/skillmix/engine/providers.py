@@ -5,7 +5,7 @@ OpenAI-compatible server, reached through ``<SERVICE>_BASE_URL`` and ``<SERVICE>
 ``local``, the embedded demo model (docs/local-model.md). ``parse_model_id`` is the one parser;
 ``PROVIDERS`` holds, per provider, the Python package inspect needs for it, the variable of its
 key and of its URL, whether the direct call path (``engine/direct.py``) can carry it and whether it
-runs on this machine (no key, no price). Adding a provider is one row here; inspect itself
+runs on this machine (no key, no price) and loads a checkpoint's weights here. Adding a provider is one row here; inspect itself
 must know the provider (its model registry), or be given an ``openai-api/`` service.
 """
 
@@ -27,6 +27,7 @@ class Provider:
     url_required: bool = False
     direct: bool = False  # the direct call path can carry it (OpenAI chat completions)
     on_machine: bool = False  # runs here: no key, no price, no paid-call confirmation
+    loads_weights: bool = False  # loads a checkpoint's weights into this machine (results record their sha256)
 
 
 PROVIDERS: dict[str, Provider] = {p.name: p for p in (
@@ -41,8 +42,8 @@ PROVIDERS: dict[str, Provider] = {p.name: p for p in (
     Provider("openrouter", key_var="OPENROUTER_API_KEY"),
     Provider("deepseek", key_var="DEEPSEEK_API_KEY"),
     Provider("grok", key_var="XAI_API_KEY"),
-    Provider("hf", "transformers", "skillmix[train]", on_machine=True),
-    Provider("vllm", "vllm", "skillmix[vllm]", on_machine=True),
+    Provider("hf", "transformers", "skillmix[train]", on_machine=True, loads_weights=True),
+    Provider("vllm", "vllm", "skillmix[vllm]", on_machine=True, loads_weights=True),
     Provider("sglang", on_machine=True),
     Provider("llama-cpp-python", on_machine=True),
     Provider("ollama", on_machine=True),

@@ -29,6 +29,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
+from skillmix.engine.providers import LOCAL
 from skillmix.engine.results import sum_usage
 from skillmix.engine.settings import REFILTERED, DataConfig, Keep, config_diff, eval_config, identity, pools_for
 from skillmix.engine.shard import SHARD_FILE, shard_info
@@ -113,7 +114,7 @@ def generate_dataset(
             per_k[str(k)] = {"requested": config.n[config.k.index(k)], **counts}
             usage[str(k)] = results["token_usage"]
             complete = complete and bool(results["complete"])
-        engine = {**results["engine"], **({"local": server.engine_info()} if server is not None else {})}
+        engine = {**results["engine"], **({LOCAL: server.engine_info()} if server is not None else {})}
     data_sha = write_rows(out_dir / DATA_FILE, rows)
     stats = generated_stats(config, catalog, len(rows), per_k, usage, complete, data_sha, engine,
                             results.get("provenance"))
