@@ -28,6 +28,7 @@ def eval_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_eval_folder(tmp_path_factory.mktemp("ev") / "ev", records, config={"gradings": 1})
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(EXE is None, reason="the skillmix console script is not installed")
 def test_analyze_json_writes_analysis_json_with_fixed_names(eval_dir: Path, tmp_path: Path) -> None:
     proc = run(str(eval_dir), "--json", "--seed", "1", "--n-boot", "200", "--emit-weights", str(tmp_path / "w.json"))

@@ -300,6 +300,7 @@ def test_rules_and_what_the_alternative_rules_change(tmp_path):
 # --- CLI --------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_cli_seed_and_resamples(run_cli, tmp_path):
     write_eval(tmp_path / "a", "ft", "II", {2: [["half"], ["full"], ["none"], ["half"]]})
     result = run_cli("report", str(tmp_path), "--seed", "5", "--resamples", "300", "--json")

@@ -77,6 +77,7 @@ def test_csv_without_columns(run_cli, tmp_path):
     assert out.returncode == 2 and "missing column(s)" in out.stderr
 
 
+@pytest.mark.slow
 def test_unknown_model_and_missing_key(run_cli, tmp_path):
     env = {k: None for k in os.environ if k.endswith("_API_KEY")}
     out = run_cli("eval", "--student", "nosuchprovider/m", "--grader", "mockllm/model", "--k", "1",

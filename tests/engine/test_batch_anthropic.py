@@ -131,6 +131,7 @@ def test_errored_lines_become_retryable_errors():
         assert decision and getattr(decision, "kind", None) == "transient", (kind, decision)
 
 
+@pytest.mark.slow
 def test_batch_run_equals_direct_run(tmp_path, monkeypatch, fast_batcher, direct):
     with FakeAnthropic(reply_fn=varied_reply, batch_latency=0.3) as fake:
         point_at(monkeypatch, fake, tmp_path / "cache")
@@ -165,6 +166,7 @@ def fail_gradings(always: int, once: int) -> FailFn:
     return fail
 
 
+@pytest.mark.slow
 def test_partial_failure_then_rerun_equals_direct_run(tmp_path, monkeypatch, fast_batcher, direct):
     out = tmp_path / "out"
     # --max-retries 0: inspect backs off 3 s and more before each retry; without them an errored line is
@@ -202,6 +204,7 @@ main()
 """
 
 
+@pytest.mark.slow
 def test_kill_while_polling_then_resume(tmp_path, direct):  # the children set the fast batcher themselves
     out, cache = tmp_path / "out", tmp_path / "cache"
     with FakeAnthropic(reply_fn=varied_reply, batch_latency=3.0) as fake:

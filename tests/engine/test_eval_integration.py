@@ -15,6 +15,7 @@ def reply(request: dict) -> str:
     return skillmix_reply(request, answer="Bees hum like a choir.", points="1/1")
 
 
+@pytest.mark.slow
 def test_api_keys_never_reach_logs_or_results(run_cli, tmp_path):
     with FakeOpenAI(reply_fn=reply) as fake:
         env = {"FAKE_BASE_URL": fake.base_url, "FAKE_API_KEY": SECRET, "INSPECT_CACHE_DIR": str(tmp_path / "cache")}
@@ -34,6 +35,7 @@ def test_api_keys_never_reach_logs_or_results(run_cli, tmp_path):
     assert SECRET not in done.stdout + done.stderr
 
 
+@pytest.mark.slow
 def test_flaky_server_is_retried_and_counted(run_cli, tmp_path):
     # The first 3 calls fail with HTTP 500: bounded retries recover and nothing is lost.
     with FakeOpenAI(reply_fn=reply, fail_first=3) as fake:
@@ -47,6 +49,7 @@ def test_flaky_server_is_retried_and_counted(run_cli, tmp_path):
     assert m["n_errors"] == 0 and m["n_scored"] == 2
 
 
+@pytest.mark.slow
 @pytest.mark.local_model
 def test_tiny_eval_with_the_real_local_model(run_cli, tmp_path):
     out = tmp_path / "local"
@@ -67,6 +70,7 @@ def test_tiny_eval_with_the_real_local_model(run_cli, tmp_path):
         assert r["gradings"][0]["points"] is None or len(r["gradings"][0]["points"]) == r["k"] + 3
 
 
+@pytest.mark.slow
 @pytest.mark.train
 def test_eval_a_fine_tuned_checkpoint_with_hf(run_cli, tmp_path):
     """`skillmix train` output is directly evaluable as `hf/<out>`, here with a loopback grader."""
@@ -103,6 +107,7 @@ def test_eval_a_fine_tuned_checkpoint_with_hf(run_cli, tmp_path):
           "--sentences", "unicode"], 0.2, ("word", "unicode")),
     ],
 )
+@pytest.mark.slow
 def test_protocol_options_reach_requests_and_results(run_cli, tmp_path, options, grader_temperature, rules):
     from skillmix.testing.fake_openai import is_grader_request
 

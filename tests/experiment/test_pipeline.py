@@ -39,11 +39,9 @@ def grid(base: Path) -> dict:
 
 
 @pytest.fixture(scope="module")
-def tiny_base(tmp_path_factory) -> Path:
+def tiny_base(tiny_model: Path) -> Path:
     pytest.importorskip("trl")
-    from skillmix.testing.tiny_model import build_tiny_model
-
-    return build_tiny_model(tmp_path_factory.mktemp("base") / "tiny")
+    return tiny_model
 
 
 def run(config_path: Path, run_dir: Path, env: dict[str, str], *extra: str) -> subprocess.CompletedProcess:

@@ -96,6 +96,7 @@ def test_shipped_configs_name_shipped_recipes():
         assert recipes and recipes <= {"paper", "laptop"}, name
 
 
+@pytest.mark.slow
 def test_cli_dry_run_fails_before_writing_anything(tmp_path):
     """From another folder, a bad config is one plain line, exit 2, and no run folder appears."""
     path = tmp_path / "cfg" / "exp.yaml"

@@ -50,6 +50,7 @@ def quiet(*_args) -> None:
     pass
 
 
+@pytest.mark.slow
 def test_run_skip_and_force(tmp_path, fake):
     config = ExperimentConfig.model_validate(CONFIG)
     run_dir = tmp_path / "run"
@@ -77,6 +78,7 @@ def test_run_skip_and_force(tmp_path, fake):
     assert fake.calls == calls  # the model calls themselves come from inspect's cache
 
 
+@pytest.mark.slow
 def test_changed_config_redoes_only_affected_stages(tmp_path, fake):
     run_dir = tmp_path / "run"
     run_experiment(ExperimentConfig.model_validate(CONFIG), run_dir, display="none", echo=quiet)
@@ -107,6 +109,7 @@ def test_unknown_stage_and_bad_config(tmp_path):
         ({"colour": "blue"}, "colour"),
     ],
 )
+@pytest.mark.slow
 def test_invalid_config_is_one_line_exit_2(tmp_path, patch, message):
     path = tmp_path / "bad.yaml"
     path.write_text(yaml.safe_dump({**CONFIG, **patch}))
@@ -128,6 +131,7 @@ def test_shipped_configs_validate_and_dry_run():
     assert sum(r["stage"].startswith("eval:") for r in paper) == 4 * 3  # original + 3 fine-tunes, 3 settings
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_without_losing_finished_stages(tmp_path):
     with FakeOpenAI(reply_fn=reply, latency=0.3) as server:
         env = {**os.environ, "FAKE_BASE_URL": server.base_url, "FAKE_API_KEY": "k", "INSPECT_CACHE_DIR": str(tmp_path / "c")}

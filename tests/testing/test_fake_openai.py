@@ -94,7 +94,8 @@ def test_latency_overlaps_across_concurrent_calls() -> None:
             results = list(pool.map(lambda i: post_chat(fake.base_url, chat(f"q{i}")), range(n)))
         elapsed = time.monotonic() - started
     assert [status for status, _ in results] == [200] * n
-    assert latency <= elapsed < 2.0  # serial would take n * latency = 10 s
+    assert latency <= elapsed  # every call waited out its latency
+    assert fake.max_in_flight >= n // 2  # they overlapped (serial calls would give 1)
 
 
 @pytest.mark.parametrize(
@@ -202,4 +203,4 @@ def test_inspect_concurrent_generates_overlap() -> None:
         completions = asyncio.run(run(fake.base_url, n))
         elapsed = time.monotonic() - started
     assert sorted(completions) == sorted(f"echo: q{i}" for i in range(n))
-    assert elapsed < 3.0  # serial would take 5 s
+    assert elapsed >= 0.5 and fake.max_in_flight >= n // 2  # concurrent, not serial (which would give 1)

@@ -1,4 +1,4 @@
-"""Fixtures shared by the training tests: a tiny model and the fixture conversations, built once per module."""
+"""Fixtures shared by the training tests: the session's tiny model and the fixture conversations."""
 
 from __future__ import annotations
 
@@ -6,13 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from skillmix.testing.tiny_model import build_tiny_model, write_dataset
+from skillmix.testing.tiny_model import write_dataset
 
 
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory) -> Path:
-    pytest.importorskip("transformers", reason="needs skillmix[train]")
-    return build_tiny_model(tmp_path_factory.mktemp("tiny"))
+@pytest.fixture(scope="session")
+def tiny(tiny_model: Path) -> Path:
+    return tiny_model  # the session's one tiny model (tests/conftest.py)
 
 
 @pytest.fixture(scope="module")

@@ -53,6 +53,7 @@ def test_the_log_callback_asks_for_the_first_and_last_step(tmp_path, step, max_s
         (6, 4, [1, 4, 6]),  # the last step is not a multiple of logging_steps
     ],
 )
+@pytest.mark.slow
 def test_short_runs_log_the_first_and_last_loss(tmp_path, tiny, data, max_steps, logging_steps, logged):
     from skillmix.train.loop import train
 

@@ -10,7 +10,7 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # before transformers is imported: no hub calls, ever
 
 from skillmix.errors import SkillmixError  # noqa: E402
-from skillmix.testing.tiny_model import build_tiny_model, fixture_conversations  # noqa: E402
+from skillmix.testing.tiny_model import fixture_conversations  # noqa: E402
 from skillmix.train.masking import (  # noqa: E402
     IGNORE_INDEX,
     AnswerSpan,
@@ -155,11 +155,10 @@ def test_resolve_chat_template(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def tokenizer(tmp_path_factory):
-    pytest.importorskip("transformers", reason="needs skillmix[train]")
+def tokenizer(tiny_model):
     from transformers import AutoTokenizer
 
-    return AutoTokenizer.from_pretrained(build_tiny_model(tmp_path_factory.mktemp("tiny")))
+    return AutoTokenizer.from_pretrained(tiny_model)
 
 
 def conversation(i: int) -> list[dict]:

@@ -275,6 +275,7 @@ def test_resolve_base_model_kinds(tmp_path):
         ("unknown_key", "unknown setting 'max_stepz'; did you mean max_steps"),
     ],
 )
+@pytest.mark.slow
 def test_cli_bad_input_is_one_line_and_exit_2(run_cli, tmp_path, tiny, case, fragment):
     good = write_dataset(tmp_path / "good")
     bad = write_dataset(tmp_path / "bad", [{"text": "hello", "k": 1}])
@@ -290,6 +291,7 @@ def test_cli_bad_input_is_one_line_and_exit_2(run_cli, tmp_path, tiny, case, fra
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow
 def test_cli_show_masks(run_cli, tmp_path, tiny, data):
     result = run_cli("train", "--data", str(data), "--base-model", str(tiny), "--show-masks", "2")
     assert result.returncode == 0, result.stderr
@@ -302,6 +304,7 @@ def test_cli_show_masks(run_cli, tmp_path, tiny, data):
 # -- real training runs (tiny model, CPU) --------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.train
 def test_overfitting_8_examples_lowers_the_loss_and_writes_a_loadable_model(tmp_path, tiny, data, field_types):
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -329,6 +332,7 @@ def test_overfitting_8_examples_lowers_the_loss_and_writes_a_loadable_model(tmp_
     assert tokenizer.convert_tokens_to_ids("<end_of_turn>") in model.generation_config.eos_token_id
 
 
+@pytest.mark.slow
 @pytest.mark.train
 def test_resume_continues_the_step_counter(tmp_path, tiny, data, field_types):
     from skillmix.train.loop import train
@@ -348,6 +352,7 @@ def test_resume_continues_the_step_counter(tmp_path, tiny, data, field_types):
     assert last_checkpoint(out) == out / "checkpoint-4"
 
 
+@pytest.mark.slow
 @pytest.mark.train
 def test_lora_saves_an_adapter_or_a_merged_model(tmp_path, tiny, data, field_types):
     from transformers import AutoModelForCausalLM
@@ -364,6 +369,7 @@ def test_lora_saves_an_adapter_or_a_merged_model(tmp_path, tiny, data, field_typ
     assert not any("lora" in name for name, _ in model.named_parameters())
 
 
+@pytest.mark.slow
 @pytest.mark.train
 def test_packing_keeps_examples_apart_and_trains(tmp_path, tiny, data, field_types):
     """Padding-free rows (position_ids restart per example, no attention mask) give the same logits as
@@ -404,6 +410,7 @@ def test_generic_text_mixing(tmp_path, tiny, data, field_types):
     assert prepared.data[-1]["mix"] is True
 
 
+@pytest.mark.slow
 @pytest.mark.train
 def test_two_process_data_parallel_on_cpu(tmp_path, tiny, data):
     """DDP over gloo with torchrun (2 CPU processes); the lead's GPUs use the same code path."""

@@ -151,6 +151,8 @@ class FakeOpenAI:
         self._requests: list[RecordedRequest] = []
         self._failures = 0
         self._responded = 0
+        self._in_flight = 0
+        self._max_in_flight = 0
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -261,12 +263,29 @@ class FakeOpenAI:
         (streaming asked for, or an injected failure), in the provider's ``error(message, kind)`` shape."""
         recorded = self.record(body, authorization)
         if self.latency > 0:
-            time.sleep(self.latency)
+            self._wait_out_latency()
         if body.get("stream"):
             return recorded, (400, error("the fake server does not stream", "invalid_request_error"))
         if self.should_fail(recorded):
             return recorded, (self.fail_status, error("injected failure", fail_kind))
         return recorded, None
+
+    def _wait_out_latency(self) -> None:
+        # Counted so that tests can see calls overlap without timing them (timing belongs in benchmarks/).
+        with self._lock:
+            self._in_flight += 1
+            self._max_in_flight = max(self._max_in_flight, self._in_flight)
+        try:
+            time.sleep(self.latency)
+        finally:
+            with self._lock:
+                self._in_flight -= 1
+
+    @property
+    def max_in_flight(self) -> int:
+        """The most calls that were waiting out their latency at the same time."""
+        with self._lock:
+            return self._max_in_flight
 
     def respond(self, body: dict[str, Any], authorization: str | None) -> tuple[int, dict[str, Any]]:
         """Status and JSON body for one chat-completions request (latency included)."""
