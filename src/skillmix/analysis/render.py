@@ -189,7 +189,8 @@ def md_deltas(report: dict[str, Any]) -> str:
     return "\n".join([
         "## Before/after (model − baseline)\n",
         ("Paired over combinations scored in both (same id, skills and topic); per combination the max over "
-         "generations; bootstrap 95% CI of the mean difference; two-sided exact p-values (McNemar for Full Marks "
+         "generations; 95% CI of the mean difference (Full Marks and All Skills: Tango's score interval widened to "
+         "agree with exact McNemar; Skill Fraction: bootstrap); two-sided exact p-values (McNemar for Full Marks "
          "and All Skills, sign-flip for Skill Fraction), raw and Holm-adjusted over every test of this report "
          f"(seed {report['statistics']['seed']}, {report['statistics']['resamples']} resamples).\n"),
         md_table(header, rows) + "\n",
