@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from skillmix.errors import SkillmixError
 
 if TYPE_CHECKING:
-    from skillmix.engine.evaluate import EvalConfig
+    from skillmix.engine.settings import EvalConfig
 
 SETTINGS_FILE = "settings.json"  # an evaluation's settings, written before its first model call
 RESULTS_FILE = "results.json"
@@ -54,10 +54,10 @@ def recorded_config(out_dir: Path) -> dict[str, Any] | None:
 
 
 def setting_changes(before: dict[str, Any], now: dict[str, Any], ignore: frozenset[str]) -> list[str]:
-    """``name before -> now`` for every setting outside ``ignore`` whose value differs."""
-    # Fields only one side has are settings added since, at their default: not a difference.
-    return [f"{k} {before[k]!r} -> {now[k]!r}" for k in sorted(set(before) & set(now))
-            if k not in ignore and before[k] != now[k]]
+    """``name before -> now`` for every setting outside ``ignore`` whose value differs (``settings.config_diff``)."""
+    from skillmix.engine.settings import config_diff
+
+    return [f"{k} {a!r} -> {b!r}" for k, (a, b) in config_diff(before, now, ignore).items()]
 
 
 def refuse_different(out_dir: Path, now: dict[str, Any], operational: frozenset[str]) -> None:
@@ -88,8 +88,9 @@ def record_settings(out_dir: Path, now: dict[str, Any]) -> None:
 def foreign_logs_refused(out_dir: Path) -> Iterator[None]:
     """inspect's refusal of logs made by other tasks, as skillmix's own one line (inspect's advice names
     an option skillmix does not have). Reached when a setting that shapes the tasks, such as --cache, differs."""
-    from inspect_ai._util.error import PrerequisiteError
+    from skillmix.formats.inspect_private import prerequisite_error
 
+    PrerequisiteError = prerequisite_error()  # noqa: N806 (a class, named as inspect names it)
     try:
         yield
     except PrerequisiteError as e:
