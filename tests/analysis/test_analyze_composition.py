@@ -311,8 +311,13 @@ def test_identical_generations_are_tested_as_one_combination() -> None:
     # so a cell's evidence is that of one generation (up to the 0.5 correction of the log-odds).
     records = simulate_records([1, 2], 400, skill_probability(MIXED), random.Random(3))
     copies = [{**r, "epoch": e} for r in records for e in (1, 2, 3)]
-    one = composition_analysis([eval_data(records)], seed=1, n_boot=200)["interactions"]
-    three = composition_analysis([eval_data(copies)], seed=1, n_boot=200)["interactions"]
+    one_result = composition_analysis([eval_data(records)], seed=1, n_boot=200)
+    three_result = composition_analysis([eval_data(copies)], seed=1, n_boot=200)
+    for k, gap in one_result["composition_gap"].items():  # resampling combinations: the same gap interval
+        copied = three_result["composition_gap"][k]["ci"]
+        assert (copied is None and gap["ci"] is None) or copied == pytest.approx(gap["ci"], abs=1e-12)
+    assert three_result["composition_gap"]["2"]["ci"] is not None
+    one, three = one_result["interactions"], three_result["interactions"]
     for a, row in one["matrix"].items():
         for b, cell in row.items():
             other = three["matrix"][a][b]
