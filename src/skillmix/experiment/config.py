@@ -27,8 +27,7 @@ from pydantic import (
     model_validator,
 )
 
-from skillmix.engine.evaluate import EvalConfig, panel_text
-from skillmix.engine.teacher import DataConfig
+from skillmix.engine.settings import DataConfig, EvalConfig, panel_text
 from skillmix.errors import SkillmixError
 from skillmix.formats.eval_folder import ORIGINAL
 from skillmix.protocol.catalog import SETTINGS, Pool, Setting

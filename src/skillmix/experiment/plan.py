@@ -87,7 +87,7 @@ def finetuned_label(config: ExperimentConfig, name: str) -> str:
 
 
 def data_stages(config: ExperimentConfig, run_dir: Path) -> list[Stage]:
-    from skillmix.engine.teacher import DataConfig
+    from skillmix.engine.settings import DataConfig
 
     stages = []
     for d in config.datasets:
@@ -124,7 +124,7 @@ def train_stages(config: ExperimentConfig, run_dir: Path) -> list[Stage]:
 
 
 def eval_stages(config: ExperimentConfig, run_dir: Path) -> list[Stage]:
-    from skillmix.engine.evaluate import EvalConfig
+    from skillmix.engine.settings import EvalConfig
 
     e = config.evaluation.model_dump()
     settings, evaluate_original = e.pop("settings"), e.pop("evaluate_original")
