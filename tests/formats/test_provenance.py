@@ -102,3 +102,52 @@ def test_training_run_record_provenance():
     assert record["skillmix_version"] == metadata.version("skillmix")
     assert record["gpu"] == prov.gpu_info()  # asked even before torch is loaded: training uses the GPUs
     assert record["packages"]["trl"] == metadata.version("trl") and "datasets" in record["packages"]
+
+
+class _Model:
+    """What student_provenance reads of an inspect Model: its id, name and model arguments."""
+
+    def __init__(self, model_id: str, **model_args):
+        self.id, self.name, self.model_args = model_id, model_id.partition("/")[2], model_args
+
+    def __str__(self) -> str:
+        return self.id
+
+
+def test_hf_and_vllm_students_record_their_weights(tmp_path):
+    from skillmix.engine.evaluate import student_provenance
+
+    (tmp_path / "model.safetensors").write_bytes(b"weights")
+    expected = prov.weights_sha256(tmp_path)
+    hf = student_provenance(_Model("hf/train/ft-D12", model_path=str(tmp_path)))  # a fine-tuned checkpoint
+    vllm = student_provenance(_Model(f"vllm/{tmp_path}"))
+    assert hf["weights"] == vllm["weights"] == expected and expected["sha256"]
+    if prov.package_version("torch"):
+        assert hf["gpu"] == prov.gpu_info()  # GPU students are asked for their GPUs
+    hub = student_provenance(_Model("hf/meta-llama/Llama-2-13b-chat-hf"))
+    assert hub["weights"]["sha256"] is None and "hub id" in hub["weights"]["reason"]
+    assert "weights" not in student_provenance(_Model("openai/gpt-4o"))
+
+
+def _full_grader(users, config) -> str:
+    from skillmix.testing.scripted import prompt_k, table
+
+    return table([1] * (prompt_k(users[-1]) + 3))
+
+
+def test_results_and_stats_json_record_provenance(tmp_path, monkeypatch):
+    import json
+
+    from skillmix.engine.teacher import DataConfig, generate_dataset
+    from skillmix.testing.scripted import scripted_model
+
+    monkeypatch.setenv("INSPECT_CACHE_DIR", str(tmp_path / "cache"))
+    config = DataConfig(teacher="mock", grader="mock", display="none", k=(1,), n=(2,))
+    teacher = scripted_model(lambda users, c: "Answer: Bees hum softly.\nExplanation: it works.")
+    stats = generate_dataset(config, tmp_path / "data", teacher, scripted_model(_full_grader))
+    results = json.loads((tmp_path / "data" / "runs" / "k1" / "results.json").read_text())
+    on_disk = json.loads((tmp_path / "data" / "stats.json").read_text())
+    for record in (results["provenance"], stats["provenance"], on_disk["provenance"]):
+        assert record["skillmix_version"] == metadata.version("skillmix")
+        assert record["python"] == ".".join(map(str, sys.version_info[:3]))
+        assert record["packages"]["inspect_ai"] == metadata.version("inspect_ai")

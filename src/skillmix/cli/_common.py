@@ -86,7 +86,7 @@ def literal_values(annotation: Any) -> list[str]:
     return [v for arg in get_args(annotation) for v in literal_values(arg)]
 
 
-def option(field: str, help: str, *flags: str, config: str = "skillmix.engine.evaluate:GradingSettings") -> Any:
+def option(field: str, help: str, *flags: str, config: str = "skillmix.engine.settings:GradingSettings") -> Any:
     """A typer option for config field ``field``, for ``Annotated[Optional[T], option(...)] = None``.
 
     None unless given, so the config's own default applies; --help shows that default and, for a
@@ -123,6 +123,12 @@ LocalEngine = Annotated[Optional[str], option(
 Display = Annotated[Optional[str], option("display", "inspect display.")]
 Shard = Annotated[Optional[str], option(
     "shard", "i/n: run only the i-th of n slices of the same draw; join with `skillmix merge`.", "--shard")]
+# Parsed by skillmix.engine.model_args.parse_model_args (which roles a command takes is its own).
+ModelArg = Annotated[Optional[list[str]], typer.Option(
+    "--model-arg", "-M", show_default=False, metavar="ROLE.KEY=VALUE",
+    help="An inspect model argument for one role's model, repeatable; VALUE is read as YAML "
+         "(4, 0.9, true), e.g. -M student.tensor_parallel_size=4 -M grader.base_url=http://host:8000/v1. "
+         "Secrets (keys, tokens) are never written (docs/evaluation.md, \"Model arguments\").")]
 
 
 def given(**options: Any) -> dict[str, Any]:

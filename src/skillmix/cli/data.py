@@ -12,10 +12,11 @@ from rich.table import Table
 from skillmix.cli import _common as opt
 from skillmix.cli import _cost, app
 from skillmix.cli._common import exit_now, given, option, parse_int_list, print_json
+from skillmix.engine.providers import LOCAL
 from skillmix.errors import SkillmixError
 
 MODEL_HELP = "Any inspect model id (openai/gpt-4, anthropic/..., openai-api/<service>/<model>) or 'local'."
-DATA = "skillmix.engine.teacher:DataConfig"
+DATA = "skillmix.engine.settings:DataConfig"
 POOL_HELP = "pool for every k: train, heldout or all (default: the paper's, D(1) all skills, D(k>=2) train skills)."
 
 data_app = typer.Typer(help="Inspect, audit, mix and subsample D_SKILL-MIX(k) dataset folders.", no_args_is_help=True)
@@ -35,7 +36,7 @@ def _pool(value: Optional[str], what: str):
 
 @app.command("generate")
 def generate_cmd(
-    teacher: str = typer.Option("local", help=MODEL_HELP),
+    teacher: str = typer.Option(LOCAL, help=MODEL_HELP),
     grader: Optional[str] = typer.Option(None, help=MODEL_HELP + " Default: local when the teacher is local; otherwise required (the embedded demo model is no real grader)."),
     k: Annotated[Optional[str], option("k", "Comma-separated k values.", "--k", config=DATA)] = None,
     n: Annotated[Optional[str], option("n", "Texts to generate per k (one value per k).", "--n", config=DATA)] = None,
@@ -71,6 +72,7 @@ def generate_cmd(
     local_engine: opt.LocalEngine = None,
     as_json: bool = typer.Option(False, "--json", help="Print the stats (or the dry-run estimate) as JSON."),
     shard: opt.Shard = None,
+    model_arg: opt.ModelArg = None,
     call_path: Annotated[Optional[str], option(
         "call_path", "How model calls are sent: auto (direct for openai/ and openai-api/ models, else inspect), "
         "direct, or inspect (docs/performance.md).", config=DATA)] = None,
@@ -80,10 +82,12 @@ def generate_cmd(
     """Generate D_SKILL-MIX(k) with a teacher and a grader; re-running the same command resumes."""
     from skillmix.analysis.weights import read_weights
     from skillmix.engine.evaluate import default_grader
-    from skillmix.engine.teacher import DataConfig
+    from skillmix.engine.model_args import parse_model_args
+    from skillmix.engine.settings import DataConfig
 
     config = DataConfig(
         teacher=teacher, grader=default_grader(grader, teacher, "teacher"),
+        model_args=parse_model_args(model_arg, roles=("teacher", "grader")),
         skills=_pool(skills, "skill pool"), topics=_pool(topics, "topic pool"),
         **given(k=k and tuple(parse_int_list(k, "--k")), n=n and tuple(parse_int_list(n, "--n")), keep=keep,
                 seed=seed, gradings=gradings, grader_seed=grader_seed, name_penalty=name_penalty,
@@ -115,7 +119,8 @@ def run_generate(config, out: Path, as_json: bool, prices: Optional[Path] = None
     from skillmix.formats.dataset import STATS_FILE
 
     graders = {("grader" if i == 0 else f"grader {i + 1}"): g for i, g in enumerate(config.graders)}
-    check_models({"teacher": config.teacher, **graders}, os.environ, config.local_engine)  # before --out or a server exists
+    check_models({"teacher": config.teacher, **graders}, os.environ, config.local_engine,  # before --out or a server
+                 config.model_args)
     with opt.progress("generate", spinner=False):  # inspect's display is the terminal's progress
         stats = generate_dataset(config, out, env=os.environ)
     stats = record_cost(out / STATS_FILE, stats, stats["token_usage"]["total"], prices)
@@ -174,7 +179,7 @@ def audit_cmd(
 ) -> None:
     """Leakage, duplicates, coverage and lengths; exit 1 on leakage or exact duplicates."""
     from skillmix.analysis.data_audit import audit_dataset
-    from skillmix.engine.teacher import paper_pools
+    from skillmix.engine.settings import paper_pools
     from skillmix.formats.dataset import read_stats
 
     if expect not in ("stats", "paper"):

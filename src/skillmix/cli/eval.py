@@ -17,7 +17,7 @@ from skillmix.cli._common import given, option, parse_int_list
 from skillmix.engine.providers import LOCAL
 from skillmix.errors import SkillmixError
 
-EVAL = "skillmix.engine.evaluate:EvalConfig"
+EVAL = "skillmix.engine.settings:EvalConfig"
 
 MODEL_HELP = "Any inspect model id (openai/gpt-4o, anthropic/..., openai-api/<service>/<model>, hf/<path>, vllm/<path>) or 'local'."
 
@@ -69,6 +69,7 @@ def eval_cmd(
     local_engine: opt.LocalEngine = None,
     max_error_rate: float = typer.Option(0.0, help="Exit 1 when more than this share of samples errored or did not run."),
     shard: opt.Shard = None,
+    model_arg: opt.ModelArg = None,
     limit: Optional[int] = _cost.Limit,
     dry_run: bool = typer.Option(False, "--dry-run", help="Count calls and estimate tokens (dollars with --prices); "
                                  "call no model."),
@@ -78,13 +79,16 @@ def eval_cmd(
     out: Optional[Path] = typer.Option(None, "--out", help="Output folder (results.json, samples.jsonl, logs/)."),
 ) -> None:
     """Evaluate a model with SKILL-MIX(k); re-running the same command resumes."""
-    from skillmix.engine.evaluate import EvalConfig, default_grader, failure_message, run_eval
+    from skillmix.engine.evaluate import default_grader, failure_message, run_eval
+    from skillmix.engine.model_args import parse_model_args
     from skillmix.engine.model_check import check_models
+    from skillmix.engine.settings import EvalConfig
     from skillmix.engine.spent import record_cost, spent_line
     from skillmix.protocol.catalog import check_pool
 
     config = EvalConfig(
         student=student, grader=default_grader(grader, student, "student"),
+        model_args=parse_model_args(model_arg, roles=("student", "grader")),
         **given(k=k and tuple(parse_int_list(k, "--k")), skills=skills and check_pool(skills, "skill pool"), topics=topics and check_pool(topics, "topic pool"),
                 combinations=combinations, generations=generations, student_temperature=student_temperature,
                 student_max_tokens=student_max_tokens, gradings=gradings, seed=seed, grader_seed=grader_seed,
@@ -103,7 +107,8 @@ def eval_cmd(
         raise SkillmixError("--out is required (the evaluation folder); or pass --dry-run to only count calls")
     _cost.stop_unless_confirmed(estimate, combinations is not None or limit is not None, yes)
     graders = {("grader" if i == 0 else f"grader {i + 1}"): g for i, g in enumerate(config.graders)}
-    check_models({"student": config.student, **graders}, os.environ, config.local_engine)  # before --out or a server exists
+    check_models({"student": config.student, **graders}, os.environ, config.local_engine,  # before --out or a server
+                 config.model_args)
     with opt.progress("eval", spinner=False):  # inspect's display is the terminal's progress
         results = run_eval(config, out)
     results = record_cost(out / "results.json", results, results["token_usage"], prices)

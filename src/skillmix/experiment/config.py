@@ -23,10 +23,13 @@ from pydantic import (
     Field,
     ValidationError,
     create_model,
+    field_serializer,
     field_validator,
     model_validator,
 )
 
+from skillmix.engine.model_args import ModelArgs, check_model_args, redact
+from skillmix.engine.providers import LOCAL
 from skillmix.engine.settings import DataConfig, EvalConfig, panel_text
 from skillmix.errors import SkillmixError
 from skillmix.formats.eval_folder import ORIGINAL
@@ -34,8 +37,9 @@ from skillmix.protocol.catalog import SETTINGS, Pool, Setting
 
 FROZEN = ConfigDict(frozen=True, extra="forbid")
 # Set per stage by the grid (models, k/n, pools) or by `skillmix run` itself (display).
-DATA_STAGE_FIELDS = frozenset({"teacher", "grader", "k", "n", "skills", "topics", "display"})
-EVAL_STAGE_FIELDS = frozenset({"student", "grader", "skills", "topics", "display"})
+# Model arguments are set once per role, in models.args.
+DATA_STAGE_FIELDS = frozenset({"teacher", "grader", "k", "n", "skills", "topics", "display", "model_args"})
+EVAL_STAGE_FIELDS = frozenset({"student", "grader", "skills", "topics", "display", "model_args"})
 
 
 class _Frozen(BaseModel):
@@ -56,12 +60,25 @@ Evaluation = section("Evaluation", EvalConfig, EVAL_STAGE_FIELDS,
 
 
 class Models(_Frozen):
-    teacher: str = "local"
-    grader: str = "local"  # one id, "a,b,c" or a YAML list: a panel (docs/grader-validity.md)
+    teacher: str = LOCAL
+    grader: str = LOCAL  # one id, "a,b,c" or a YAML list: a panel (docs/grader-validity.md)
     _panel = field_validator("grader", mode="before")(classmethod(lambda cls, v: panel_text(v)))
-    student: str = "local"  # the original student, as an inspect model id (or local)
-    student_base: str = "local"  # the same model as training loads it: HF folder/id, .gguf, or local
+    student: str = LOCAL  # the original student, as an inspect model id (or local)
+    student_base: str = LOCAL  # the same model as training loads it: HF folder/id, .gguf, or local
     finetuned_engine: Literal["hf", "vllm"] = "hf"  # how fine-tuned checkpoints are served to inspect
+    # inspect model arguments per role (student: the original and the fine-tuned students), e.g.
+    # {student: {tensor_parallel_size: 4}} (docs/evaluation.md, "Model arguments"); secrets never written.
+    args: ModelArgs = Field(default_factory=dict)
+
+    @field_validator("args")
+    @classmethod
+    def _args_ok(cls, value: ModelArgs) -> ModelArgs:
+        check_model_args(value)
+        return value
+
+    @field_serializer("args", when_used="json")
+    def _args_redacted(self, value: ModelArgs) -> dict[str, Any]:
+        return redact(value)
 
 
 class DataSet(_Frozen):

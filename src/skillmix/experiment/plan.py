@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from skillmix.engine.model_args import select_roles
 from skillmix.errors import SkillmixError
 from skillmix.experiment.config import ORIGINAL, ExperimentConfig, Finetune
 from skillmix.experiment.identity import config_identity, digest, file_digest, launcher_identity, stage_key
@@ -92,7 +93,8 @@ def data_stages(config: ExperimentConfig, run_dir: Path) -> list[Stage]:
     stages = []
     for d in config.datasets:
         dc = DataConfig(teacher=config.models.teacher, grader=config.models.grader, k=(d.k,), n=(d.n,),
-                        skills=d.skills, topics=d.topics, **config.generation.model_dump())
+                        skills=d.skills, topics=d.topics, **config.generation.model_dump(),
+                        model_args=select_roles(config.models.args, ("teacher", "grader")))
         stages.append(Stage(f"data:{d.name}", "data", data_folder(run_dir, d.name),
                             config_identity(dc.model_dump(mode="json")), config=dc))
     for m in config.mixtures:
@@ -134,7 +136,8 @@ def eval_stages(config: ExperimentConfig, run_dir: Path) -> list[Stage]:
         student = config.models.student if model == ORIGINAL else finetuned_label(config, model)
         for setting in settings:
             skills, topics = SETTING_POOLS[setting]
-            ec = EvalConfig(student=student, grader=config.models.grader, skills=skills, topics=topics, **e)
+            ec = EvalConfig(student=student, grader=config.models.grader, skills=skills, topics=topics, **e,
+                            model_args=select_roles(config.models.args, ("student", "grader")))
             inputs = () if model == ORIGINAL else (f"train:{model}",)
             stages.append(Stage(f"eval:{model}:{setting}", "eval", run_dir / "eval" / model / setting,
                                 config_identity(ec.model_dump(mode="json")), inputs, config=ec))

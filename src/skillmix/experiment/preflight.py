@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from skillmix.engine.model_args import role_of
 from skillmix.engine.model_check import installed, known_providers, model_problems
 from skillmix.errors import SkillmixError
 from skillmix.experiment.config import ExperimentConfig, Finetune, override_settings
@@ -75,7 +76,8 @@ def problems(config: ExperimentConfig, stages: list[Stage], env: Mapping[str, st
         roles["fine-tuned student"] = f"{config.models.finetuned_engine}/checkpoint"
     for role, model_id in roles.items():
         section = config.generation if role == "teacher" else config.evaluation
-        out += model_problems(role, model_id, env, providers, section.local_engine) if model_id else []
+        args = config.models.args.get(role_of(role) or "")
+        out += model_problems(role, model_id, env, providers, section.local_engine, args) if model_id else []
     if config.finetunes and not installed("trl"):
         out.append("fine-tunes need torch, transformers and trl: pip install 'skillmix[train]'")
     elif config.finetunes:

@@ -113,15 +113,14 @@ def launched_finetune(config: ExperimentConfig, run_dir: Path, f: Finetune, out:
 
 def finetuned_model(config: ExperimentConfig, run_dir: Path, stage: Stage) -> Any:
     """The inspect model of a fine-tuned checkpoint, named by its run-relative label in logs and results."""
-    from inspect_ai.model import get_model
-
-    from skillmix.engine.evaluate import _model_config
+    from skillmix.engine.evaluate import _model_config, role_model
 
     folder = (run_dir / "train" / stage.name.split(":")[1]).resolve()
     gen = _model_config(stage.config, "student")
+    args = stage.config.model_args.get("student", {})  # models.args.student, e.g. tensor_parallel_size
     if config.models.finetuned_engine == "hf":
-        return get_model(stage.config.student, config=gen, memoize=False, model_path=str(folder))
-    return get_model(f"vllm/{folder}", config=gen, memoize=False)  # vllm takes no separate model path
+        return role_model(stage.config.student, "student", gen, args, model_path=str(folder))
+    return role_model(f"vllm/{folder}", "student", gen, args)  # vllm takes no separate model path
 
 
 @contextmanager
