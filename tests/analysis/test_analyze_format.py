@@ -204,3 +204,17 @@ def test_has_tokens_is_tokens_not_empty() -> None:
     texts = ["", " ", "...", "a", " _ ", "--x--", "\u0130", "\u00df!", "\u2460", "\n\t", "?!", "é", "١٢", "\u200b"]
     assert [has_tokens(t) for t in texts] == [bool(tokens(t)) for t in texts]
     assert has_tokens("...a") and not has_tokens(".,;")
+
+
+def test_format_split_writes_float_noise_as_zero() -> None:
+    from skillmix.analysis.format_status import split_delta
+
+    # (0.3 - 0.4) - (0.1 - 0.2) is -2.8e-17 in floating point: no format change, written as 0.
+    before = {"strict": {"full_marks": 0.1, "all_skills": 1 / 3, "skill_fraction": 0.5},
+              "lenient": {"full_marks": 0.2, "all_skills": 2 / 3, "skill_fraction": 0.5}}
+    after = {"strict": {"full_marks": 0.3, "all_skills": 1 / 3 + 0.1, "skill_fraction": 0.5},
+             "lenient": {"full_marks": 0.4, "all_skills": 2 / 3 + 0.1, "skill_fraction": 0.5}}
+    assert (0.3 - 0.4) - (0.1 - 0.2) != 0.0
+    split = split_delta(before, after)
+    assert split["full_marks"]["format"] == 0.0 and split["all_skills"]["format"] == 0.0
+    assert split["full_marks"]["total"] == pytest.approx(0.2) and split["skill_fraction"]["total"] == 0.0

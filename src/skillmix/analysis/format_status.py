@@ -214,6 +214,8 @@ def strict_lenient_metrics(data: EvalData) -> dict[str, dict[str, Any]]:
 
 def split_delta(before: dict[str, Any], after: dict[str, Any]) -> dict[str, dict[str, float | None]]:
     """total = after − before (strict) = substance (lenient change) + format (the rest)."""
+    from skillmix.stats.intervals import snap_zero
+
     out: dict[str, dict[str, float | None]] = {}
     for m in METRICS:
         vals = (after["strict"][m], before["strict"][m], after["lenient"][m], before["lenient"][m])
@@ -221,7 +223,9 @@ def split_delta(before: dict[str, Any], after: dict[str, Any]) -> dict[str, dict
             out[m] = {"total": None, "format": None, "substance": None}
             continue
         a_s, b_s, a_l, b_l = vals
-        out[m] = {"total": a_s - b_s, "substance": a_l - b_l, "format": (a_s - a_l) - (b_s - b_l)}
+        # differences of fractions such as 1/3 leave ~1e-17 where the change is 0: printed as 0
+        out[m] = {"total": snap_zero(a_s - b_s), "substance": snap_zero(a_l - b_l),
+                  "format": snap_zero((a_s - a_l) - (b_s - b_l))}
     return out
 
 
