@@ -115,7 +115,7 @@ class EvalConfig(GradingSettings):
     student_temperature: float = 0.7
     student_max_tokens: int = Field(512, ge=1)
     # The embedded 270M base model cannot write a rubric table unaided: constrain it
-    # with a grammar (rubric.table_grammar). Never applied to any other grader.
+    # with a grammar (engine/grammar.table_grammar). Never applied to any other grader.
     constrain_local_grader: bool = True
 
 
