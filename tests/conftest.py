@@ -29,6 +29,7 @@ from pathlib import Path
 
 import pytest
 
+from skillmix.testing.cli import invoke_cli
 from skillmix.testing.cli import run_cli as _run_cli
 from skillmix.testing.fake_openai import FakeOpenAI, skillmix_reply
 
@@ -144,3 +145,10 @@ def fake_api(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., FakeOpen
             return fake
 
         yield start
+
+
+@pytest.fixture(scope="session")
+def cli() -> Callable[..., object]:
+    """``cli("sample", "--k", "2", cwd=tmp_path)``: the ``skillmix`` command in this process (no interpreter
+    start-up); use ``run_cli`` only where the process boundary is what the test is about."""
+    return invoke_cli

@@ -385,23 +385,24 @@ def test_bad_samples_line_names_the_file(tmp_path):
 
 
 @pytest.mark.parametrize("make", [lambda p: None, lambda p: p.mkdir()])
-def test_cli_errors_are_one_line_exit_2(run_cli, tmp_path, make):
+def test_cli_errors_are_one_line_exit_2(cli, tmp_path, make):
     make(tmp_path / "nothing")
-    result = run_cli("report", str(tmp_path / "nothing"))
+    result = cli("report", str(tmp_path / "nothing"))
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and str(tmp_path / "nothing") in result.stderr
     assert result.stderr.startswith("error: ")
 
 
-def test_cli_json_and_summary(run_cli, tmp_path):
+@pytest.mark.slow
+def test_cli_json_and_summary(cli, tmp_path):
     run = write_run(tmp_path / "run")
-    result = run_cli("report", str(run), "--out", str(tmp_path / "out"), "--json")
+    result = cli("report", str(run), "--out", str(tmp_path / "out"), "--json")
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["baseline"] == "original" and len(report["deltas"]) == 4
     assert (tmp_path / "out" / "tables.tex").is_file()
     shutil.rmtree(tmp_path / "out")
-    result = run_cli("report", str(run), "--baseline", "ft")
+    result = cli("report", str(run), "--baseline", "ft")
     assert result.returncode == 0, result.stderr
     assert "Ratio of Full Marks, setting II" in result.stdout and "report.md" in result.stdout
     assert json.loads((run / "report" / "report.json").read_text())["baseline"] == "ft"
@@ -411,7 +412,8 @@ def test_cli_json_and_summary(run_cli, tmp_path):
 
 
 def test_report_of_a_real_run_eval_folder(tmp_path, monkeypatch):
-    from skillmix.engine.evaluate import EvalConfig, run_eval
+    from skillmix.engine.evaluate import run_eval
+    from skillmix.engine.settings import EvalConfig
     from skillmix.testing.scripted import GRADE_START, prompt_k, scripted_model, table
 
     monkeypatch.setenv("INSPECT_CACHE_DIR", str(tmp_path / "cache"))

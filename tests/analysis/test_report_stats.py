@@ -301,15 +301,15 @@ def test_rules_and_what_the_alternative_rules_change(tmp_path):
 
 
 @pytest.mark.slow
-def test_cli_seed_and_resamples(run_cli, tmp_path):
+def test_cli_seed_and_resamples(cli, tmp_path):
     write_eval(tmp_path / "a", "ft", "II", {2: [["half"], ["full"], ["none"], ["half"]]})
-    result = run_cli("report", str(tmp_path), "--seed", "5", "--resamples", "300", "--json")
+    result = cli("report", str(tmp_path), "--seed", "5", "--resamples", "300", "--json")
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["statistics"]["seed"] == 5 and report["statistics"]["resamples"] == 300
     assert report["evaluations"][0]["metrics"]["2"]["skill_fraction_ci"] == list(
         bootstrap_mean_ci([0.5, 1.0, 0.0, 0.5], random.Random(5), 300))
-    bad = run_cli("report", str(tmp_path), "--resamples", "0")
+    bad = cli("report", str(tmp_path), "--resamples", "0")
     assert bad.returncode == 2
 
 
@@ -341,7 +341,7 @@ def test_panel_generations_use_the_recorded_decision(tmp_path):
 
 
 @pytest.mark.slow
-def test_eval_then_report_end_to_end(run_cli, tmp_path):
+def test_eval_then_report_end_to_end(cli, tmp_path):
     from skillmix.stats.intervals import wilson_interval
     from skillmix.testing.fake_openai import FakeOpenAI, content_digest, skillmix_reply
 
@@ -353,11 +353,11 @@ def test_eval_then_report_end_to_end(run_cli, tmp_path):
     with FakeOpenAI(reply_fn=reply) as fake:
         env = {"FAKE_BASE_URL": fake.base_url, "FAKE_API_KEY": "k", "INSPECT_CACHE_DIR": str(tmp_path / "cache")}
         for grader in ("g1", "g2"):
-            done = run_cli("eval", "--student", "openai-api/fake/s", "--grader", f"openai-api/fake/{grader}",
+            done = cli("eval", "--student", "openai-api/fake/s", "--grader", f"openai-api/fake/{grader}",
                            "--k", "1,2", "--combinations", "4", "--generations", "1", "--gradings", "1",
                            "--out", run / "eval" / grader, "--display", "none", env=env)
             assert done.returncode == 0, done.stderr[-2000:]
-    done = run_cli("report", str(run), "--seed", "3", "--resamples", "200", "--json")
+    done = cli("report", str(run), "--seed", "3", "--resamples", "200", "--json")
     assert done.returncode == 0, done.stderr[-2000:]
     report = json.loads(done.stdout)
     for e in report["evaluations"]:

@@ -31,16 +31,16 @@ def test_help_does_not_import_torch():
         assert command in out.stdout
 
 
-def test_catalog_json_counts(run_cli):
-    skills = json.loads(run_cli("catalog", "skills", "--json").stdout)
+def test_catalog_json_counts(cli):
+    skills = json.loads(cli("catalog", "skills", "--json").stdout)
     assert len(skills) == 101 and sum(s["split"] == "train" for s in skills) == 53
-    topics = json.loads(run_cli("catalog", "topics", "--json", "--split", "heldout").stdout)
+    topics = json.loads(cli("catalog", "topics", "--json", "--split", "heldout").stdout)
     assert len(topics) == 50
 
 
-def test_sample_json_is_deterministic(run_cli):
-    a = run_cli("sample", "--k", "3", "--n", "4", "--skills", "train", "--topics", "heldout", "--seed", "5", "--json")
-    b = run_cli("sample", "--k", "3", "--n", "4", "--skills", "train", "--topics", "heldout", "--seed", "5", "--json")
+def test_sample_json_is_deterministic(cli):
+    a = cli("sample", "--k", "3", "--n", "4", "--skills", "train", "--topics", "heldout", "--seed", "5", "--json")
+    b = cli("sample", "--k", "3", "--n", "4", "--skills", "train", "--topics", "heldout", "--seed", "5", "--json")
     assert a.returncode == 0 and a.stdout == b.stdout
     combos = json.loads(a.stdout)
     assert len(combos) == 4 and all(len(c["skills"]) == 3 for c in combos)
@@ -62,29 +62,29 @@ def test_sample_json_is_deterministic(run_cli):
         (["generate", "--dry-run", "--name-penalty-rule", "regex"], "'substring' or 'word'"),
     ],
 )
-def test_bad_input_one_line_exit_2(run_cli, args, message):
-    out = run_cli(*args)
+def test_bad_input_one_line_exit_2(cli, args, message):
+    out = cli(*args)
     assert out.returncode == 2, out.stderr
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], out.stderr
     assert "Traceback" not in out.stderr
 
 
-def test_csv_without_columns(run_cli, tmp_path):
+def test_csv_without_columns(cli, tmp_path):
     bad = tmp_path / "skills.csv"
     bad.write_text("name,definition\nmetaphor,x\n")
-    out = run_cli("catalog", "validate", str(bad))
+    out = cli("catalog", "validate", str(bad))
     assert out.returncode == 2 and "missing column(s)" in out.stderr
 
 
 @pytest.mark.slow
-def test_unknown_model_and_missing_key(run_cli, tmp_path):
+def test_unknown_model_and_missing_key(cli, tmp_path):
     env = {k: None for k in os.environ if k.endswith("_API_KEY")}
-    out = run_cli("eval", "--student", "nosuchprovider/m", "--grader", "mockllm/model", "--k", "1",
+    out = cli("eval", "--student", "nosuchprovider/m", "--grader", "mockllm/model", "--k", "1",
               "--combinations", "1", "--out", str(tmp_path / "a"), "--display", "none", env=env)
     assert out.returncode == 2 and "cannot use student model 'nosuchprovider/m'" in out.stderr
     assert len(out.stderr.strip().splitlines()) == 1
-    out = run_cli("eval", "--student", "openai/gpt-4o", "--grader", "mockllm/model", "--k", "1",
+    out = cli("eval", "--student", "openai/gpt-4o", "--grader", "mockllm/model", "--k", "1",
               "--combinations", "1", "--out", str(tmp_path / "b"), "--display", "none", env=env)
     assert out.returncode == 2 and "OPENAI_API_KEY" in out.stderr, out.stderr
     assert len(out.stderr.strip().splitlines()) == 1

@@ -516,22 +516,22 @@ def test_mix_subsample_and_load(tmp_path):
         (["data", "subsample", "/nonexistent", "--n", "3", "--out", "/tmp/x"], "not a dataset folder"),
     ],
 )
-def test_cli_bad_input_is_one_line_exit_2(run_cli, args, message):
-    result = run_cli(*args)
+def test_cli_bad_input_is_one_line_exit_2(cli, args, message):
+    result = cli(*args)
     assert result.returncode == 2, result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0]
 
 
 @pytest.mark.slow
-def test_cli_dry_run_audit_show_mix(run_cli, tmp_path):
-    dry = run_cli("generate", "--dry-run", "--json", "--k", "1,2,3", "--n", "5000,10000,10000", "--teacher", "openai/gpt-4",
+def test_cli_dry_run_audit_show_mix(cli, tmp_path):
+    dry = cli("generate", "--dry-run", "--json", "--k", "1,2,3", "--n", "5000,10000,10000", "--teacher", "openai/gpt-4",
                   "--grader", "openai/gpt-4")
     estimate = json.loads(dry.stdout)
     assert estimate["total"]["teacher_calls"] == 50000 and estimate["total"]["grader_calls"] == 75000
     # Each grading re-sends the grading prompt; a panel of two graders doubles every grader figure.
     one = estimate["per_k"]["2"]
-    panel = json.loads(run_cli("generate", "--dry-run", "--json", "--k", "1,2,3", "--n", "5000,10000,10000",
+    panel = json.loads(cli("generate", "--dry-run", "--json", "--k", "1,2,3", "--n", "5000,10000,10000",
                                "--teacher", "openai/gpt-4", "--grader", "openai/gpt-4,anthropic/claude-x").stdout)
     two = panel["per_k"]["2"]
     assert two["grader_calls"] == 2 * one["grader_calls"] == 2 * 3 * 10000
@@ -539,14 +539,14 @@ def test_cli_dry_run_audit_show_mix(run_cli, tmp_path):
     assert one["grader_input_tokens"] > 3 * 10000 * 300  # 3 gradings x 10,000 texts x a prompt of > 300 tokens
 
     d1, d2 = small_set(tmp_path, "d1", 1, 2), small_set(tmp_path, "d2", 2, 2)
-    mixed = run_cli("data", "mix", f"{d1},{d2}", "--out", str(tmp_path / "mix"))
+    mixed = cli("data", "mix", f"{d1},{d2}", "--out", str(tmp_path / "mix"))
     assert mixed.returncode == 0 and "4 texts" in mixed.stdout
-    audit = run_cli("data", "audit", str(tmp_path / "mix"), "--json")
+    audit = cli("data", "audit", str(tmp_path / "mix"), "--json")
     # clean_teacher writes the same text every time: the audit must fail on exact duplicates
     assert audit.returncode == 1 and json.loads(audit.stdout)["duplicates"]["n_exact_extra"] == 3
-    shown = json.loads(run_cli("data", "show", str(d1), "--n", "1", "--json").stdout)
+    shown = json.loads(cli("data", "show", str(d1), "--n", "1", "--json").stdout)
     assert len(shown) == 1 and shown[0]["k"] == 1
-    assert "assistant:" in run_cli("data", "show", str(d1)).stdout
+    assert "assistant:" in cli("data", "show", str(d1)).stdout
 
 
 @pytest.mark.slow

@@ -16,11 +16,11 @@ def reply(request: dict) -> str:
 
 
 @pytest.mark.slow
-def test_api_keys_never_reach_logs_or_results(run_cli, tmp_path):
+def test_api_keys_never_reach_logs_or_results(cli, tmp_path):
     with FakeOpenAI(reply_fn=reply) as fake:
         env = {"FAKE_BASE_URL": fake.base_url, "FAKE_API_KEY": SECRET, "INSPECT_CACHE_DIR": str(tmp_path / "cache")}
         out = tmp_path / "out"
-        done = run_cli("eval", "--student", "openai-api/fake/s", "--grader", "openai-api/fake/g",
+        done = cli("eval", "--student", "openai-api/fake/s", "--grader", "openai-api/fake/g",
                        "--k", "1,2", "--combinations", "2", "--out", out, "--display", "none", env=env)
         assert done.returncode == 0, done.stderr
         assert fake.requests[0].authorization == f"Bearer {SECRET}"  # the key was used...
@@ -36,11 +36,11 @@ def test_api_keys_never_reach_logs_or_results(run_cli, tmp_path):
 
 
 @pytest.mark.slow
-def test_flaky_server_is_retried_and_counted(run_cli, tmp_path):
+def test_flaky_server_is_retried_and_counted(cli, tmp_path):
     # The first 3 calls fail with HTTP 500: bounded retries recover and nothing is lost.
     with FakeOpenAI(reply_fn=reply, fail_first=3) as fake:
         env = {"FAKE_BASE_URL": fake.base_url, "FAKE_API_KEY": "k", "INSPECT_CACHE_DIR": str(tmp_path / "c")}
-        done = run_cli("eval", "--student", "openai-api/fake/s", "--grader", "openai-api/fake/g",
+        done = cli("eval", "--student", "openai-api/fake/s", "--grader", "openai-api/fake/g",
                        "--k", "1", "--combinations", "2", "--generations", "1", "--out", tmp_path / "o",
                        "--display", "none", env=env)
         assert done.returncode == 0, done.stderr
@@ -108,12 +108,12 @@ def test_eval_a_fine_tuned_checkpoint_with_hf(run_cli, tmp_path):
     ],
 )
 @pytest.mark.slow
-def test_protocol_options_reach_requests_and_results(run_cli, tmp_path, options, grader_temperature, rules):
+def test_protocol_options_reach_requests_and_results(cli, tmp_path, options, grader_temperature, rules):
     from skillmix.testing.fake_openai import is_grader_request
 
     with FakeOpenAI(reply_fn=reply) as fake:
         env = {"FAKE_BASE_URL": fake.base_url, "FAKE_API_KEY": "k", "INSPECT_CACHE_DIR": str(tmp_path / "c")}
-        done = run_cli("eval", "--student", "openai-api/fake/s", "--grader", "openai-api/fake/g", "--k", "2",
+        done = cli("eval", "--student", "openai-api/fake/s", "--grader", "openai-api/fake/g", "--k", "2",
                        "--combinations", "1", "--generations", "1", "--out", tmp_path / "o", "--display", "none",
                        *options, env=env)
         assert done.returncode == 0, done.stderr

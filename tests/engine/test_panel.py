@@ -31,9 +31,9 @@ def run(run_cli, tmp_path, graders: str, name: str):
 
 
 @pytest.mark.slow
-def test_three_graders_vote_by_strict_majority_and_every_vote_is_stored(run_cli, tmp_path):
+def test_three_graders_vote_by_strict_majority_and_every_vote_is_stored(cli, tmp_path):
     ids = "openai-api/fake/g1,openai-api/fake/g2,openai-api/fake/g3"
-    results, records = run(run_cli, tmp_path, ids, "panel3")
+    results, records = run(cli, tmp_path, ids, "panel3")
     assert results["config"]["grader"] == ids
     for r in records:
         assert [g["grader"] for g in r["gradings"]] == [i for i in ids.split(",") for _ in range(2)]
@@ -43,18 +43,18 @@ def test_three_graders_vote_by_strict_majority_and_every_vote_is_stored(run_cli,
 
 
 @pytest.mark.slow
-def test_a_split_panel_is_unscored_never_broken_by_order(run_cli, tmp_path):
+def test_a_split_panel_is_unscored_never_broken_by_order(cli, tmp_path):
     for order in ("openai-api/fake/h1,openai-api/fake/h2", "openai-api/fake/h2,openai-api/fake/h1"):
-        results, records = run(run_cli, tmp_path, order, order.replace("/", "_").replace(",", "+"))
+        results, records = run(cli, tmp_path, order, order.replace("/", "_").replace(",", "+"))
         assert all(r["unscored"] and r["voted"] is None for r in records)
         assert results["metrics"]["1"]["n_scored"] == 0
 
 
 @pytest.mark.slow
-def test_generate_keeps_the_panels_full_marks(run_cli, tmp_path):
+def test_generate_keeps_the_panels_full_marks(cli, tmp_path):
     with FakeOpenAI(reply_fn=reply) as fake:
         env = {"FAKE_BASE_URL": fake.base_url, "FAKE_API_KEY": "k", "INSPECT_CACHE_DIR": str(tmp_path / "cache")}
-        done = run_cli("generate", "--teacher", "openai-api/fake/s",
+        done = cli("generate", "--teacher", "openai-api/fake/s",
                        "--grader", "openai-api/fake/g1,openai-api/fake/g2,openai-api/fake/g3",
                        "--k", "1", "--n", "2", "--gradings", "1", "--skills", "all", "--topics", "all",
                        "--out", tmp_path / "data", "--display", "none", env=env)

@@ -49,10 +49,10 @@ def test_subsample_refuses_a_different_draw(tmp_path, two_sets, n, seed):
 
 
 @pytest.mark.slow
-def test_cli_mix_refuses_on_one_line(run_cli, tmp_path, two_sets):
+def test_cli_mix_refuses_on_one_line(cli, tmp_path, two_sets):
     d1, d2 = two_sets
-    assert run_cli("data", "mix", f"{d1},{d2}", "--out", str(tmp_path / "m")).returncode == 0
-    again = run_cli("data", "mix", f"{d1}", "--out", str(tmp_path / "m"))
+    assert cli("data", "mix", f"{d1},{d2}", "--out", str(tmp_path / "m")).returncode == 0
+    again = cli("data", "mix", f"{d1}", "--out", str(tmp_path / "m"))
     assert again.returncode == 2 and len(again.stderr.strip().splitlines()) == 1, again.stderr
 
 
@@ -79,8 +79,8 @@ def test_demo_grader_next_to_a_real_student_must_be_spelt_out():
     ],
 )
 @pytest.mark.slow
-def test_eval_and_generate_validate_before_creating_out(run_cli, tmp_path, args, message):
-    done = run_cli(*args, "--out", str(tmp_path / "out"), env={"OPENAI_API_KEY": None})
+def test_eval_and_generate_validate_before_creating_out(cli, tmp_path, args, message):
+    done = cli(*args, "--out", str(tmp_path / "out"), env={"OPENAI_API_KEY": None})
     assert done.returncode == 2 and message in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
     assert not (tmp_path / "out").exists()
 

@@ -84,8 +84,8 @@ def test_a_bare_recipe_name_is_the_shipped_recipe_from_any_folder(name, tmp_path
     assert load_recipe(recipe_file(name)) == load_recipe(REPO / f"configs/train/{name}.yaml")
 
 
-def test_train_cli_names_an_unknown_recipe_in_one_line(run_cli, tmp_path):
-    done = run_cli("train", "--data", str(tmp_path), "--base-model", "local", "--out", str(tmp_path / "o"),
+def test_train_cli_names_an_unknown_recipe_in_one_line(cli, tmp_path):
+    done = cli("train", "--data", str(tmp_path), "--base-model", "local", "--out", str(tmp_path / "o"),
                    "--recipe", "papr", cwd=tmp_path)
     assert done.returncode == 2
     assert done.stderr.strip() == "error: unknown recipe 'papr'; shipped recipes: laptop, paper, or give a YAML file"
@@ -276,7 +276,7 @@ def test_resolve_base_model_kinds(tmp_path):
     ],
 )
 @pytest.mark.slow
-def test_cli_bad_input_is_one_line_and_exit_2(run_cli, tmp_path, tiny, case, fragment):
+def test_cli_bad_input_is_one_line_and_exit_2(cli, tmp_path, tiny, case, fragment):
     good = write_dataset(tmp_path / "good")
     bad = write_dataset(tmp_path / "bad", [{"text": "hello", "k": 1}])
     args = {
@@ -284,7 +284,7 @@ def test_cli_bad_input_is_one_line_and_exit_2(run_cli, tmp_path, tiny, case, fra
         "missing_model": ["--data", str(good), "--base-model", "/nonexistent/base"],
         "unknown_key": ["--data", str(good), "--base-model", str(tiny), "max_stepz=3"],
     }[case]
-    result = run_cli("train", *args, "--out", str(tmp_path / "out"))
+    result = cli("train", *args, "--out", str(tmp_path / "out"))
     assert result.returncode == 2, result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and fragment in lines[0]
@@ -292,8 +292,8 @@ def test_cli_bad_input_is_one_line_and_exit_2(run_cli, tmp_path, tiny, case, fra
 
 
 @pytest.mark.slow
-def test_cli_show_masks(run_cli, tmp_path, tiny, data):
-    result = run_cli("train", "--data", str(data), "--base-model", str(tiny), "--show-masks", "2")
+def test_cli_show_masks(cli, tmp_path, tiny, data):
+    result = cli("train", "--data", str(data), "--base-model", str(tiny), "--show-masks", "2")
     assert result.returncode == 0, result.stderr
     first = fixture_conversations()[0]["messages"]
     assert f"[[{first[1]['content']}<end_of_turn>]]" in result.stdout

@@ -153,7 +153,7 @@ def _register() -> None:
 def main() -> None:
     _register()
     try:
-        app()
+        app(prog_name="skillmix")  # not argv[0], which is "-c" or a path when run as python -c / -m
     except KeyboardInterrupt:
         # Ctrl-C is never success: the conventional 128 + SIGINT, whatever inspect printed.
         print("interrupted: re-run the same command to resume", file=sys.stderr)

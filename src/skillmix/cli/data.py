@@ -105,22 +105,30 @@ def generate_cmd(
         return
     if out is None:
         raise SkillmixError("--out is required (the dataset folder); or pass --dry-run to only count calls")
+    check_generate_models(config)  # a misspelt model or a missing key first: --yes would not fix it
     _cost.stop_unless_confirmed(estimate, n is not None or limit is not None, yes)
     run_generate(config, out, as_json, prices)
+
+
+def check_generate_models(config) -> None:
+    import os
+
+    from skillmix.engine.model_check import check_models
+
+    graders = {("grader" if i == 0 else f"grader {i + 1}"): g for i, g in enumerate(config.graders)}
+    check_models({"teacher": config.teacher, **graders}, os.environ, config.local_engine,  # before --out or a server
+                 config.model_args)
 
 
 def run_generate(config, out: Path, as_json: bool, prices: Optional[Path] = None) -> None:
     """Check the models, build the dataset, print its stats; exit 1 unless every sample finished."""
     import os
 
-    from skillmix.engine.model_check import check_models
     from skillmix.engine.spent import record_cost, spent_line
     from skillmix.engine.teacher import generate_dataset
     from skillmix.formats.dataset import STATS_FILE
 
-    graders = {("grader" if i == 0 else f"grader {i + 1}"): g for i, g in enumerate(config.graders)}
-    check_models({"teacher": config.teacher, **graders}, os.environ, config.local_engine,  # before --out or a server
-                 config.model_args)
+    check_generate_models(config)
     with opt.progress("generate", spinner=False):  # inspect's display is the terminal's progress
         stats = generate_dataset(config, out, env=os.environ)
     stats = record_cost(out / STATS_FILE, stats, stats["token_usage"]["total"], prices)

@@ -105,10 +105,11 @@ def eval_cmd(
         return
     if out is None:
         raise SkillmixError("--out is required (the evaluation folder); or pass --dry-run to only count calls")
-    _cost.stop_unless_confirmed(estimate, combinations is not None or limit is not None, yes)
     graders = {("grader" if i == 0 else f"grader {i + 1}"): g for i, g in enumerate(config.graders)}
+    # A misspelt model or a missing key is wrong whatever the size: said before the size stop, which --yes lifts.
     check_models({"student": config.student, **graders}, os.environ, config.local_engine,  # before --out or a server
                  config.model_args)
+    _cost.stop_unless_confirmed(estimate, combinations is not None or limit is not None, yes)
     with opt.progress("eval", spinner=False):  # inspect's display is the terminal's progress
         results = run_eval(config, out)
     results = record_cost(out / "results.json", results, results["token_usage"], prices)

@@ -63,8 +63,10 @@ def report_cmd(
         console.print(full_marks_table(report, setting))
     # report.json holds paths relative to the report folder (portable); the terminal wants usable ones.
     outputs = {k: str(folder / report["outputs"][k]) for k in ("report_md", "results_csv", "tables_tex")}
-    console.print(f"report: {outputs['report_md']}   csv: {outputs['results_csv']}   latex: {outputs['tables_tex']}")
-    console.print(f"plots: {', '.join(str(folder / p) for p in report['outputs']['plots'])}")
-    console.print(f"browse samples: inspect view --log-dir {run_dir}")
+    # Paths are printed whole (never wrapped, never styled) so that they can be copied or piped.
+    for line in (f"report: {outputs['report_md']}   csv: {outputs['results_csv']}   latex: {outputs['tables_tex']}",
+                 f"plots: {', '.join(str(folder / p) for p in report['outputs']['plots'])}",
+                 f"browse samples: inspect view --log-dir {run_dir}"):
+        console.print(line, soft_wrap=True, markup=False, highlight=False)
     if report["teacher_data_only"]:
         console.print("note: only teacher-data runs were found; these grade the teacher's texts, not a model")

@@ -235,7 +235,7 @@ def run_experiment(
     anything is moved or written; pass False only when the caller has just run it.
     """
     from skillmix.experiment.preflight import preflight
-    from skillmix.formats.files import write_json
+    from skillmix.formats.files import write_json, write_text
 
     run_dir = Path(run_dir)
     stages = plan(config, run_dir)
@@ -246,7 +246,7 @@ def run_experiment(
     if dry_run:
         return with_launch(config, run_dir, stages, rows)
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.yaml").write_text(config_yaml(config))
+    write_text(run_dir / "config.yaml", config_yaml(config))
     write_json(run_dir / "plan.json", rows)
     redo = set(forced)
     for stage in stages:
