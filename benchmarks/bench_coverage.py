@@ -28,7 +28,7 @@ Planted truths: the best-of-G metrics and deltas by a large Monte Carlo run of t
 composition gap and every interaction log-odds are 0 (independence); the audit's per-text rate is the
 exact mean over the pool's combinations, and the naive target is what the grader says on average.
 
-The bootstraps inside run with BOOT resamples (the tool's default is 1,000 for the composition
+The bootstraps and simulations inside run with BOOT resamples (the tool's default is 1,000 for the composition
 analysis and 2,000 for the report): coverage does not depend on the resample count beyond Monte Carlo
 noise in the bounds, and the run stays within minutes on two cores.
 """
@@ -56,7 +56,7 @@ DELTA = 0.08
 SE, SP = 0.90, 0.85
 AUDIT_K = 2
 AUDIT_TEXTS, AUDIT_ANNOTATED = 300, 100  # texts of the audited evaluation (300/G combinations) and annotated texts
-BOOT = 400
+BOOT = 200
 TRUTH_DRAWS = 400_000
 SETTINGS = ((1, 0.0), (3, 0.0), (3, 0.5))  # (G, within-combination correlation)
 INTERVALS = (
@@ -156,13 +156,13 @@ def truths(model: Model, g: int, rho: float, seed: int = 12345, draws: int = TRU
 
 
 def gens_of(k: int, skills: np.ndarray, topics: np.ndarray, points: np.ndarray) -> Iterator[Any]:
-    from skillmix.analysis.evaldata import Gen
+    from skillmix.formats.eval_folder import Generation
 
     for c in range(points.shape[0]):
-        names = tuple(f"s{i:02d}" for i in skills[c])
+        combination = (tuple(f"s{i:02d}" for i in skills[c]), f"t{topics[c]}")
         for e in range(points.shape[1]):
             voted = tuple(float(v) for v in points[c, e])
-            yield Gen(f"k{k}-{c:04d}", e, k, names, f"t{topics[c]}", voted, (voted,), (voted,), "", "", None)
+            yield Generation(f"k{k}-{c:04d}", e, k, combination, "", (voted,), (voted,), voted, None)
 
 
 def eval_data(gens: Sequence[Any], model: Model) -> Any:
@@ -318,7 +318,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     replicates = 40 if args.quick else args.replicates
     start = time.perf_counter()
-    result = coverage(replicates, args.seed, workers=args.workers)
+    result: dict[str, dict[str, tuple[int, int]]] = {name: {} for name in INTERVALS}
+    for setting in SETTINGS:  # each setting's column as soon as it is done (a long run shows progress)
+        part = coverage(replicates, args.seed, (setting,), workers=args.workers)
+        for name in INTERVALS:
+            result[name].update(part[name])
+        print(f"{setting_name(*setting)} done after {time.perf_counter() - start:.0f} s: "
+              + ", ".join(f"{name} {100 * c / n:.1f}%" for name in INTERVALS for c, n in part[name].values() if n),
+              flush=True)
     print(f"Coverage of the 95% intervals, {replicates} simulated evaluations per setting "
           f"({COMBINATIONS} combinations per k, k = {', '.join(map(str, KS))}; seed {args.seed}); "
           "in parentheses the number of intervals:\n")
