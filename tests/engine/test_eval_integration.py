@@ -36,15 +36,14 @@ def test_api_keys_never_reach_logs_or_results(cli, tmp_path):
 
 
 @pytest.mark.slow
-def test_flaky_server_is_retried_and_counted(cli, tmp_path):
+def test_flaky_server_is_retried_and_counted(cli, fake_api, tmp_path):
     # The first 3 calls fail with HTTP 500: bounded retries recover and nothing is lost.
-    with FakeOpenAI(reply_fn=reply, fail_first=3) as fake:
-        env = {"FAKE_BASE_URL": fake.base_url, "FAKE_API_KEY": "k", "INSPECT_CACHE_DIR": str(tmp_path / "c")}
-        done = cli("eval", "--student", "openai-api/fake/s", "--grader", "openai-api/fake/g",
-                       "--k", "1", "--combinations", "2", "--generations", "1", "--out", tmp_path / "o",
-                       "--display", "none", env=env)
-        assert done.returncode == 0, done.stderr
-        assert fake.failures == 3
+    fake = fake_api(reply, fail_first=3)
+    done = cli("eval", "--student", "openai-api/fake/s", "--grader", "openai-api/fake/g",
+               "--k", "1", "--combinations", "2", "--generations", "1", "--out", tmp_path / "o",
+               "--display", "none", env={"INSPECT_CACHE_DIR": str(tmp_path / "c")})
+    assert done.returncode == 0, done.stderr
+    assert fake.failures == 3
     m = json.loads((tmp_path / "o" / "results.json").read_text())["metrics"]["1"]
     assert m["n_errors"] == 0 and m["n_scored"] == 2
 
@@ -108,17 +107,16 @@ def test_eval_a_fine_tuned_checkpoint_with_hf(run_cli, tmp_path):
     ],
 )
 @pytest.mark.slow
-def test_protocol_options_reach_requests_and_results(cli, tmp_path, options, grader_temperature, rules):
+def test_protocol_options_reach_requests_and_results(cli, fake_api, tmp_path, options, grader_temperature, rules):
     from skillmix.testing.fake_openai import is_grader_request
 
-    with FakeOpenAI(reply_fn=reply) as fake:
-        env = {"FAKE_BASE_URL": fake.base_url, "FAKE_API_KEY": "k", "INSPECT_CACHE_DIR": str(tmp_path / "c")}
-        done = cli("eval", "--student", "openai-api/fake/s", "--grader", "openai-api/fake/g", "--k", "2",
-                       "--combinations", "1", "--generations", "1", "--out", tmp_path / "o", "--display", "none",
-                       *options, env=env)
-        assert done.returncode == 0, done.stderr
-        graders = [r.body for r in fake.requests if is_grader_request(r.body)]
-        students = [r.body for r in fake.requests if not is_grader_request(r.body)]
+    fake = fake_api(reply)
+    done = cli("eval", "--student", "openai-api/fake/s", "--grader", "openai-api/fake/g", "--k", "2",
+               "--combinations", "1", "--generations", "1", "--out", tmp_path / "o", "--display", "none",
+               *options, env={"INSPECT_CACHE_DIR": str(tmp_path / "c")})
+    assert done.returncode == 0, done.stderr
+    graders = [r.body for r in fake.requests if is_grader_request(r.body)]
+    students = [r.body for r in fake.requests if not is_grader_request(r.body)]
     assert graders and all(b.get("temperature") == grader_temperature for b in graders)
     assert students and all(b.get("temperature") == (0.3 if options else 0.7) for b in students)
     results = json.loads((tmp_path / "o" / "results.json").read_text())

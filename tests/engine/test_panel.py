@@ -17,23 +17,22 @@ def reply(request: dict) -> str:
     return skillmix_reply(request, answer="Bees hum like a choir.")
 
 
-def run(run_cli, tmp_path, graders: str, name: str):
-    with FakeOpenAI(reply_fn=reply) as fake:
-        env = {"FAKE_BASE_URL": fake.base_url, "FAKE_API_KEY": "k", "INSPECT_CACHE_DIR": str(tmp_path / "cache")}
-        out = tmp_path / name
-        done = run_cli("eval", "--student", "openai-api/fake/s", "--grader", graders, "--k", "1",
-                       "--combinations", "2", "--generations", "1", "--gradings", "2", "--out", out,
-                       "--display", "none", env=env)
-        assert done.returncode == 0, done.stderr[-2000:]
+def run(cli, fake_api, tmp_path, graders: str, name: str):
+    fake_api(reply)
+    out = tmp_path / name
+    done = cli("eval", "--student", "openai-api/fake/s", "--grader", graders, "--k", "1",
+               "--combinations", "2", "--generations", "1", "--gradings", "2", "--out", out,
+               "--display", "none", env={"INSPECT_CACHE_DIR": str(tmp_path / "cache")})
+    assert done.returncode == 0, done.stderr[-2000:]
     results = json.loads((out / "results.json").read_text())
     records = [json.loads(line) for line in (out / "samples.jsonl").read_text().splitlines()]
     return results, records
 
 
 @pytest.mark.slow
-def test_three_graders_vote_by_strict_majority_and_every_vote_is_stored(cli, tmp_path):
+def test_three_graders_vote_by_strict_majority_and_every_vote_is_stored(cli, fake_api, tmp_path):
     ids = "openai-api/fake/g1,openai-api/fake/g2,openai-api/fake/g3"
-    results, records = run(cli, tmp_path, ids, "panel3")
+    results, records = run(cli, fake_api, tmp_path, ids, "panel3")
     assert results["config"]["grader"] == ids
     for r in records:
         assert [g["grader"] for g in r["gradings"]] == [i for i in ids.split(",") for _ in range(2)]
@@ -43,9 +42,9 @@ def test_three_graders_vote_by_strict_majority_and_every_vote_is_stored(cli, tmp
 
 
 @pytest.mark.slow
-def test_a_split_panel_is_unscored_never_broken_by_order(cli, tmp_path):
+def test_a_split_panel_is_unscored_never_broken_by_order(cli, fake_api, tmp_path):
     for order in ("openai-api/fake/h1,openai-api/fake/h2", "openai-api/fake/h2,openai-api/fake/h1"):
-        results, records = run(cli, tmp_path, order, order.replace("/", "_").replace(",", "+"))
+        results, records = run(cli, fake_api, tmp_path, order, order.replace("/", "_").replace(",", "+"))
         assert all(r["unscored"] and r["voted"] is None for r in records)
         assert results["metrics"]["1"]["n_scored"] == 0
 
