@@ -31,6 +31,7 @@ def test_without_a_gpu_one_line_and_exit_0(tmp_path):
     assert not (tmp_path / "out").exists()  # nothing was built
 
 
+@pytest.mark.slow  # a fresh interpreter that imports torch
 def test_the_script_itself_with_no_visible_gpu():
     """As run by hand on a machine whose GPUs are hidden (CUDA_VISIBLE_DEVICES="")."""
     done = subprocess.run([sys.executable, str(SCRIPT)], capture_output=True, text=True, check=False, timeout=120,

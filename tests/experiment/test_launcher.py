@@ -88,13 +88,13 @@ def test_launch_command_is_accelerate_launch_of_skillmix_train(tmp_path):
 
 def test_overrides_reach_skillmix_train_as_the_same_values():
     from skillmix.experiment.config import Finetune, override_settings
-    from skillmix.train.recipe import apply_overrides, load_recipe, parse_overrides, trainer_field_types
+    from skillmix.train.recipe import apply_overrides, load_recipe, parse_overrides
 
     f = Finetune(name="ft", data="D1", recipe="paper", lora=True,
                  overrides={"learning_rate": 1e-5, "bf16": False, "max_steps": 8, "chat_template": None,
                             "packing": "bfd"})
     text = [f"{k}={v}" for k, v in override_settings(f).items()]  # as the command line carries them
-    recipe = apply_overrides(load_recipe(recipe_file("paper")), parse_overrides(text), trainer_field_types())
+    recipe = apply_overrides(load_recipe(recipe_file("paper")), parse_overrides(text), {})  # recipe keys only
     assert (recipe.learning_rate, recipe.bf16, recipe.max_steps, recipe.chat_template, recipe.packing, recipe.lora) == (
         1e-5, False, 8, None, "bfd", True)
 
@@ -178,14 +178,17 @@ def test_dry_run_prints_the_launch_command(tmp_path, run_cli):
     assert rows["train:ft"]["launch"] == expected
 
 
-def test_missing_accelerate_config_is_a_preflight_problem(tmp_path):
-    pytest.importorskip("trl")
-    from skillmix.experiment.preflight import problems
+def test_missing_or_broken_accelerate_config_is_a_preflight_problem(tmp_path):
+    from skillmix.experiment.preflight import launcher_problems
 
     config = load_config(write_config(tmp_path, grid({"kind": "accelerate", "config_file": "nowhere/fsdp.yaml"})))
-    found = problems(config, plan(config, tmp_path / "run"), {"FAKE_BASE_URL": "http://127.0.0.1:9/v1", "FAKE_API_KEY": "k"})
-    assert found == [f"finetune 'ft': accelerate config {tmp_path / 'nowhere' / 'fsdp.yaml'} not found; "
-                     "see configs/accelerate/"]
+    assert launcher_problems(config, config.finetunes[0]) == [
+        f"finetune 'ft': accelerate config {tmp_path / 'nowhere' / 'fsdp.yaml'} not found; see configs/accelerate/"]
+    (tmp_path / "broken.yaml").write_text("distributed_type: [FSDP\n")
+    config = load_config(write_config(tmp_path, grid({"kind": "accelerate", "config_file": "broken.yaml"})))
+    assert launcher_problems(config, config.finetunes[0])[0].startswith(
+        f"finetune 'ft': {tmp_path / 'broken.yaml'} is not an accelerate config (")
+    assert launcher_problems(ExperimentConfig.model_validate(grid()), config.finetunes[0]) == []  # in-process
 
 
 # ---- the child process group -------------------------------------------------------------------
@@ -309,6 +312,7 @@ def test_memory_warning_names_the_numbers():
     assert memory_warning("ft-D1", (13e9, "its config"), 16, (2, True), h100) is not None  # 104 GB does not
 
 
+@pytest.mark.slow  # the recipe's trainer fields import trl
 def test_preflight_warns_only_with_a_gpu_and_for_what_does_not_fit(tmp_path):
     base = tmp_path / "Llama-2-13b-chat-hf"  # no config.json: the size comes from the name
     ddp = {"kind": "accelerate", "config_file": str(ACCELERATE_CONFIGS / "ddp.yaml")}
@@ -324,6 +328,7 @@ def test_preflight_warns_only_with_a_gpu_and_for_what_does_not_fit(tmp_path):
     assert "208 GB" in lines[0]
 
 
+@pytest.mark.slow  # imports transformers and torch
 def test_parameter_count_from_a_local_config_without_weights(tmp_path):
     pytest.importorskip("transformers")
     from transformers import LlamaConfig
@@ -409,6 +414,7 @@ def test_two_process_launch_from_skillmix_run_survives_a_kill(tmp_path):
     assert json.loads((out / ".skillmix-stage.json").read_text())["status"] == "done"
 
 
+@pytest.mark.slow  # the preflight imports trl
 def test_preflight_prints_the_warning_when_a_gpu_is_visible(tmp_path, monkeypatch):
     pytest.importorskip("trl")
     from skillmix.experiment import preflight as checks
