@@ -55,6 +55,8 @@ def test_tiny_eval_with_the_real_local_model(run_cli, tmp_path):
     done = run_cli("eval", "--student", "local", "--grader", "local", "--k", "1,2",
                    "--combinations", "2", "--generations", "1", "--gradings", "1", "--skills", "all",
                    "--topics", "all", "--out", out, "--display", "none",
+                   # short replies: this tests the path end to end, not what the demo model writes
+                   "--student-max-tokens", "48", "--grader-max-tokens", "160",
                    timeout=1500, env={"INSPECT_CACHE_DIR": str(tmp_path / "cache")})
     assert done.returncode == 0, done.stderr[-2000:]
     results = json.loads((out / "results.json").read_text())
