@@ -31,6 +31,20 @@ def limited(config: Any, limit: Optional[int]) -> Any:
     return config.model_copy(update={"combinations": min(config.combinations, limit)})
 
 
+def planned(config: Any, limit: Optional[int], prices: Optional[Path], dry_run: bool, as_json: bool,
+            out: Optional[Path], what: str) -> Optional[tuple[Any, dict]]:
+    """The config cut to ``--limit`` and its checked estimate, or None once the estimate is printed for
+    ``--dry-run``. A real run needs ``--out`` (``what`` names its folder in the message)."""
+    config = limited(config, limit)
+    estimate = preview(config, prices)  # checks prompts, catalog and pool sizes: no call yet
+    if dry_run:
+        print_estimate(estimate, as_json)
+        return None
+    if out is None:
+        raise SkillmixError(f"--out is required (the {what} folder); or pass --dry-run to only count calls")
+    return config, estimate
+
+
 def preview(config: Any, prices_file: Optional[Path]) -> dict:
     """The checked cost estimate of an evaluation (EvalConfig) or a D(k) build (DataConfig), priced if asked."""
     from skillmix.engine.cost import estimate_cost, estimate_eval_cost

@@ -98,13 +98,11 @@ def generate_cmd(
                 grade_prompt=grade_prompt, skills_file=skills_file, topics_file=topics_file, display=display, local_engine=local_engine,
                 shard=shard, skill_weights=skill_weights and read_weights(skill_weights), call_path=call_path),
     )
-    config = _cost.limited(config, limit)
-    estimate = _cost.preview(config, prices)  # checks prompts, catalog and pool sizes: no call yet
-    if dry_run:
-        _cost.print_estimate(estimate, as_json)
+    plan = _cost.planned(config, limit, prices, dry_run, as_json, out, "dataset")
+    if plan is None:
         return
-    if out is None:
-        raise SkillmixError("--out is required (the dataset folder); or pass --dry-run to only count calls")
+    config, estimate = plan
+    assert out is not None  # planned() refuses a run without --out
     check_generate_models(config)  # a misspelt model or a missing key first: --yes would not fix it
     _cost.stop_unless_confirmed(estimate, n is not None or limit is not None, yes)
     run_generate(config, out, as_json, prices)

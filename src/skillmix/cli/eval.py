@@ -15,7 +15,6 @@ from skillmix.cli import _common as opt
 from skillmix.cli import _cost, app
 from skillmix.cli._common import given, option, parse_int_list
 from skillmix.engine.providers import LOCAL
-from skillmix.errors import SkillmixError
 
 EVAL = "skillmix.engine.settings:EvalConfig"
 
@@ -98,13 +97,11 @@ def eval_cmd(
                 grade_prompt=grade_prompt, generation_prompt=generation_prompt, skills_file=skills_file,
                 topics_file=topics_file, display=display, local_engine=local_engine, shard=shard),
     )
-    config = _cost.limited(config, limit)
-    estimate = _cost.preview(config, prices)  # checks prompts, catalog and pool sizes: no call yet
-    if dry_run:
-        _cost.print_estimate(estimate, as_json)
+    plan = _cost.planned(config, limit, prices, dry_run, as_json, out, "evaluation")
+    if plan is None:
         return
-    if out is None:
-        raise SkillmixError("--out is required (the evaluation folder); or pass --dry-run to only count calls")
+    config, estimate = plan
+    assert out is not None  # planned() refuses a run without --out
     graders = {("grader" if i == 0 else f"grader {i + 1}"): g for i, g in enumerate(config.graders)}
     # A misspelt model or a missing key is wrong whatever the size: said before the size stop, which --yes lifts.
     check_models({"student": config.student, **graders}, os.environ, config.local_engine,  # before --out or a server

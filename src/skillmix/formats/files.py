@@ -65,11 +65,17 @@ def atomic_writer(path: Path | str) -> Iterator[TextIO]:
     On an exception the temporary file is removed and ``path`` keeps its old content (or stays absent).
     """
     path = Path(path)
+    # `name.tmp`, not `stem.tmp.suffix`: a reader globbing `*.jsonl` never sees a file being written.
+    with _replaced_on_success(path.with_name(path.name + ".tmp"), path) as tmp, tmp.open("w", encoding="utf-8") as f:
+        yield f
+
+
+@contextmanager
+def _replaced_on_success(tmp: Path, path: Path) -> Iterator[Path]:
+    """``tmp`` becomes ``path`` (os.replace) when the block ends without an error, and is removed otherwise."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
     try:
-        with tmp.open("w", encoding="utf-8") as f:
-            yield f
+        yield tmp
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -88,14 +94,8 @@ def atomic_path(path: Path | str) -> Iterator[Path]:
     becomes ``path`` only once the block ends without an error. It keeps ``path``'s suffix, so
     writers that pick a format by suffix pick the same one."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.stem}.tmp{path.suffix}")
-    try:
+    with _replaced_on_success(path.with_name(f"{path.stem}.tmp{path.suffix}"), path) as tmp:
         yield tmp
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    os.replace(tmp, path)
 
 
 def write_bytes(path: Path | str, data: bytes) -> None:
