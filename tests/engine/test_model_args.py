@@ -203,6 +203,7 @@ def test_cli_model_args_carry_keys_and_urls_and_write_no_secret(run_cli, tmp_pat
         url = fake.base_url
     results = json.loads((out / "results.json").read_text())
     assert results["config"]["model_args"]["grader"] == {"base_url": url, "api_key": REDACTED}
+    assert results["settings"]["model_args"] == results["config"]["model_args"]
     assert results["metrics"]["1"]["full_marks"] == 1.0
     assert key.encode() not in _written_bytes(out) and key not in done.stdout + done.stderr
 

@@ -101,11 +101,14 @@ def results_document(
         from skillmix.formats.provenance import provenance as this_process
 
         provenance = this_process()
+    settings = config.model_dump(mode="json")  # model arguments come out with their secrets redacted
     return {
         FORMAT_VERSION_KEY: RESULTS_VERSION,
         COMPLETE_KEY: bool(ran_ok and status["complete"]),
         "status": dict(status),
-        "config": config.model_dump(mode="json"),
+        "config": settings,
+        # The model arguments per role, where people (and the docs) look for them; `config` holds them too.
+        "settings": {"model_args": settings.get("model_args", {})},
         # The catalog's content, not its file names, decides what a skill means: reports compare it.
         "catalog_digest": catalog_digest,
         "metrics": dict(metrics),
