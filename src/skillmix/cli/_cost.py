@@ -20,6 +20,7 @@ YES_HELP = "Start a run of more than 1,000 calls to models not on this machine a
 Prices = typer.Option(None, "--prices", help=PRICES_HELP)
 Yes = typer.Option(False, "--yes", help=YES_HELP)
 Limit = typer.Option(None, "--limit", min=1, help="Only the first N combinations of each k's draw (smoke runs).")
+DryRun = typer.Option(False, "--dry-run", help="Count calls and estimate tokens (dollars with --prices); call no model.")
 
 
 def limited(config: Any, limit: Optional[int]) -> Any:

@@ -45,8 +45,7 @@ def generate_cmd(
     skills: Optional[str] = typer.Option(None, help="Skill " + POOL_HELP),
     topics: Optional[str] = typer.Option(None, help="Topic pool for every k (default: train)."),
     keep: Annotated[Optional[str], option("keep", "Filter: full_marks (the paper's), all_skills, or all (demos).", config=DATA)] = None,
-    dry_run: bool = typer.Option(False, "--dry-run", help="Count calls and estimate tokens (dollars with --prices); "
-                                 "call no model."),
+    dry_run: bool = _cost.DryRun,
     limit: Optional[int] = _cost.Limit,
     prices: Optional[Path] = _cost.Prices,
     yes: bool = _cost.Yes,

@@ -70,8 +70,7 @@ def eval_cmd(
     shard: opt.Shard = None,
     model_arg: opt.ModelArg = None,
     limit: Optional[int] = _cost.Limit,
-    dry_run: bool = typer.Option(False, "--dry-run", help="Count calls and estimate tokens (dollars with --prices); "
-                                 "call no model."),
+    dry_run: bool = _cost.DryRun,
     as_json: bool = typer.Option(False, "--json", help="Print the dry-run estimate as JSON."),
     prices: Optional[Path] = _cost.Prices,
     yes: bool = _cost.Yes,
