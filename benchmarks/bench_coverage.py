@@ -3,6 +3,7 @@
     python benchmarks/bench_coverage.py                 # 400 replicates per setting
     python benchmarks/bench_coverage.py --quick         # 40 replicates, a smoke run
     python benchmarks/bench_coverage.py --replicates 1000 --workers 2
+    python benchmarks/bench_coverage.py --boot 2000      # the report's resample count (slower)
 
 Each replicate simulates one evaluation the way SKILL-MIX draws it: at k = 1, 2, 3, COMBINATIONS
 combinations of k skills (a pool of 20 skills in 4 categories) and a topic (10 topics), each answered
@@ -315,12 +316,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="40 replicates: a smoke run")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workers", type=int, default=2, help="processes (default 2)")
+    parser.add_argument("--boot", type=int, default=BOOT, help=f"resamples inside each bootstrap (default {BOOT})")
     args = parser.parse_args(argv)
     replicates = 40 if args.quick else args.replicates
     start = time.perf_counter()
     result: dict[str, dict[str, tuple[int, int]]] = {name: {} for name in INTERVALS}
     for setting in SETTINGS:  # each setting's column as soon as it is done (a long run shows progress)
-        part = coverage(replicates, args.seed, (setting,), workers=args.workers)
+        part = coverage(replicates, args.seed, (setting,), workers=args.workers, boot=args.boot)
         for name in INTERVALS:
             result[name].update(part[name])
         print(f"{setting_name(*setting)} done after {time.perf_counter() - start:.0f} s: "
