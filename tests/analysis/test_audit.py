@@ -179,8 +179,13 @@ def test_naive_and_calibration_counts_by_hand(audited):
     block = audit["per_k"]["2"]
     grader_fm = [int(all(g)) for g in GRADER] + [1] * N_UNANNOTATED
     assert block["naive"]["full_marks"]["value"] == pytest.approx(sum(grader_fm) / len(grader_fm), abs=1e-12)
+    # One text per combination: Wilson at Korn & Graubard's effective size (n - 1)(z / t_{n-1})^2.
+    from scipy.stats import norm, t
+
+    n = len(grader_fm)
+    size = (n - 1) * (norm.ppf(0.975) / t.ppf(0.975, n - 1)) ** 2
     assert block["naive"]["full_marks"]["ci"] == pytest.approx(
-        proportion_confint(sum(grader_fm), len(grader_fm), method="wilson"), abs=1e-9)
+        proportion_confint(sum(grader_fm) / n * size, size, method="wilson"), abs=1e-9)
     cal = block["calibration"]["full_marks"]
     expected = {"tp": 0, "fn": 0, "tn": 0, "fp": 0}
     for g, a, b in zip(GRADER, ALICE, BOB, strict=True):

@@ -176,6 +176,16 @@ def test_simulation_study_fast_version(scenario):
         assert result["naive_bias"] == pytest.approx(result["truth"] * (math.prod(c[1] for c in params) - 1), abs=0.01)
 
 
+def kg_wilson(x, n):
+    """Hand computation: Wilson at Korn & Graubard's effective size (n - 1)(z / t_{n-1})^2 of n independent
+    0/1 values (one per combination); n itself when all are equal."""
+    from scipy.stats import t
+
+    size = n if x in (0, n) else (n - 1) * (Z / t.ppf(0.975, n - 1)) ** 2
+    lo, hi = proportion_confint(x / n * size, size, method="wilson")
+    return (0.0 if x == 0 else lo), (1.0 if x == n else hi)
+
+
 def _table_labels(tp, fn, tn, fp):
     """(grader, truth) pairs of a calibration table, text by text."""
     pairs = [(1, 1)] * tp + [(0, 1)] * fn + [(0, 0)] * tn + [(1, 0)] * fp
@@ -193,7 +203,7 @@ def test_every_text_annotated_gives_the_people_rate_and_their_wilson_interval():
         est = audit_estimates(grader, truth, list(range(len(truth)))).corrected
         assert est.method == "people_wilson"
         assert est.value == pytest.approx((tp + fn) / len(truth), abs=1e-12)
-        assert est.ci == pytest.approx(proportion_confint(tp + fn, len(truth), method="wilson"), abs=1e-12)
+        assert est.ci == pytest.approx(kg_wilson(tp + fn, len(truth)), abs=1e-12)
         assert est.ci[0] <= est.value <= est.ci[1]
         cal = Calibration(tp, fn, tn, fp)
         if cal.m0 and cal.m1 and (point := rogan_gladen_point((tp + fp) / len(truth), tn / cal.m0, tp / cal.m1)):
@@ -230,7 +240,7 @@ def test_the_interval_is_widened_to_the_point_when_the_adjustment_moves_past_it(
 def test_ppi_on_all_equal_labels_falls_back_to_wilson(labelled, unlabelled, expected):
     est, _ = ppi_mean(labelled, labelled, unlabelled)
     assert est.method == "ppi++_wilson_fallback"
-    assert est.ci == pytest.approx(proportion_confint(*expected, method="wilson"), abs=1e-12)
+    assert est.ci == pytest.approx(proportion_confint(*expected, method="wilson"), abs=1e-12)  # all equal: plain Wilson
     assert est.ci[1] - est.ci[0] > 0.05 and est.ci[0] <= est.value <= est.ci[1]
 
 
@@ -243,11 +253,15 @@ def test_cluster_variance_equals_statsmodels_cluster_robust_ols():
     fit = sm.OLS(y, np.ones(len(y))).fit(cov_type="cluster", cov_kwds={"groups": clusters})
     got = cluster_variance_of_mean(y, clusters.tolist())
     assert got == pytest.approx(float(fit.bse[0] ** 2), rel=1e-10)
-    # The design effect of a rate: that cluster-robust variance over the binomial p(1-p)/n.
-    p = y.mean()
+    # The design effect of a rate: that cluster-robust variance over the binomial p(1-p)/n, divided by
+    # Korn & Graubard's degrees-of-freedom factor (z / t_{C-1})^2.
+    from scipy.stats import t
+
+    p, c = y.mean(), 25
     assert design_effect(y.astype(int).tolist(), clusters.tolist()) == pytest.approx(
-        float(fit.bse[0] ** 2) / (p * (1 - p) / len(y)), rel=1e-10)
-    assert design_effect(y.astype(int).tolist()) == 1.0
+        float(fit.bse[0] ** 2) / (p * (1 - p) / len(y)) / (Z / t.ppf(0.975, c - 1)) ** 2, rel=1e-10)
+    n = len(y)
+    assert design_effect(y.astype(int).tolist()) == pytest.approx(n / ((n - 1) * (Z / t.ppf(0.975, n - 1)) ** 2))
     assert cluster_variance_of_mean(y) == pytest.approx(np.var(y, ddof=1) / len(y))
     # Anti-correlated copies (one 0 and one 1 per combination) never count as more than independent texts.
     assert cluster_variance_of_mean([0, 1] * 10, [i // 2 for i in range(20)]) == pytest.approx(np.var([0, 1] * 10, ddof=1) / 20)

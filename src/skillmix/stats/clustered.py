@@ -11,8 +11,9 @@ which it equals with one value per cluster. A proportion gets a Wilson score int
 n / deff, deff = Var_cluster / Var_iid (Kish 1965's design effect; Korn & Graubard 1998 use the
 same effective size for survey proportions); the effective size and its Wilson interval are
 ``stats.intervals.effective_size`` and ``cluster_wilson_interval``, which this module feeds from
-(value, cluster) pairs. When the values do not vary every cluster counts once (G identical copies of
-a combination count once).
+(value, cluster) pairs; that effective size carries Korn & Graubard's degrees-of-freedom factor
+(z/t_{C-1})^2 at every G. When the values do not vary every cluster counts once (G identical copies
+of a combination count once).
 """
 
 from __future__ import annotations
@@ -71,13 +72,14 @@ def cluster_counts(values: Sequence[int], clusters: Sequence[Hashable] | None) -
 
 
 def design_effect(values: Sequence[int], clusters: Sequence[Hashable] | None = None) -> float:
-    """n / the effective size of clustered 0/1 values (``stats.intervals.effective_size``); 1 without clustering."""
+    """n / the effective size of clustered 0/1 values (``stats.intervals.effective_size``); 1 for no values."""
     from skillmix.stats.intervals import effective_size
 
-    successes, sizes = cluster_counts(values, clusters)
-    if max(sizes, default=0) <= 1:
-        return 1.0  # one value per cluster: independent values (as cluster_wilson_interval treats them)
-    return len(values) / effective_size(successes, sizes)
+    if not values:
+        return 1.0
+    # The same effective size as cluster_wilson_interval at every G (its Korn-Graubard factor included),
+    # so G identical copies of each value give exactly the design effect of one copy, times G.
+    return len(values) / effective_size(*cluster_counts(values, clusters))
 
 
 def clustered_wilson(values: Sequence[int], clusters: Sequence[Hashable] | None = None,
