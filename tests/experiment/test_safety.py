@@ -97,16 +97,16 @@ def test_local_connections_are_clamped_to_the_server_slots(engine, asked, sent):
 
 
 @pytest.mark.slow
-def test_eval_refuses_a_different_evaluation_and_resumes_the_same(run_cli, tmp_path):
+def test_eval_refuses_a_different_evaluation_and_resumes_the_same(cli, fake_api, tmp_path):
     args = ["eval", "--student", "openai-api/fake/s", "--grader", "openai-api/fake/g", "--k", "1", "--generations", "1",
             "--gradings", "1", "--display", "none", "--out", str(tmp_path / "out")]
-    with FakeOpenAI(reply_fn=skillmix_reply) as server:
-        env = {"FAKE_BASE_URL": server.base_url, "FAKE_API_KEY": "k", "INSPECT_CACHE_DIR": str(tmp_path / "cache")}
-        assert run_cli(*args, "--combinations", "2", env=env).returncode == 0
-        calls = server.calls
-        same = run_cli(*args, "--combinations", "2", "--max-connections", "3", env=env)  # operational: a resume
-        assert same.returncode == 0 and server.calls == calls, same.stderr
-        other = run_cli(*args, "--combinations", "3", env=env)
-    expected = (f"error: {tmp_path / 'out'} already holds a different evaluation (combinations differ); "
-                "pick a new --out, or the same settings to resume")
+    server = fake_api(skillmix_reply)
+    env = {"INSPECT_CACHE_DIR": str(tmp_path / "cache")}
+    assert cli(*args, "--combinations", "2", env=env).returncode == 0
+    calls = server.calls
+    same = cli(*args, "--combinations", "2", "--max-connections", "3", env=env)  # operational: a resume
+    assert same.returncode == 0 and server.calls == calls, same.stderr
+    other = cli(*args, "--combinations", "3", env=env)
+    expected = (f"error: {tmp_path / 'out'} already holds a different evaluation (combinations 2 -> 3); "
+                "pick a new --out, or give the same settings to resume")
     assert other.returncode == 2 and other.stderr.strip().splitlines() == [expected]
