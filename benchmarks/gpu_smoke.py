@@ -52,10 +52,10 @@ def skillmix(args: list[str], env: dict[str, str], deadline: float) -> float:
     return time.monotonic() - started
 
 
-def fine_tune(root: Path, env: dict[str, str], deadline: float) -> str:
+def fine_tune(root: Path, env: dict[str, str], deadline: float, hidden_size: int = 512) -> str:
     from skillmix.testing.tiny_model import build_tiny_model, write_dataset
 
-    base = build_tiny_model(root / "base", hidden_size=512, num_layers=4)  # head size 128, as vllm kernels like
+    base = build_tiny_model(root / "base", hidden_size=hidden_size, num_layers=4)  # 512: head size 128, as vllm likes
     data, out = write_dataset(root / "data"), root / "ft"
     skillmix(["train", "--data", str(data), "--base-model", str(base), "--out", str(out), *TRAIN], env, deadline)
     record = json.loads((out / "skillmix_train.json").read_text())
@@ -74,14 +74,14 @@ def evaluate(engine: str, root: Path, env: dict[str, str], deadline: float) -> s
             f"{seconds:.1f} s wall (start-up included) = {student['output_tokens'] / seconds:.0f} tokens/s")
 
 
-def run_steps(root: Path, gpu: str, echo: Callable[[str], None]) -> int:
+def run_steps(root: Path, gpu: str, echo: Callable[[str], None], hidden_size: int = 512) -> int:
     from skillmix.testing.fake_openai import FakeOpenAI, skillmix_reply
 
     started = time.monotonic()
     deadline = started + BUDGET_SECONDS
     vllm = importlib.util.find_spec("vllm") is not None
     steps: list[tuple[str, Callable[..., str] | None]] = [
-        ("train", fine_tune), ("hf", lambda *a: evaluate("hf", *a)),
+        ("train", lambda *a: fine_tune(*a, hidden_size=hidden_size)), ("hf", lambda *a: evaluate("hf", *a)),
         ("vllm", (lambda *a: evaluate("vllm", *a)) if vllm else None)]
     echo(f"gpu_smoke: {gpu}")
     with FakeOpenAI(reply_fn=skillmix_reply) as grader:
@@ -104,6 +104,8 @@ def main(argv: list[str] | None = None, probe: Callable[[], str | None] = cuda_p
          echo: Callable[[str], None] = print) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--keep", type=Path, help="Write the model and results here (default: a temporary folder).")
+    parser.add_argument("--hidden-size", type=int, default=512,
+                        help="Hidden size of the model it builds (the tests use a smaller one on the CPU).")
     args = parser.parse_args(argv)
     gpu = probe()
     if gpu is None:
@@ -111,9 +113,9 @@ def main(argv: list[str] | None = None, probe: Callable[[], str | None] = cuda_p
         return 0
     if args.keep:
         args.keep.mkdir(parents=True, exist_ok=True)
-        return run_steps(args.keep, gpu, echo)
+        return run_steps(args.keep, gpu, echo, args.hidden_size)
     with tempfile.TemporaryDirectory(prefix="gpu_smoke-") as tmp:
-        return run_steps(Path(tmp), gpu, echo)
+        return run_steps(Path(tmp), gpu, echo, args.hidden_size)
 
 
 if __name__ == "__main__":

@@ -45,7 +45,8 @@ def test_the_script_itself_with_no_visible_gpu():
 def test_every_step_runs_with_the_cpu_standing_in(tmp_path):
     pytest.importorskip("trl")
     lines: list[str] = []
-    assert load().main(["--keep", str(tmp_path)], probe=lambda: "CPU (test)", echo=lines.append) == 0, lines
+    assert load().main(["--keep", str(tmp_path), "--hidden-size", "64"], probe=lambda: "CPU (test)",
+                       echo=lines.append) == 0, lines
     assert lines[0] == "gpu_smoke: CPU (test)"
     assert lines[1].startswith("step 1/3 LoRA fine-tune, 4 steps on NO: ") and lines[1].endswith(" tokens/s")
     assert lines[2].startswith("step 2/3 hf/ evaluation: 8 generations scored, ") and lines[2].endswith(" tokens/s")
