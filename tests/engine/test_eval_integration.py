@@ -91,6 +91,7 @@ def test_eval_a_fine_tuned_checkpoint_with_hf(run_cli, tmp_path):
         out = tmp_path / "eval"
         done = run_cli("eval", "--student", f"hf/{ckpt}", "--grader", "openai-api/fake/g", "--k", "1",
                        "--combinations", "2", "--generations", "1", "--out", out, "--display", "none",
+                       "--student-max-tokens", "32",  # a random tiny model: length is not what this tests
                        env=env, timeout=900)
         assert done.returncode == 0, done.stderr[-2000:]
         assert fake.calls == 2 * 3  # only the grader is remote: 2 generations x 3 gradings
