@@ -23,7 +23,8 @@ def _bench():
 def test_every_interval_is_measured_in_every_setting():
     bench = _bench()
     settings = ((1, 0.0), (3, 0.5))
-    result = bench.coverage(2, seed=1, settings=settings, truth_draws=2_000, combinations=30, boot=20)
+    result = bench.coverage(2, seed=1, settings=settings, truth_draws=2_000, combinations=30, boot=20,
+                           metric_boot=20)
     assert set(result) == set(bench.INTERVALS)
     for name, row in result.items():
         assert list(row) == ["G=1", "G=3, rho=0.5"], name
