@@ -26,7 +26,7 @@ from typing import Any
 
 from skillmix.errors import SkillmixError
 from skillmix.formats.annotations import Annotation, annotation_files, read_annotations
-from skillmix.formats.eval_folder import parse_generation, read_results
+from skillmix.formats.eval_folder import Generation, parse_generation, read_results
 from skillmix.formats.files import iter_jsonl
 from skillmix.protocol.metrics import awarded, generation_metrics, majority_vote, panel_vote
 from skillmix.protocol.rubric import apply_checks
@@ -39,18 +39,35 @@ TARGETS = ("full_marks", "all_skills")
 
 @dataclass(frozen=True)
 class Text:
-    """One generation of one combination as the audit needs it."""
+    """One generation (``formats.eval_folder.Generation``, the one generation type) with what the audit
+    reads beyond it: each grader's own vote, the raw replies, and the decision before the checks."""
 
-    id: str
-    epoch: int
-    k: int
-    skills: tuple[str, ...]
-    answer: str
+    generation: Generation
     decision: tuple[float | None, ...] | None  # the grader's (or panel's) points before the checks
     per_grader: Mapping[str, tuple[float, ...] | None] = field(default_factory=dict)
     raws: tuple[str, ...] = ()
     unscored: bool = False
     errored: bool = False  # a failed sample: annotations may name it, the metrics never count it
+
+    @property
+    def id(self) -> str:
+        return self.generation.id
+
+    @property
+    def epoch(self) -> int:
+        return self.generation.epoch
+
+    @property
+    def k(self) -> int:
+        return self.generation.k
+
+    @property
+    def skills(self) -> tuple[str, ...]:
+        return tuple(self.generation.skills)
+
+    @property
+    def answer(self) -> str:
+        return self.generation.answer or ""
 
     @property
     def key(self) -> tuple[str, int]:
@@ -81,12 +98,11 @@ def text_from_record(record: Mapping[str, Any], where: str) -> Text:
     """One text, scored, unscored or errored."""
     g = parse_generation(dict(record), where)
     if g.error is not None:
-        return Text(g.id, g.epoch, g.k, tuple(g.combination[0]), g.answer or "", None, unscored=True, errored=True)
+        return Text(g, None, unscored=True, errored=True)
     votes = grader_votes(record.get("gradings") or [])
     decision = panel_vote(list(votes.values())) if len(votes) > 1 else next(iter(votes.values()), None)
     raws = tuple(str(x.get("raw") or "") for x in record.get("gradings") or [])
-    return Text(g.id, g.epoch, g.k, tuple(g.combination[0]), g.answer or "",
-                None if decision is None else tuple(decision), votes, raws,
+    return Text(g, None if decision is None else tuple(decision), votes, raws,
                 # A criterion without a panel majority leaves the text unscored for the metrics.
                 unscored=decision is None or any(v is None for v in decision))
 
