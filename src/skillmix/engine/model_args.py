@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from typing import Any, Literal, get_args
+from typing import Annotated, Any, Literal, get_args
 
 import yaml
+from pydantic import AfterValidator, PlainSerializer
 
 from skillmix.errors import SkillmixError
 
@@ -117,6 +118,16 @@ def redact_role(args: Mapping[str, Any]) -> RoleArgs:
 def redact(args: Mapping[str, Mapping[str, Any]]) -> dict[str, RoleArgs]:
     """Every role's arguments as they may be recorded (results.json, stats.json)."""
     return {role: redact_role(role_args) for role, role_args in args.items()}
+
+
+def _checked(args: ModelArgs) -> ModelArgs:
+    check_model_args(args)
+    return args
+
+
+# A settings field of model arguments (EvalConfig.model_args, the experiment's models.args): checked when set,
+# written with its secrets redacted whenever it is dumped as JSON.
+RecordedModelArgs = Annotated[ModelArgs, AfterValidator(_checked), PlainSerializer(redact, when_used="json")]
 
 
 def identity_role(args: Mapping[str, Any]) -> RoleArgs:

@@ -12,16 +12,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from skillmix.engine.local_engines import DEFAULT_ENGINE, Engine
-from skillmix.engine.model_args import (
-    ModelArgs,
-    check_model_args,
-    redact,
-    settings_identity,
-    teacher_as_student,
-)
+from skillmix.engine.model_args import RecordedModelArgs, settings_identity, teacher_as_student
 from skillmix.engine.providers import LOCAL
 from skillmix.engine.shard import Shard
 from skillmix.protocol.catalog import Pool
@@ -82,19 +76,9 @@ class GradingSettings(BaseModel):
     shard: Shard | None = None  # one slice of the same draw, merged later (skillmix.engine.shard)
     # inspect model arguments per role (-M ROLE.KEY=VALUE; skillmix.engine.model_args). A JSON dump
     # (results.json, stats.json, settings files) never holds a secret's value.
-    model_args: ModelArgs = Field(default_factory=dict)
+    model_args: RecordedModelArgs = Field(default_factory=dict)
 
     _panel_as_text = field_validator("grader", mode="before")(classmethod(lambda cls, v: panel_text(v)))
-
-    @field_validator("model_args")
-    @classmethod
-    def _model_args_ok(cls, value: ModelArgs) -> ModelArgs:
-        check_model_args(value)
-        return value
-
-    @field_serializer("model_args", when_used="json")
-    def _model_args_redacted(self, value: ModelArgs) -> dict[str, Any]:
-        return redact(value)
 
     @property
     def graders(self) -> tuple[str, ...]:

@@ -23,12 +23,11 @@ from pydantic import (
     Field,
     ValidationError,
     create_model,
-    field_serializer,
     field_validator,
     model_validator,
 )
 
-from skillmix.engine.model_args import ModelArgs, check_model_args, redact
+from skillmix.engine.model_args import RecordedModelArgs
 from skillmix.engine.providers import LOCAL
 from skillmix.engine.settings import DataConfig, EvalConfig, panel_text
 from skillmix.errors import SkillmixError
@@ -68,17 +67,7 @@ class Models(_Frozen):
     finetuned_engine: Literal["hf", "vllm"] = "hf"  # how fine-tuned checkpoints are served to inspect
     # inspect model arguments per role (student: the original and the fine-tuned students), e.g.
     # {student: {tensor_parallel_size: 4}} (docs/evaluation.md, "Model arguments"); secrets never written.
-    args: ModelArgs = Field(default_factory=dict)
-
-    @field_validator("args")
-    @classmethod
-    def _args_ok(cls, value: ModelArgs) -> ModelArgs:
-        check_model_args(value)
-        return value
-
-    @field_serializer("args", when_used="json")
-    def _args_redacted(self, value: ModelArgs) -> dict[str, Any]:
-        return redact(value)
+    args: RecordedModelArgs = Field(default_factory=dict)
 
 
 class DataSet(_Frozen):
