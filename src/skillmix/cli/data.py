@@ -110,22 +110,21 @@ def generate_cmd(
 def check_generate_models(config) -> None:
     import os
 
+    from skillmix.engine.model_args import grader_labels
     from skillmix.engine.model_check import check_models
 
-    graders = {("grader" if i == 0 else f"grader {i + 1}"): g for i, g in enumerate(config.graders)}
-    check_models({"teacher": config.teacher, **graders}, os.environ, config.local_engine,  # before --out or a server
-                 config.model_args)
+    check_models({"teacher": config.teacher, **grader_labels(config.graders)}, os.environ,  # before --out or a server
+                 config.local_engine, config.model_args)
 
 
 def run_generate(config, out: Path, as_json: bool, prices: Optional[Path] = None) -> None:
-    """Check the models, build the dataset, print its stats; exit 1 unless every sample finished."""
+    """Build the dataset (its models already checked), print its stats; exit 1 unless every sample finished."""
     import os
 
     from skillmix.engine.spent import record_cost, spent_line
     from skillmix.engine.teacher import generate_dataset
     from skillmix.formats.dataset import STATS_FILE
 
-    check_generate_models(config)
     with opt.progress("generate", spinner=False):  # inspect's display is the terminal's progress
         stats = generate_dataset(config, out, env=os.environ)
     stats = record_cost(out / STATS_FILE, stats, stats["token_usage"]["total"], prices)

@@ -78,7 +78,7 @@ def eval_cmd(
 ) -> None:
     """Evaluate a model with SKILL-MIX(k); re-running the same command resumes."""
     from skillmix.engine.evaluate import default_grader, failure_message, run_eval
-    from skillmix.engine.model_args import parse_model_args
+    from skillmix.engine.model_args import grader_labels, parse_model_args
     from skillmix.engine.model_check import check_models
     from skillmix.engine.settings import EvalConfig
     from skillmix.engine.spent import record_cost, spent_line
@@ -101,10 +101,9 @@ def eval_cmd(
         return
     config, estimate = plan
     assert out is not None  # planned() refuses a run without --out
-    graders = {("grader" if i == 0 else f"grader {i + 1}"): g for i, g in enumerate(config.graders)}
     # A misspelt model or a missing key is wrong whatever the size: said before the size stop, which --yes lifts.
-    check_models({"student": config.student, **graders}, os.environ, config.local_engine,  # before --out or a server
-                 config.model_args)
+    check_models({"student": config.student, **grader_labels(config.graders)}, os.environ,  # before --out or a server
+                 config.local_engine, config.model_args)
     _cost.stop_unless_confirmed(estimate, combinations is not None or limit is not None, yes)
     with opt.progress("eval", spinner=False):  # inspect's display is the terminal's progress
         results = run_eval(config, out)

@@ -168,6 +168,11 @@ def select_roles(args: Mapping[str, RoleArgs], roles: Iterable[str]) -> dict[str
     return {role: dict(args[role]) for role in roles if args.get(role)}
 
 
+def grader_labels(graders: Iterable[str]) -> dict[str, str]:
+    """Display label -> model id of a grader or a panel: "grader", "grader 2", ... (``role_of`` reads them back)."""
+    return {("grader" if i == 0 else f"grader {i + 1}"): g for i, g in enumerate(graders)}
+
+
 def role_of(label: str) -> str | None:
     """The role a model's display label names: "grader 2" -> grader, "fine-tuned student" -> student."""
     return next((role for role in ROLES if role in label.split()), None)

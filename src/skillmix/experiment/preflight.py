@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from skillmix.engine.model_args import role_of
+from skillmix.engine.model_args import grader_labels, role_of
 from skillmix.engine.model_check import installed, known_providers, model_problems
 from skillmix.errors import SkillmixError
 from skillmix.experiment.config import ExperimentConfig, Finetune, override_settings
@@ -70,7 +70,7 @@ def problems(config: ExperimentConfig, stages: list[Stage], env: Mapping[str, st
     providers = known_providers()
     graders = [g.strip() for g in config.models.grader.split(",") if g.strip()]  # one grader or a panel
     roles: dict[str, Any] = {"teacher": config.models.teacher if config.datasets else None,
-                             **{("grader" if i == 0 else f"grader {i + 1}"): g for i, g in enumerate(graders)},
+                             **grader_labels(graders),
                              "student": config.models.student if config.evaluation.evaluate_original else None}
     if config.finetunes:
         roles["fine-tuned student"] = f"{config.models.finetuned_engine}/checkpoint"

@@ -66,6 +66,17 @@ def _environment(changes: Mapping[str, str | None]) -> Iterator[None]:
                 os.environ[name] = value
 
 
+@contextlib.contextmanager
+def _working_dir(path: Path | str) -> Iterator[None]:
+    """``os.chdir(path)`` for the block (contextlib.chdir is Python 3.11+; skillmix supports 3.10)."""
+    before = os.getcwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(before)
+
+
 def invoke_cli(
     *args: str | Path, cwd: Path | str | None = None, env: Mapping[str, str | None] | None = None
 ) -> subprocess.CompletedProcess[str]:
@@ -80,7 +91,7 @@ def invoke_cli(
     with contextlib.ExitStack() as stack:
         stack.enter_context(_environment({"HF_HUB_OFFLINE": "1", **(env or {})}))
         if cwd is not None:
-            stack.enter_context(contextlib.chdir(cwd))
+            stack.enter_context(_working_dir(cwd))
         stack.enter_context(contextlib.redirect_stdout(out))
         stack.enter_context(contextlib.redirect_stderr(err))
         saved_argv, sys.argv = sys.argv, argv
