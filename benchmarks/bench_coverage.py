@@ -261,17 +261,21 @@ def _deltas(seed: int, per_k: dict[int, tuple[np.ndarray, np.ndarray]], truth: d
 # --- the study ---------------------------------------------------------------------------------
 
 
-def _warm() -> None:
-    """Import what a replicate uses, then freeze those objects out of the collector: statsmodels'
-    multipletests calls gc.collect(), which otherwise walks every imported module each time."""
-    import gc
-
+def _import_used() -> None:
     import skillmix.analysis.compare
     import skillmix.analysis.composition
     import skillmix.analysis.skills
     import skillmix.protocol.metrics
     import skillmix.stats.correction  # noqa: F401
 
+
+def _warm() -> None:
+    """A pool worker's start: import what a replicate uses, then freeze those objects out of the collector
+    (statsmodels' multipletests calls gc.collect(), which otherwise walks every imported module each time).
+    The worker ends with the pool, so its freeze is never undone."""
+    import gc
+
+    _import_used()
     gc.freeze()
 
 
@@ -292,9 +296,12 @@ def coverage(replicates: int, seed: int = 0, settings: Sequence[tuple[int, float
         if workers > 1:
             with Pool(workers, initializer=_warm) as pool:
                 results = pool.map(_job, jobs, chunksize=4)
-        else:
-            _warm()
-            results = [_job(job) for job in jobs]
+        else:  # in this process (a test, say): the freeze ends with the block, not with the process
+            from skillmix.analysis.parallel import gc_frozen
+
+            _import_used()
+            with gc_frozen():
+                results = [_job(job) for job in jobs]
         key = setting_name(g, rho)
         for name in INTERVALS:
             flat = [c for r in results for c in r[name]]

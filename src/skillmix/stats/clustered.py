@@ -85,7 +85,8 @@ def design_effect(values: Sequence[int], clusters: Sequence[Hashable] | None = N
 def clustered_wilson(values: Sequence[int], clusters: Sequence[Hashable] | None = None,
                      confidence: float = 0.95) -> tuple[float, float] | None:
     """Wilson interval of the share of 1s at the effective size over clusters
-    (``stats.intervals.cluster_wilson_interval``; plain Wilson with one value per cluster)."""
+    (``stats.intervals.cluster_wilson_interval``). With one value per cluster (``clusters=None``) that
+    size is n (C - 1) / C (z / t_{C-1})^2, a little below n: not quite plain Wilson."""
     from skillmix.stats.intervals import cluster_wilson_interval
 
     return cluster_wilson_interval(*cluster_counts(values, clusters), confidence)
