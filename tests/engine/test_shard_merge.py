@@ -153,6 +153,21 @@ def test_merged_eval_compares_identical_to_the_unsharded_one(runs):
     assert (out / "samples.jsonl").read_bytes() == (runs / "eval-full" / "samples.jsonl").read_bytes()
 
 
+def test_merged_eval_records_what_ran_its_shards(runs, tmp_path):
+    shards = []
+    for name in ("s1", "s2"):
+        shard = tmp_path / name
+        shutil.copytree(runs / "e2" / name, shard)
+        results = json.loads((shard / "results.json").read_text())
+        results["provenance"] = {**results["provenance"], "platform": "the shards' machine", "gpus": [{"name": "X"}]}
+        (shard / "results.json").write_text(json.dumps(results))
+        shards.append(shard)
+    merge_runs(tmp_path / "merged", shards)
+    merged = json.loads((tmp_path / "merged" / "results.json").read_text())
+    assert merged["provenance"]["platform"] == "the shards' machine"  # not the machine that merged them
+    assert merged["provenance"]["gpus"] == [{"name": "X"}]
+
+
 def _copy_with(src: Path, dst: Path, edit) -> Path:
     shutil.copytree(src, dst)
     stats = json.loads((dst / "stats.json").read_text())

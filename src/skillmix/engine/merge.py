@@ -154,8 +154,9 @@ def merge_datasets(out_dir: Path, dirs: Sequence[Path]) -> dict[str, Any]:
     catalog = load_catalog(config.skills_file, config.topics_file)
     sha = write_rows(out_dir / DATA_FILE, rows)
     complete = all(is_complete(s) for s in stats)
+    # What generated the data is the shards' machine (the first shard's record), not the one merging.
     write_json(out_dir / STATS_FILE, generated_stats(config, catalog, len(rows), per_k, usage, complete, sha,
-                                                     stats[0]["engine"]))
+                                                     stats[0]["engine"], stats[0].get("provenance")))
     write_json(out_dir / CONFIG_FILE, build_identity(config))
     return {"n": len(rows), "data_sha256": sha, "complete": complete}
 
@@ -183,7 +184,8 @@ def merge_evals(out_dir: Path, dirs: Sequence[Path]) -> dict[str, Any]:
         catalog_digest=_one_digest(dirs, results),
         logs=[f"{d}/logs/{name}" for d, r in zip(dirs, results) for name in r.get("logs", [])],
         view=" ; ".join(f"inspect view --log-dir {d / 'logs'}" for d in dirs), meta=results[0].get("meta", {}),
-        ran_ok=all(is_complete(r) for r in results))
+        ran_ok=all(is_complete(r) for r in results),
+        provenance=results[0].get("provenance"))  # the shards' machine (and weights), not the one merging
     sha = write_samples_file(out_dir, records)
     write_results(out_dir, merged)
     return {"n": len(records), "samples_sha256": sha, "complete": merged["complete"]}
