@@ -41,11 +41,6 @@ def approx_tokens(text: str) -> int:
     return math.ceil(len(text) / CHARS_PER_TOKEN)
 
 
-def on_machine(model_id: str) -> bool:
-    """Runs on this machine (engine/providers.py): no money, so no confirmation and a price of 0.
-    (An openai-api/ service may be a server of your own; it still counts as paid: the safe side.)"""
-    return is_on_machine(model_id)
-
 
 def _conversation_input_tokens(turns: Sequence[str]) -> int:
     """Input of every call of one conversation: call t re-sends turns 1..t and replies 1..t-1."""
@@ -175,7 +170,7 @@ def priced(usage: Mapping[str, Mapping[str, int]], prices: Mapping[str, Price]) 
         if model in prices:
             p = prices[model]
             per_model[model] = (u.get("input_tokens", 0) * p.input + u.get("output_tokens", 0) * p.output) / 1e6
-        elif on_machine(model):
+        elif is_on_machine(model):  # no money (an openai-api/ server of your own still counts as paid)
             continue
         else:
             unpriced.append(model)
@@ -184,18 +179,14 @@ def priced(usage: Mapping[str, Mapping[str, int]], prices: Mapping[str, Price]) 
 
 def paid_calls(estimate: Mapping[str, Any]) -> int:
     """Calls of an estimate that go to models not on this machine."""
-    return sum(m["calls"] for model, m in estimate["by_model"].items() if not on_machine(model))
+    return sum(m["calls"] for model, m in estimate["by_model"].items() if not is_on_machine(model))
 
 
 def combined(estimates: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """Several estimates (the stages of a run) as one: calls and tokens summed per model id."""
-    by_model: dict[str, dict[str, int]] = {}
-    for estimate in estimates:
-        for model, m in estimate["by_model"].items():
-            acc = by_model.setdefault(model, {"calls": 0, "input_tokens": 0, "output_tokens": 0})
-            for key in acc:
-                acc[key] += m[key]
-    return {"by_model": by_model}
+    from skillmix.engine.results import sum_usage
+
+    return {"by_model": sum_usage(estimate["by_model"] for estimate in estimates)}
 
 
 def confirmation_needed(estimate: Mapping[str, Any], size_given: bool, yes: bool,
