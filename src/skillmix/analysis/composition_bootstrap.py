@@ -117,11 +117,6 @@ def k1_rates_rows(w_cluster: np.ndarray, counts: ClusterCounts) -> np.ndarray:
     return np.where(n > 0, s / np.where(n > 0, n, 1.0), pooled)
 
 
-def k1_baseline_rows(design: Design, w_cluster: np.ndarray, counts: ClusterCounts) -> np.ndarray:
-    """``k1_baseline`` for each row of cluster weights (rows x slots)."""
-    return k1_rates_rows(w_cluster, counts)[:, design.slot_skill]
-
-
 @dataclass(frozen=True)
 class SumOrder:
     """The non-integer sums of ``statistics``, term by term in its order.
