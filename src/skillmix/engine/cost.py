@@ -51,7 +51,8 @@ def _conversation_input_tokens(turns: Sequence[str]) -> int:
 def _k_row(config: EvalConfig, catalog: Catalog, k: int, conversations: int, writer: str, sample_size: int) -> dict[str, int]:
     """One k's calls and tokens: ``conversations`` of the writer (teacher or student), each graded by the panel."""
     rng = random.Random(config.seed)
-    combos = sample_combinations(catalog, k, min(config.combinations, sample_size), rng, config.skills, config.topics)
+    combos = sample_combinations(catalog, k, min(config.combinations, sample_size), rng, config.skills, config.topics,
+                                 config.skill_weights)  # the draw the run makes, weighted or not
     answer = "x" * (CHARS_PER_TOKEN * ASSUMED_TOKENS["graded_answer"])
     writer_in = statistics.fmean(_conversation_input_tokens(generation_turns(c, config.generation_prompt)) for c in combos)
     grader_in = statistics.fmean(approx_tokens(grading_prompt(c, answer, config.grade_prompt)) for c in combos)
